@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests talk to real PGlite/PostgreSQL, real TLS and real tools, so they get
+// generous timeouts; speed goals live in `npm run bench`, not here.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
