@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+/**
+ * `dpu-ztp`: the operator-side command (DESIGN.md, Interfaces). The only
+ * composition root of the service: argv/env are read here and in
+ * `cli/commands/*`, nowhere else.
+ */
+import { Command } from 'commander';
+import { readPackageVersion } from './version.js';
+// --- command modules (one import + one register call each) ---
+
+const program = new Command('dpu-ztp')
+  .description('Secure zero-touch provisioning (RFC 8572 sZTP + Redfish) for DPUs and IPUs')
+  .version(readPackageVersion())
+  .showHelpAfterError()
+  .configureOutput({ outputError: (str, write) => write(str) });
+
+// --- register commands ---
+
+await program.parseAsync(process.argv);
