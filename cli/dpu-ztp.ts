@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
+import { registerServeCommands } from './commands/serve.js';
 
 const program = new Command('dpu-ztp')
   .description('Secure zero-touch provisioning (RFC 8572 sZTP + Redfish) for DPUs and IPUs')
@@ -15,5 +16,6 @@ const program = new Command('dpu-ztp')
   .configureOutput({ outputError: (str, write) => write(str) });
 
 // --- register commands ---
+registerServeCommands(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,165 @@
+/**
+ * `dpu-ztp serve` and `dpu-ztp migrate`: the service's composition root.
+ * Opens the database, migrates, builds the three listeners, listens, and
+ * shuts down gracefully on SIGTERM/SIGINT.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildOperatorApi, type ReadinessCheck } from '../../bootstrap/index.js';
+import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
+import { buildDeviceServer, buildImagesServer } from '../../sztp-server/index.js';
+import { addConfigOptions, loadConfig, type ServiceConfig } from '../config.js';
+import { action, CliError } from '../exit.js';
+import { createLogger } from '../logger.js';
+import { loadDeviceTls } from './serve-pki.js';
+
+/** Grace period for in-flight requests on shutdown before connections are cut. */
+const SHUTDOWN_GRACE_MS = 8_000;
+
+/** Opens the configured database, prefixing failures with the setting that chose it. */
+async function open(config: ServiceConfig): Promise<DatabaseHandle> {
+  try {
+    return await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const setting = config.databaseUrl ? 'DATABASE_URL' : `--data-dir ${config.dataDir}`;
+    throw Object.assign(new Error(`${setting}: ${e.message}`), { code: e.code });
+  }
+}
+
+async function readiness(handle: DatabaseHandle): Promise<ReadinessCheck[]> {
+  const checks: ReadinessCheck[] = [];
+  try {
+    await handle.ping();
+    checks.push({ name: 'database', ok: true, detail: handle.kind });
+  } catch (err) {
+    checks.push({ name: 'database', ok: false, detail: (err as Error).message });
+    checks.push({ name: 'migrations', ok: false, detail: 'database unreachable' });
+    return checks;
+  }
+  try {
+    const pending = await pendingMigrations(handle.db);
+    checks.push(
+      pending.length === 0
+        ? { name: 'migrations', ok: true, detail: 'all applied' }
+        : { name: 'migrations', ok: false, detail: `pending: ${pending.join(', ')}` },
+    );
+  } catch (err) {
+    checks.push({ name: 'migrations', ok: false, detail: (err as Error).message });
+  }
+  return checks;
+}
+
+async function listen(
+  app: FastifyInstance,
+  host: string,
+  port: number,
+  scheme: string,
+  name: string,
+  log: Logger,
+) {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    throw new CliError(
+      'SERVE_ERR_LISTEN',
+      `${name} cannot listen on ${host}:${port}: ${(err as Error).message}`,
+    );
+  }
+  const addr = app.server.address();
+  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  log.info(
+    { listener: name, url: `${scheme}://${shownHost}:${actualPort}`, port: actualPort },
+    `${name} listening`,
+  );
+}
+
+async function serve(flags: Record<string, unknown>): Promise<void> {
+  const config = loadConfig(flags, process.env);
+  const log = createLogger(config.logLevel, config.logFormat);
+  const handle = await open(config);
+  const apps: FastifyInstance[] = [];
+  let stopping = false;
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    const cut = setTimeout(() => {
+      log.warn('grace period over: closing remaining connections');
+      for (const app of apps) app.server.closeAllConnections?.();
+    }, SHUTDOWN_GRACE_MS);
+    cut.unref();
+    await Promise.allSettled(apps.map((a) => a.close()));
+    clearTimeout(cut);
+    await handle.close().catch((err: unknown) => log.error({ err }, 'closing the database failed'));
+    log.info('stopped');
+    process.exit(0);
+  };
+
+  try {
+    log.info({ database: handle.kind, dataDir: config.dataDir }, 'database open');
+    if (config.migrate) {
+      const { applied } = await migrateToLatest(handle.db);
+      log.info({ applied }, applied.length ? 'migrations applied' : 'schema is current');
+    }
+    const deviceTls = await loadDeviceTls(config.pkiDir, log);
+    const apiHttps = config.apiTlsCert
+      ? { cert: await readFile(config.apiTlsCert), key: await readFile(config.apiTlsKey as string) }
+      : undefined;
+
+    apps.push(
+      buildOperatorApi({
+        logger: log.child({ listener: 'api' }),
+        readiness: () => readiness(handle),
+        https: apiHttps,
+      }),
+      buildDeviceServer({ logger: log.child({ listener: 'device' }), tls: deviceTls }),
+      buildImagesServer({ logger: log.child({ listener: 'images' }) }),
+    );
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+    await listen(apps[0]!, config.host, config.apiPort, apiHttps ? 'https' : 'http', 'operator API', log);
+    await listen(apps[1]!, config.host, config.devicePort, 'https', 'device RESTCONF', log);
+    await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log);
+    log.info('dpu-ztp ready');
+  } catch (err) {
+    await Promise.allSettled(apps.map((a) => a.close()));
+    await handle.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function migrate(flags: Record<string, unknown>): Promise<void> {
+  const config = loadConfig(flags, process.env);
+  const handle = await open(config);
+  try {
+    const { applied } = await migrateToLatest(handle.db);
+    process.stdout.write(
+      applied.length
+        ? `applied ${applied.length} migration(s): ${applied.join(', ')}\n`
+        : 'schema is current\n',
+    );
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Registers `serve` and `migrate`. */
+export function registerServeCommands(program: Command): void {
+  addConfigOptions(
+    program
+      .command('serve')
+      .description('run the service: operator API, device RESTCONF (TLS) and image listeners')
+      .option('--no-migrate', 'do not apply pending migrations on start'),
+  ).action(action((opts: Record<string, unknown>) => serve(opts)));
+
+  addConfigOptions(
+    program
+      .command('migrate')
+      .description('apply pending database migrations and exit (non-zero naming a failed one)'),
+  ).action(action((opts: Record<string, unknown>) => migrate(opts)));
+}

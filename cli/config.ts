@@ -1,0 +1,279 @@
+/**
+ * Service configuration: parsed once (flags > environment > config file >
+ * defaults), validated, frozen (STYLE.md lesson 5). A bad value stops start-up
+ * with one line naming the setting. Only `cli/` reads argv and env.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parseDatabaseUrl } from '../db/index.js';
+import { CliError } from './exit.js';
+
+/** Log output format: JSON lines, human-readable, or pretty on a TTY and JSON otherwise. */
+export type LogFormat = 'json' | 'pretty' | 'auto';
+
+/** The validated, frozen service configuration. */
+export interface ServiceConfig {
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly host: string;
+  readonly apiPort: number;
+  readonly devicePort: number;
+  readonly imagesPort: number;
+  readonly pkiDir: string;
+  readonly apiTlsCert: string | undefined;
+  readonly apiTlsKey: string | undefined;
+  readonly logLevel: string;
+  readonly logFormat: LogFormat;
+  readonly migrate: boolean;
+}
+
+type Raw = string | number | boolean;
+
+interface Setting<K extends keyof ServiceConfig> {
+  key: K;
+  flag: string; // without dashes
+  env?: string;
+  placeholder: string;
+  description: string;
+  defaultText?: string;
+  parse(value: Raw, where: string): ServiceConfig[K];
+}
+
+function fail(where: string, message: string): never {
+  throw new CliError('CONFIG_ERR_INVALID', `${where}: ${message}`);
+}
+
+function port(value: Raw, where: string): number {
+  const s = String(value).trim();
+  if (!/^\d+$/.test(s)) fail(where, `must be a port number 0-65535, got ${JSON.stringify(String(value))}`);
+  const n = Number(s);
+  if (n > 65535) fail(where, `port ${n} is out of range 0-65535`);
+  return n;
+}
+
+function nonEmpty(value: Raw, where: string): string {
+  const s = String(value);
+  if (s.trim() === '') fail(where, 'must not be empty');
+  if (s.includes('\0')) fail(where, 'must not contain NUL');
+  return s;
+}
+
+function oneOf<T extends string>(allowed: readonly T[]) {
+  return (value: Raw, where: string): T => {
+    const s = String(value);
+    if (!(allowed as readonly string[]).includes(s))
+      fail(where, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(s)}`);
+    return s as T;
+  };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every setting with its flag, environment variable and default (the README table mirrors this). */
+export const SETTINGS = [
+  {
+    key: 'dataDir',
+    flag: 'data-dir',
+    env: 'DPU_ZTP_DATA_DIR',
+    placeholder: 'DIR',
+    description: 'data directory (embedded database, PKI, images)',
+    defaultText: './data',
+    parse: nonEmpty,
+  },
+  {
+    key: 'databaseUrl',
+    flag: 'database-url',
+    env: 'DATABASE_URL',
+    placeholder: 'URL',
+    description: 'PostgreSQL URL (postgres://…); embedded PGlite when unset',
+    parse: (v: Raw, where: string) => {
+      const s = nonEmpty(v, where);
+      try {
+        parseDatabaseUrl(s);
+      } catch (err) {
+        fail(where, (err as Error).message);
+      }
+      return s;
+    },
+  },
+  {
+    key: 'host',
+    flag: 'host',
+    env: 'DPU_ZTP_HOST',
+    placeholder: 'ADDR',
+    description: 'address every listener binds',
+    defaultText: '0.0.0.0',
+    parse: nonEmpty,
+  },
+  {
+    key: 'apiPort',
+    flag: 'api-port',
+    env: 'DPU_ZTP_API_PORT',
+    placeholder: 'PORT',
+    description: 'operator API and dashboard port',
+    defaultText: '8080',
+    parse: port,
+  },
+  {
+    key: 'devicePort',
+    flag: 'device-port',
+    env: 'DPU_ZTP_DEVICE_PORT',
+    placeholder: 'PORT',
+    description: 'device RESTCONF + HTTPS images port (TLS)',
+    defaultText: '8443',
+    parse: port,
+  },
+  {
+    key: 'imagesPort',
+    flag: 'images-port',
+    env: 'DPU_ZTP_IMAGES_PORT',
+    placeholder: 'PORT',
+    description: 'images over plain HTTP port',
+    defaultText: '8081',
+    parse: port,
+  },
+  {
+    key: 'pkiDir',
+    flag: 'pki-dir',
+    env: 'DPU_ZTP_PKI_DIR',
+    placeholder: 'DIR',
+    description: 'PKI directory (layout of `dpu-ztp pki init`)',
+    defaultText: '<data-dir>/pki',
+    parse: nonEmpty,
+  },
+  {
+    key: 'apiTlsCert',
+    flag: 'api-tls-cert',
+    env: 'DPU_ZTP_API_TLS_CERT',
+    placeholder: 'FILE',
+    description: 'PEM certificate: serve the operator API over HTTPS',
+    parse: nonEmpty,
+  },
+  {
+    key: 'apiTlsKey',
+    flag: 'api-tls-key',
+    env: 'DPU_ZTP_API_TLS_KEY',
+    placeholder: 'FILE',
+    description: 'PEM private key for --api-tls-cert',
+    parse: nonEmpty,
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'DPU_ZTP_LOG_LEVEL',
+    placeholder: 'LEVEL',
+    description: `log level (${LOG_LEVELS.join('|')})`,
+    defaultText: 'info',
+    parse: oneOf(LOG_LEVELS),
+  },
+  {
+    key: 'logFormat',
+    flag: 'log-format',
+    env: 'DPU_ZTP_LOG_FORMAT',
+    placeholder: 'FMT',
+    description: 'json | pretty | auto (pretty on a terminal)',
+    defaultText: 'auto',
+    parse: oneOf(['json', 'pretty', 'auto'] as const),
+  },
+] as const satisfies readonly Setting<keyof ServiceConfig>[];
+
+/** Adds `--config` and every setting's flag to a command, so `--help` lists them. */
+export function addConfigOptions(cmd: Command): Command {
+  cmd.option('--config <FILE>', 'JSON config file whose keys are the flag names (env DPU_ZTP_CONFIG)');
+  for (const s of SETTINGS) {
+    const env = 'env' in s ? ` (env ${s.env})` : '';
+    const def = 'defaultText' in s ? ` [default: ${s.defaultText}]` : '';
+    cmd.option(`--${s.flag} <${s.placeholder}>`, `${s.description}${env}${def}`);
+  }
+  return cmd;
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function readConfigFile(path: string): Record<string, Raw> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    fail(
+      `--config ${path}`,
+      `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    fail(`--config ${path}`, `not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    fail(`--config ${path}`, 'must hold a JSON object');
+  const known = new Set<string>(SETTINGS.map((s) => s.flag));
+  const out: Record<string, Raw> = {};
+  for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
+    if (!known.has(k))
+      fail(`--config ${path}`, `unknown setting ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      fail(`--config ${path}: ${k}`, 'must be a string, number or boolean');
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Builds the frozen config from parsed flags (commander's `opts()`), the
+ * environment and the optional config file. Throws CONFIG_ERR_INVALID naming
+ * the setting on any bad value.
+ */
+export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): ServiceConfig {
+  const configPath = (flags.config as string | undefined) ?? env.DPU_ZTP_CONFIG;
+  const file = configPath ? readConfigFile(configPath) : {};
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = flags[camel(s.flag)];
+    const envName = 'env' in s ? s.env : undefined;
+    const fromEnv = envName ? env[envName] : undefined;
+    let value: Raw | undefined;
+    let where: string;
+    if (fromFlag !== undefined) {
+      value = fromFlag as Raw;
+      where = `--${s.flag}`;
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      value = fromEnv;
+      where = `${envName}`;
+    } else if (file[s.flag] !== undefined) {
+      value = file[s.flag];
+      where = `${s.flag} in ${configPath}`;
+    } else {
+      continue;
+    }
+    out[s.key] = (s.parse as (v: Raw, w: string) => unknown)(value as Raw, where);
+  }
+  const dataDir = resolve((out.dataDir as string | undefined) ?? './data');
+  const config: ServiceConfig = {
+    dataDir,
+    databaseUrl: out.databaseUrl as string | undefined,
+    host: (out.host as string | undefined) ?? '0.0.0.0',
+    apiPort: (out.apiPort as number | undefined) ?? 8080,
+    devicePort: (out.devicePort as number | undefined) ?? 8443,
+    imagesPort: (out.imagesPort as number | undefined) ?? 8081,
+    pkiDir: resolve((out.pkiDir as string | undefined) ?? `${dataDir}/pki`),
+    apiTlsCert: out.apiTlsCert as string | undefined,
+    apiTlsKey: out.apiTlsKey as string | undefined,
+    logLevel: (out.logLevel as string | undefined) ?? 'info',
+    logFormat: (out.logFormat as LogFormat | undefined) ?? 'auto',
+    migrate: flags.migrate !== false,
+  };
+  if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
+    fail('--api-tls-cert/--api-tls-key', 'give both or neither');
+  }
+  const ports = [config.apiPort, config.devicePort, config.imagesPort].filter((p) => p !== 0);
+  if (new Set(ports).size !== ports.length) {
+    fail('--api-port/--device-port/--images-port', 'each listener needs its own port');
+  }
+  return Object.freeze(config);
+}

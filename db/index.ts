@@ -1,0 +1,12 @@
+/** Public face of `db/`: open the database, migrate, table types, errors. */
+export {
+  type DatabaseHandle,
+  type DatabaseKind,
+  type DatabaseOptions,
+  openDatabase,
+  parseDatabaseUrl,
+} from './database.js';
+export { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+export { DB_ERROR_CODES, DbError, type DbErrorCode } from './errors.js';
+export { migrateToLatest, pendingMigrations, type MigrateReport } from './migrate.js';
+export type * from './schema.js';

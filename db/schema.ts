@@ -1,0 +1,117 @@
+/**
+ * The one `Database` interface of table types for Kysely (STYLE.md lesson 4).
+ * Mirrors what `migrations/` creates; a test checks both stay in step.
+ */
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** int8 columns come back as strings (pg's default, matched on PGlite). */
+type Int8 = ColumnType<string, number | bigint | string, number | bigint | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+/** Roles an API token may have, most to least powerful. */
+export type TokenRole = 'admin' | 'operator' | 'viewer';
+/** Where a device is in its bootstrap life. */
+export type DeviceState = 'registered' | 'pending' | 'bootstrapping' | 'provisioned' | 'failed';
+
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  role: TokenRole;
+  token_hash: string;
+  created_at: Generated<Date>;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface ImagesTable {
+  name: string;
+  size: Int8;
+  sha256: string;
+  sha384: string;
+  sha512: string;
+  content_type: string;
+  os_name: string | null;
+  os_version: string | null;
+  path: string;
+  created_at: Generated<Date>;
+}
+
+export interface ProfilesTable {
+  name: string;
+  version: Generated<number>;
+  spec: Json<Record<string, unknown>>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface DevicesTable {
+  serial: string;
+  profile: string | null;
+  state: ColumnType<DeviceState, DeviceState | undefined, DeviceState>;
+  hw_model: string | null;
+  labels: ColumnType<Record<string, string>, string | undefined, string>;
+  password_hash: string | null;
+  ownership_voucher: Uint8Array | null;
+  idevid_issuer: string | null;
+  idevid_fingerprint: string | null;
+  last_progress_type: string | null;
+  last_progress_message: string | null;
+  last_progress_at: Date | null;
+  ssh_host_keys: Json<Array<{ algorithm: string; keyData: string }>> | null;
+  trust_anchor_certs: Json<string[]> | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface BootstrapEventsTable {
+  id: Generated<Int8>;
+  serial: string;
+  kind: string;
+  progress_type: string | null;
+  message: string | null;
+  remote_address: string | null;
+  tls_identity: string | null;
+  detail: Json<Record<string, unknown>> | null;
+  created_at: Generated<Date>;
+}
+
+export interface ImageFetchesTable {
+  id: Generated<Int8>;
+  image: string;
+  client_address: string | null;
+  listener: string;
+  status: number;
+  range: string | null;
+  bytes_sent: Int8;
+  duration_ms: number;
+  created_at: Generated<Date>;
+}
+
+export interface AuditLogTable {
+  id: Generated<Int8>;
+  actor: string;
+  action: string;
+  target: string | null;
+  detail: Json<Record<string, unknown>> | null;
+  created_at: Generated<Date>;
+}
+
+/** Every table dpu-ztp owns (pg-boss keeps its own schema). */
+export interface Database {
+  api_tokens: ApiTokensTable;
+  images: ImagesTable;
+  profiles: ProfilesTable;
+  devices: DevicesTable;
+  bootstrap_events: BootstrapEventsTable;
+  image_fetches: ImageFetchesTable;
+  audit_log: AuditLogTable;
+}
+
+export type ApiToken = Selectable<ApiTokensTable>;
+export type Image = Selectable<ImagesTable>;
+export type NewImage = Insertable<ImagesTable>;
+export type Profile = Selectable<ProfilesTable>;
+export type Device = Selectable<DevicesTable>;
+export type DeviceUpdate = Updateable<DevicesTable>;
+export type BootstrapEvent = Selectable<BootstrapEventsTable>;

@@ -1,0 +1,12 @@
+/**
+ * Every migration, in order. A static list (not a directory scan) so the
+ * compiled tree and any bundle carry exactly these. Names are date-prefixed and
+ * sort in the order they must run.
+ */
+import type { Migration } from 'kysely';
+import * as initial from './2026-11-22-0001-initial.js';
+
+/** Migration name -> migration. Append only; never edit a landed one. */
+export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
+  '2026-11-22-0001-initial': initial,
+});

@@ -1,0 +1,40 @@
+/**
+ * The device-facing listener (:8443, TLS): RFC 8572 RESTCONF and HTTPS image
+ * downloads. A client certificate is requested but not required at the TLS
+ * layer (`rejectUnauthorized: false`), so a device without one still gets a
+ * RESTCONF error instead of a TLS abort; each request is judged on its own.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+
+/** TLS material for the device listener. */
+export interface DeviceTls {
+  /** Server certificate chain (PEM). */
+  cert: Buffer | string;
+  /** Server private key (PEM). */
+  key: Buffer | string;
+  /** CA certificates clients may present (manufacturer CAs), PEM. */
+  ca?: Array<Buffer | string>;
+}
+
+/** What the device listener needs. */
+export interface DeviceServerOptions {
+  logger: FastifyBaseLogger;
+  tls: DeviceTls;
+}
+
+/** Builds the device-facing app (not listening). */
+export function buildDeviceServer(opts: DeviceServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    https: {
+      cert: opts.tls.cert,
+      key: opts.tls.key,
+      ...(opts.tls.ca ? { ca: opts.tls.ca } : {}),
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    },
+  }) as unknown as FastifyInstance;
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  return app;
+}
