@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
+import { registerParseLeaseCommand } from './commands/parse-lease.js';
 
 const program = new Command('sztp-client')
   .description('RFC 8572 secure zero-touch provisioning agent for DPUs and IPUs')
@@ -13,5 +14,6 @@ const program = new Command('sztp-client')
   .showHelpAfterError();
 
 // --- register commands ---
+registerParseLeaseCommand(program);
 
 await program.parseAsync(process.argv);
