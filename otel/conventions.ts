@@ -25,6 +25,11 @@ export const Attr = {
   sztpProgressType: 'dpu_ztp.sztp.progress_type',
   errorCode: 'dpu_ztp.error.code',
   pkiOperation: 'dpu_ztp.pki.operation',
+  redfishStatus: 'dpu_ztp.redfish.status',
+  redfishAttempts: 'dpu_ztp.redfish.attempts',
+  redfishStrategy: 'dpu_ztp.redfish.strategy',
+  redfishStep: 'dpu_ztp.redfish.step',
+  redfishSystem: 'dpu_ztp.redfish.system',
 } as const;
 
 /** Returns the project's tracer (no-op until the SDK is started). */

@@ -1,0 +1,631 @@
+/**
+ * A thin Redfish client on undici (DSP0266): service-root discovery, session
+ * login with Basic fallback, per-BMC TLS, timeouts, classified retries that
+ * honour `Retry-After`, a per-BMC concurrency limit, `ETag`/`If-Match` on PATCH
+ * and 202 + task polling. Every call runs in an OTEL span.
+ */
+import { Attr, withSpan } from '../otel/index.js';
+import { Pool } from 'undici';
+import { describeMessages, parseRedfishMessages, RedfishError, type RedfishMessage } from './errors.js';
+import { SessionCache } from './session-cache.js';
+import { taskStateFromRedfish } from './vocabulary.js';
+import { backoffDelay, type PollOptions, parseRetryAfter, pollUntil, sleep } from './wait.js';
+
+/** A JSON object as the BMC returned it. */
+export type RedfishJson = Record<string, unknown>;
+
+/** How to authenticate: session (X-Auth-Token), Basic, or session with Basic fallback (sushy's default). */
+export type AuthMode = 'auto' | 'session' | 'basic';
+
+/** TLS settings for one BMC: a custom CA (PEM), or an explicit opt-in to skip verification. */
+export interface BmcTlsOptions {
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  readonly insecure?: boolean;
+}
+
+/** Retry policy for transient failures (connection errors, timeouts, 5xx, 429, transient message ids). */
+export interface RetryOptions {
+  /** Total tries per request, including the first. */
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** A BMC's `Retry-After` is honoured up to this long. */
+  readonly maxRetryAfterMs: number;
+}
+
+/** Options of a {@link RedfishClient}. Only `url`, `username` and `password` are required. */
+export interface RedfishClientOptions {
+  /** BMC base URL, e.g. `https://10.0.0.5` (a trailing `/redfish/v1` is ignored). */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly auth?: AuthMode;
+  readonly tls?: BmcTlsOptions;
+  /** Connect / whole-request timeouts (Ironic defaults: 30 s / 60 s). */
+  readonly timeouts?: { readonly connectMs?: number; readonly requestMs?: number };
+  readonly retry?: Partial<RetryOptions>;
+  /** Most requests in flight to this BMC at once. */
+  readonly maxConcurrency?: number;
+  /** How tasks are polled (default: 30 min bound, 1 s → 15 s backoff). */
+  readonly taskPoll?: Partial<PollOptions>;
+  /** Share sessions between clients; without one, the client keeps a private cache and logs out on close. */
+  readonly sessionCache?: SessionCache;
+  /** MessageId suffixes that mean "busy, try again" on 400/409 (extended later by the vendor profile). */
+  readonly transientMessageIds?: readonly string[];
+  /** Keep connections alive between requests (sushy sends `Connection: close`; off helps such BMCs). */
+  readonly keepAlive?: boolean;
+}
+
+/** A successful Redfish response. */
+export interface RedfishResponse<T = RedfishJson> {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: T;
+  /** `ETag` header, else `@odata.etag` from the body. */
+  readonly etag: string | undefined;
+  /** `Location` header as a path (task monitor, new session, …). */
+  readonly location: string | undefined;
+}
+
+/** Per-request options. */
+export interface RequestOptions {
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Send without authentication (service root). */
+  readonly anonymous?: boolean;
+  /** Statuses returned instead of thrown (e.g. 412 for the ETag loop). */
+  readonly passStatuses?: readonly number[];
+}
+
+/** Documented defaults (frozen); the CLI and bootstrap override per operator settings. */
+export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
+  auth: 'auto' as AuthMode,
+  connectMs: 30_000,
+  requestMs: 60_000,
+  retry: Object.freeze({ attempts: 5, baseDelayMs: 1_000, maxDelayMs: 15_000, maxRetryAfterMs: 60_000 }),
+  maxConcurrency: 4,
+  taskPoll: Object.freeze({ timeoutMs: 30 * 60_000, intervalMs: 1_000, maxIntervalMs: 15_000 }),
+  keepAlive: true,
+});
+
+const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A counting semaphore: the per-BMC concurrency limit. */
+class Semaphore {
+  #free: number;
+  readonly #queue: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((r) => this.#queue.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+/** Normalises a Redfish reference (absolute URL, `redfish/v1/…` without slash) to an absolute path. */
+export function toPath(ref: string): string {
+  if (/^https?:\/\//i.test(ref)) {
+    const u = new URL(ref);
+    return u.pathname + u.search;
+  }
+  return ref.startsWith('/') ? ref : `/${ref}`;
+}
+
+/** `@odata.id` of a JSON reference object (`{"@odata.id": "…"}`), if any. */
+export function odataId(ref: unknown): string | undefined {
+  const id = (ref as RedfishJson | undefined)?.['@odata.id'];
+  return typeof id === 'string' ? id : undefined;
+}
+
+/** Network-level failure → typed error. */
+function mapTransportError(err: unknown, method: string, path: string, requestMs: number): RedfishError {
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code ?? '';
+  const details = { method, path, cause: err };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || /TIMEOUT/.test(code))
+    return new RedfishError(
+      'REDFISH_ERR_TIMEOUT',
+      `${method} ${path}: no complete answer within ${requestMs} ms`,
+      details,
+    );
+  if (TLS_CODES.has(code) || /certificate/i.test(e?.message ?? ''))
+    return new RedfishError(
+      'REDFISH_ERR_TLS',
+      `${method} ${path}: TLS verification failed (${code || e?.message}); pass a CA or opt in to insecure`,
+      details,
+    );
+  return new RedfishError(
+    'REDFISH_ERR_CONNECTION',
+    `${method} ${path}: ${code || e?.name || 'connection failed'}: ${e?.message ?? String(err)}`,
+    details,
+  );
+}
+
+/**
+ * Redfish client for one BMC. Create with {@link RedfishClient.create}-style constructor, call
+ * {@link RedfishClient.close} when done (logs out of a privately cached session).
+ */
+export class RedfishClient {
+  /** Origin of the BMC (`https://host:port`). */
+  readonly origin: string;
+  readonly #opts: RedfishClientOptions;
+  readonly #pool: Pool;
+  readonly #sem: Semaphore;
+  readonly #cache: SessionCache;
+  readonly #ownsCache: boolean;
+  readonly #cacheKey: string;
+  readonly #retry: RetryOptions;
+  readonly #requestMs: number;
+  readonly #transient = new Set<string>();
+  #authMode: 'session' | 'basic' | undefined;
+  #login: Promise<void> | undefined;
+  #root: RedfishJson | undefined;
+  #requests = 0;
+
+  constructor(options: RedfishClientOptions) {
+    let u: URL;
+    try {
+      u = new URL(options.url);
+    } catch {
+      throw new RedfishError('REDFISH_ERR_CONFIG', `invalid BMC URL: ${options.url}`);
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:')
+      throw new RedfishError('REDFISH_ERR_CONFIG', `BMC URL must be http(s): ${options.url}`);
+    this.origin = u.origin;
+    this.#opts = options;
+    const connectMs = options.timeouts?.connectMs ?? DEFAULT_CLIENT_OPTIONS.connectMs;
+    this.#requestMs = options.timeouts?.requestMs ?? DEFAULT_CLIENT_OPTIONS.requestMs;
+    this.#retry = { ...DEFAULT_CLIENT_OPTIONS.retry, ...options.retry };
+    const maxConcurrency = options.maxConcurrency ?? DEFAULT_CLIENT_OPTIONS.maxConcurrency;
+    if (!(maxConcurrency >= 1)) throw new RedfishError('REDFISH_ERR_CONFIG', 'maxConcurrency must be ≥ 1');
+    this.#sem = new Semaphore(maxConcurrency);
+    const tls = options.tls ?? {};
+    this.#pool = new Pool(this.origin, {
+      connections: maxConcurrency,
+      headersTimeout: this.#requestMs,
+      bodyTimeout: this.#requestMs,
+      connect: {
+        timeout: connectMs,
+        ...(u.protocol === 'https:'
+          ? {
+              rejectUnauthorized: tls.insecure !== true,
+              ...(tls.ca ? { ca: tls.ca as string | Buffer | (string | Buffer)[] } : {}),
+            }
+          : {}),
+      },
+    });
+    this.#ownsCache = options.sessionCache === undefined;
+    this.#cache = options.sessionCache ?? new SessionCache();
+    const tlsMode = tls.insecure ? 'insecure' : tls.ca ? 'ca' : 'system';
+    this.#cacheKey = SessionCache.key(this.origin, options.username, options.password, tlsMode);
+    for (const id of options.transientMessageIds ?? []) this.#transient.add(id);
+    const auth = options.auth ?? DEFAULT_CLIENT_OPTIONS.auth;
+    this.#authMode = auth === 'basic' ? 'basic' : undefined;
+  }
+
+  /** Number of HTTP requests sent so far (all attempts, including login). */
+  get requestCount(): number {
+    return this.#requests;
+  }
+
+  /** The authentication in use after login (`undefined` before the first authenticated call). */
+  get authMode(): 'session' | 'basic' | undefined {
+    return this.#authMode;
+  }
+
+  /** Adds MessageId suffixes that mean "transient, retry" (vendor profile data). */
+  addTransientMessageIds(ids: Iterable<string>): void {
+    for (const id of ids) this.#transient.add(id);
+  }
+
+  /** Task polling options (defaults merged with the client's). */
+  taskPollOptions(override?: Partial<PollOptions>): PollOptions {
+    return { ...DEFAULT_CLIENT_OPTIONS.taskPoll, ...this.#opts.taskPoll, ...override };
+  }
+
+  /** GET the service root (`/redfish/v1/`, readable without auth), cached. */
+  async serviceRoot(): Promise<RedfishJson> {
+    if (!this.#root) this.#root = (await this.request('GET', '/redfish/v1/', { anonymous: true })).body;
+    return this.#root;
+  }
+
+  /** GET a resource. */
+  get<T = RedfishJson>(path: string): Promise<RedfishResponse<T>> {
+    return this.request<T>('GET', path);
+  }
+
+  /** POST (actions, collections). */
+  post<T = RedfishJson>(path: string, body: unknown): Promise<RedfishResponse<T>> {
+    return this.request<T>('POST', path, { body });
+  }
+
+  /** DELETE a resource. */
+  delete(path: string): Promise<RedfishResponse> {
+    return this.request('DELETE', path);
+  }
+
+  /**
+   * PATCH with `If-Match` (DSP0266 REQ_HEADERS_IF_MATCH). `etag` is the ETag from the caller's last GET;
+   * with `'fetch'` the resource is read first. On 412 the resource is re-read and the PATCH retried with
+   * the fresh ETag, then once with the strong form of a weak ETag (sushy `_etag_handler`), then fails
+   * with REDFISH_ERR_PRECONDITION. Empty ETags are ignored (some BMCs answer 412 to `If-Match: ""`).
+   */
+  async patch<T = RedfishJson>(
+    path: string,
+    body: unknown,
+    etag?: string | 'fetch',
+  ): Promise<RedfishResponse<T>> {
+    let tag = etag === 'fetch' ? (await this.get(path)).etag : etag;
+    const tried = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const headers: Record<string, string> = tag ? { 'If-Match': tag } : {};
+      if (tag) tried.add(tag);
+      const res = await this.request<T>('PATCH', path, { body, headers, passStatuses: [412] });
+      if (res.status !== 412) return res;
+      const fresh = (await this.get(path)).etag;
+      if (fresh && !tried.has(fresh)) tag = fresh;
+      else if (tag?.startsWith('W/') && !tried.has(tag.slice(2))) tag = tag.slice(2);
+      else break;
+    }
+    throw new RedfishError(
+      'REDFISH_ERR_PRECONDITION',
+      `PATCH ${path}: 412 Precondition Failed persisted after re-reading the resource`,
+      { status: 412, method: 'PATCH', path },
+    );
+  }
+
+  /**
+   * Waits for an asynchronous operation (DSP0266 "Asynchronous operations") to finish and returns the
+   * final Task (or final monitor body). Accepts the 202 response: polls the Task in the body
+   * (`@odata.id`, or `Id` under `TaskService/Tasks` as BlueField BMCs return it), else the `Location`
+   * task monitor until it stops answering 202. A Task ending in Exception/Killed/Cancelled throws
+   * REDFISH_ERR_TASK_FAILED with the task's Messages; the wait is bounded (REDFISH_ERR_WAIT_TIMEOUT).
+   */
+  async waitForTask(accepted: RedfishResponse, poll?: Partial<PollOptions>): Promise<RedfishJson> {
+    const opts = this.taskPollOptions(poll);
+    const body = accepted.body ?? {};
+    let taskPath: string | undefined;
+    if (typeof body.TaskState === 'string' || /#Task\./.test(String(body['@odata.type'] ?? '')))
+      taskPath = odataId(body);
+    if (!taskPath && typeof body.Id === 'string' && body.TaskState !== undefined)
+      taskPath = `/redfish/v1/TaskService/Tasks/${body.Id}`;
+    if (!taskPath && !accepted.location) {
+      if (typeof body.Id === 'string') taskPath = `/redfish/v1/TaskService/Tasks/${body.Id}`;
+      else return body; // 200/204: nothing to wait for
+    }
+    let last = 'no answer yet';
+    return withSpan('redfish.task.wait', { [Attr.bmcUrl]: this.origin }, async () => {
+      if (taskPath) {
+        const path = taskPath;
+        return pollUntil(
+          `task ${path}`,
+          opts,
+          async () => {
+            const t = (await this.get(path)).body;
+            last = `${String(t.TaskState)} ${t.PercentComplete ?? ''}%`;
+            return this.#taskOutcome(path, t);
+          },
+          () => last,
+        );
+      }
+      const monitor = accepted.location!;
+      return pollUntil(
+        `task monitor ${monitor}`,
+        opts,
+        async () => {
+          const r = await this.get(monitor);
+          last = `HTTP ${r.status}`;
+          if (r.status === 202) return undefined;
+          return r.body.TaskState === undefined ? r.body : this.#taskOutcome(monitor, r.body);
+        },
+        () => last,
+      );
+    });
+  }
+
+  #taskOutcome(path: string, task: RedfishJson): RedfishJson | undefined {
+    const state = taskStateFromRedfish(task.TaskState);
+    if (state === 'running') return undefined;
+    if (state === 'completed') return task;
+    const messages: RedfishMessage[] = parseRedfishMessages({ '@Message.ExtendedInfo': task.Messages });
+    throw new RedfishError(
+      'REDFISH_ERR_TASK_FAILED',
+      `task ${path} ended in ${String(task.TaskState)}${messages.length ? `: ${describeMessages(messages)}` : ''}`,
+      { path, messages },
+    );
+  }
+
+  /** Logs in now (otherwise done lazily). Useful to surface credential problems early. */
+  async login(): Promise<void> {
+    await this.#ensureAuth();
+  }
+
+  /**
+   * Closes connections. With a private session cache the session is DELETEd first (sushy
+   * `fix-to-close-session-on-dealloc`); with a shared cache it stays for reuse — call {@link logout}.
+   */
+  async close(): Promise<void> {
+    if (this.#ownsCache) await this.logout().catch(() => undefined);
+    await this.#pool.close().catch(() => undefined);
+  }
+
+  /** DELETEs the current session (if any) and forgets it. */
+  async logout(): Promise<void> {
+    const s = this.#cache.get(this.#cacheKey);
+    if (!s) return;
+    this.#cache.delete(this.#cacheKey, s.token);
+    if (s.location) {
+      await this.#send('DELETE', s.location, { headers: { 'X-Auth-Token': s.token } }).catch(() => undefined);
+    }
+  }
+
+  /** Sends one Redfish request with auth, retries and the concurrency limit; throws typed errors. */
+  request<T = RedfishJson>(
+    method: string,
+    ref: string,
+    opts: RequestOptions = {},
+  ): Promise<RedfishResponse<T>> {
+    const path = toPath(ref);
+    return withSpan(
+      'redfish.request',
+      { [Attr.bmcUrl]: this.origin, [Attr.redfishMethod]: method, [Attr.redfishPath]: path },
+      async (span) => {
+        let attempts = 0;
+        let reauthed = false;
+        for (;;) {
+          attempts++;
+          span.setAttribute(Attr.redfishAttempts, attempts);
+          let res: RawResponse;
+          try {
+            const headers: Record<string, string> = { ...opts.headers };
+            if (!opts.anonymous) Object.assign(headers, await this.#authHeaders());
+            res = await this.#send(method, path, { headers, body: opts.body });
+          } catch (err) {
+            const transient =
+              err instanceof RedfishError &&
+              (err.code === 'REDFISH_ERR_CONNECTION' || err.code === 'REDFISH_ERR_TIMEOUT');
+            if (transient && attempts < this.#retry.attempts) {
+              await sleep(backoffDelay(attempts - 1, this.#retry.baseDelayMs, this.#retry.maxDelayMs));
+              continue;
+            }
+            throw err;
+          }
+          span.setAttribute(Attr.redfishStatus, res.status);
+          if (res.status < 300 || opts.passStatuses?.includes(res.status))
+            return this.#toResponse<T>(res, method, path);
+          const err = this.#httpError(res, method, path);
+          if (res.status === 401 && !opts.anonymous && !reauthed && this.#authMode === 'session') {
+            // Session expired or evicted: re-authenticate once (sushy/Ironic behaviour).
+            reauthed = true;
+            this.#dropSession();
+            continue;
+          }
+          if (this.#isTransient(err) && attempts < this.#retry.attempts) {
+            await sleep(this.#retryDelay(err, attempts));
+            continue;
+          }
+          throw err;
+        }
+      },
+    );
+  }
+
+  #retryDelay(err: RedfishError, attempts: number): number {
+    if (err.retryAfterSeconds !== undefined)
+      return Math.min(err.retryAfterSeconds * 1000, this.#retry.maxRetryAfterMs);
+    return backoffDelay(attempts - 1, this.#retry.baseDelayMs, this.#retry.maxDelayMs);
+  }
+
+  #isTransient(err: RedfishError): boolean {
+    if (err.status !== undefined && RETRY_STATUSES.has(err.status)) return true;
+    if (err.status === 400 || err.status === 409) {
+      for (const id of this.#transient) if (err.hasMessage(id)) return true;
+    }
+    return false;
+  }
+
+  #httpError(res: RawResponse, method: string, path: string): RedfishError {
+    const messages = parseRedfishMessages(res.json);
+    const retryAfterSeconds = parseRetryAfter(res.headers['retry-after']);
+    const details = {
+      status: res.status,
+      method,
+      path,
+      messages,
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    };
+    const text = messages.length ? describeMessages(messages) : res.text.slice(0, 200) || 'no body';
+    if (res.status === 403 && messages.some((m) => /PasswordChangeRequired$/.test(m.MessageId)))
+      return new RedfishError(
+        'REDFISH_ERR_PASSWORD_CHANGE_REQUIRED',
+        `${method} ${path}: 403: the account must change its password first: ${text}`,
+        details,
+      );
+    if (res.status === 401)
+      return new RedfishError('REDFISH_ERR_AUTH', `${method} ${path}: 401 Unauthorized: ${text}`, details);
+    return new RedfishError('REDFISH_ERR_HTTP', `${method} ${path}: HTTP ${res.status}: ${text}`, details);
+  }
+
+  #toResponse<T>(res: RawResponse, method: string, path: string): RedfishResponse<T> {
+    if (res.json === undefined && res.text.trim() !== '' && res.status !== 204 && method !== 'DELETE')
+      throw new RedfishError('REDFISH_ERR_BAD_RESPONSE', `${method} ${path}: body is not JSON`, {
+        status: res.status,
+        method,
+        path,
+      });
+    const body = (res.json ?? {}) as T & RedfishJson;
+    const tag =
+      res.headers.etag || (typeof body['@odata.etag'] === 'string' ? body['@odata.etag'] : undefined);
+    return {
+      status: res.status,
+      headers: res.headers,
+      body,
+      etag: tag && tag !== '""' ? tag : undefined,
+      location: res.headers.location ? toPath(res.headers.location) : undefined,
+    };
+  }
+
+  async #authHeaders(): Promise<Record<string, string>> {
+    await this.#ensureAuth();
+    if (this.#authMode === 'basic') {
+      const b = Buffer.from(`${this.#opts.username}:${this.#opts.password}`).toString('base64');
+      return { Authorization: `Basic ${b}` };
+    }
+    const s = this.#cache.get(this.#cacheKey);
+    if (s) return { 'X-Auth-Token': s.token };
+    // Evicted between ensureAuth and here (another client logged out): log in again.
+    this.#authMode = undefined;
+    return this.#authHeaders();
+  }
+
+  #dropSession(): void {
+    const s = this.#cache.get(this.#cacheKey);
+    if (s) this.#cache.delete(this.#cacheKey, s.token);
+    this.#authMode = undefined;
+  }
+
+  async #ensureAuth(): Promise<void> {
+    if (this.#authMode === 'basic') return;
+    if (this.#cache.get(this.#cacheKey)) {
+      this.#authMode = 'session';
+      return;
+    }
+    this.#login ??= this.#createSession().finally(() => {
+      this.#login = undefined;
+    });
+    await this.#login;
+  }
+
+  /**
+   * DSP0266 session login: POST {UserName, Password} to `Links.Sessions` (sushy `use-sessions-url-from-root`),
+   * take `X-Auth-Token` and `Location`. A full session pool (503, iDRAC `RAC0218`) is retried honouring
+   * Retry-After; in `auto` mode a BMC without usable sessions falls back to Basic.
+   */
+  async #createSession(): Promise<void> {
+    const auto = (this.#opts.auth ?? DEFAULT_CLIENT_OPTIONS.auth) === 'auto';
+    return withSpan('redfish.session.login', { [Attr.bmcUrl]: this.origin }, async () => {
+      let sessionsPath = '/redfish/v1/SessionService/Sessions';
+      try {
+        const root = await this.serviceRoot();
+        sessionsPath = odataId((root.Links as RedfishJson | undefined)?.Sessions) ?? sessionsPath;
+      } catch (err) {
+        if (
+          err instanceof RedfishError &&
+          (err.code === 'REDFISH_ERR_TLS' ||
+            err.code === 'REDFISH_ERR_CONNECTION' ||
+            err.code === 'REDFISH_ERR_TIMEOUT')
+        )
+          throw err;
+      }
+      let lastErr: RedfishError | undefined;
+      for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
+        const res = await this.#send('POST', sessionsPath, {
+          body: { UserName: this.#opts.username, Password: this.#opts.password },
+          headers: {},
+        });
+        const token = res.headers['x-auth-token'];
+        if (res.status < 300 && token) {
+          const location = res.headers.location ? toPath(res.headers.location) : odataId(res.json);
+          this.#cache.set(this.#cacheKey, { token, location });
+          this.#authMode = 'session';
+          return;
+        }
+        lastErr = this.#httpError(res, 'POST', sessionsPath);
+        if (res.status === 401 || (res.status === 403 && !lastErr.hasMessage('PasswordChangeRequired')))
+          throw new RedfishError('REDFISH_ERR_AUTH', `session login rejected: ${lastErr.message}`, {
+            status: res.status,
+            method: 'POST',
+            path: sessionsPath,
+            messages: lastErr.messages,
+          });
+        if (RETRY_STATUSES.has(res.status) && attempt < this.#retry.attempts) {
+          // A full session pool: another client may have left a session in the shared cache meanwhile.
+          if (this.#cache.get(this.#cacheKey)) {
+            this.#authMode = 'session';
+            return;
+          }
+          await sleep(this.#retryDelay(lastErr, attempt));
+          continue;
+        }
+        break;
+      }
+      if (auto) {
+        this.#authMode = 'basic';
+        return;
+      }
+      throw lastErr ?? new RedfishError('REDFISH_ERR_AUTH', 'session login failed');
+    });
+  }
+
+  /** One HTTP exchange; transport errors mapped, body read and JSON-parsed when possible. */
+  async #send(
+    method: string,
+    path: string,
+    opts: { headers: Record<string, string>; body?: unknown },
+  ): Promise<RawResponse> {
+    this.#requests++;
+    const headers: Record<string, string> = {
+      'OData-Version': '4.0',
+      Accept: 'application/json',
+      // sushy: compression makes some BMCs hand out weak ETags.
+      'Accept-Encoding': 'identity',
+      ...opts.headers,
+    };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['Content-Type'] = 'application/json';
+    }
+    return this.#sem.run(async () => {
+      try {
+        const res = await this.#pool.request({
+          path,
+          method: method as 'GET',
+          headers,
+          body,
+          signal: AbortSignal.timeout(this.#requestMs),
+          reset: this.#opts.keepAlive === false,
+        });
+        const text = await res.body.text();
+        const h: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers))
+          if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : v;
+        let json: RedfishJson | undefined;
+        if (text.trim()) {
+          try {
+            const parsed = JSON.parse(text);
+            if (parsed && typeof parsed === 'object') json = parsed as RedfishJson;
+          } catch {
+            json = undefined;
+          }
+        }
+        return { status: res.statusCode, headers: h, text, json };
+      } catch (err) {
+        throw mapTransportError(err, method, path, this.#requestMs);
+      }
+    });
+  }
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+  json: RedfishJson | undefined;
+}

@@ -1,0 +1,61 @@
+/**
+ * Fault injection for the emulator: per-request rules (status + Retry-After,
+ * connection reset, delay) and state faults (media that will not eject, tasks
+ * that end in Exception). Tests drive the controller through these.
+ */
+
+/** One injected fault; matches by method and path, fires `times` times (default 1). */
+export interface FaultRule {
+  readonly method?: string;
+  /** Exact path, or a RegExp tested against the normalised path. */
+  readonly path?: string | RegExp;
+  readonly times?: number;
+  /** Answer with this status and a Redfish error body. */
+  readonly status?: number;
+  readonly retryAfter?: number;
+  readonly messageId?: string;
+  readonly message?: string;
+  /** Destroy the connection without an answer. */
+  readonly reset?: boolean;
+  /** Wait this long first (longer than the client timeout = a BMC that hangs). */
+  readonly delayMs?: number;
+}
+
+/** The live fault set of one emulator. */
+export class FaultSet {
+  readonly #rules: { rule: FaultRule; left: number }[] = [];
+  /** EjectMedia/PATCH-eject is accepted but the slot stays inserted. */
+  stuckMedia = false;
+  /** When set, SimpleUpdate tasks end in `Exception` with this text. */
+  failTasks: string | undefined;
+
+  constructor(rules: readonly FaultRule[] = []) {
+    for (const r of rules) this.add(r);
+  }
+
+  /** Adds a rule. */
+  add(rule: FaultRule): void {
+    this.#rules.push({ rule, left: rule.times ?? 1 });
+  }
+
+  /** Removes every rule and state fault. */
+  clear(): void {
+    this.#rules.length = 0;
+    this.stuckMedia = false;
+    this.failTasks = undefined;
+  }
+
+  /** The first live rule matching this request (consuming one use), if any. */
+  take(method: string, path: string): FaultRule | undefined {
+    for (const entry of this.#rules) {
+      if (entry.left <= 0) continue;
+      const r = entry.rule;
+      if (r.method && r.method !== method) continue;
+      if (r.path !== undefined && (typeof r.path === 'string' ? r.path !== path : !r.path.test(path)))
+        continue;
+      entry.left--;
+      return r;
+    }
+    return undefined;
+  }
+}

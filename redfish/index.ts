@@ -1,0 +1,33 @@
+/**
+ * Public face of `redfish/`: the Redfish client, the neutral vocabulary, vendor
+ * profiles, provisioning strategies, the BMC check, and the BMC emulator.
+ */
+export {
+  type AuthMode,
+  type BmcTlsOptions,
+  DEFAULT_CLIENT_OPTIONS,
+  RedfishClient,
+  type RedfishClientOptions,
+  type RedfishJson,
+  type RedfishResponse,
+  type RetryOptions,
+} from './client.js';
+export {
+  isRedfishError,
+  REDFISH_ERROR_CODES,
+  RedfishError,
+  type RedfishErrorCode,
+  type RedfishMessage,
+} from './errors.js';
+export { SessionCache } from './session-cache.js';
+export type { PollOptions } from './wait.js';
+export * from './vocabulary.js';
+export {
+  type BmcEmulator,
+  type BmcEmulatorOptions,
+  type BootEvent,
+  type RecordedRequest,
+  startBmcEmulator,
+} from './emulator/server.js';
+export { EMULATOR_PERSONAS, type EmulatorPersona, type EmulatorPersonaId } from './emulator/personas.js';
+export type { FaultRule, FaultSet } from './emulator/faults.js';
