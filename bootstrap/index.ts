@@ -1,2 +1,12 @@
 /** Public face of `bootstrap/`: the operator API and the lifecycle. */
-export { buildOperatorApi, type OperatorApiOptions, type ReadinessCheck } from './operator-api.js';
+export { audit } from './audit.js';
+export { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
+export {
+  type ApiContext,
+  type ApiInstance,
+  type ApiRoutes,
+  buildOperatorApi,
+  type OperatorApiOptions,
+  type ReadinessCheck,
+} from './operator-api.js';
+export { createToken, ensureAdminToken, findToken, hashToken, ROLES, roleAllows } from './tokens.js';

@@ -1,9 +1,25 @@
 /**
- * The operator API (listener :8080): health and readiness now; devices,
- * profiles, images, tokens and jobs register here as later issues land. The
- * app is built here and listened on by `cli/` only (STYLE.md lesson 2).
+ * The operator API (listener :8080): JSON under `/api/v1` with bearer-token
+ * auth, an OpenAPI document at `/api/v1/openapi.json` and a browsable UI at
+ * `/docs`, plus `/healthz` and `/readyz`. Built here, listened on by `cli/`
+ * only (STYLE.md lesson 2). Routes live in `routes/`, one file per resource;
+ * the auth hook is encapsulated in the `/api/v1` plugin (lesson 3).
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import underPressure from '@fastify/under-pressure';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Database, TokenRole } from '../db/index.js';
+import { ApiError, type ApiErrorCode, problem } from './errors.js';
+import { registerDeviceRoutes } from './routes/devices.js';
+import { registerProfileRoutes } from './routes/profiles.js';
+import { registerTokenRoutes } from './routes/tokens.js';
+import { findToken, roleAllows } from './tokens.js';
 
 /** One named readiness check with its outcome. */
 export interface ReadinessCheck {
@@ -12,30 +28,178 @@ export interface ReadinessCheck {
   detail?: string;
 }
 
+/** A route module: registers its routes on the `/api/v1` scope. */
+export type ApiRoutes = (api: ApiInstance, ctx: ApiContext) => void | Promise<void>;
+
+/** What route modules get. */
+export interface ApiContext {
+  db: Kysely<Database>;
+  /** Checks an uploaded ownership voucher (DER CMS); returns a reason when it is unusable. */
+  checkVoucher?: ((der: Uint8Array) => string | undefined) | undefined;
+}
+
+/** The Fastify instance type routes are registered on (TypeBox-typed). */
+export type ApiInstance = FastifyInstance<any, any, any, FastifyBaseLogger, TypeBoxTypeProvider>;
+
 /** What the operator API needs from the service around it. */
 export interface OperatorApiOptions {
   logger: FastifyBaseLogger;
+  db: Kysely<Database>;
   /** Reports whether the service can serve traffic (database reachable, migrations applied). */
   readiness(): Promise<ReadinessCheck[]>;
   /** PEM cert and key: serve over HTTPS. */
   https?: { cert: Buffer | string; key: Buffer | string } | undefined;
+  /** Largest accepted JSON body in bytes (default 1 MiB). Image uploads stream and are not bound by it. */
+  bodyLimit?: number;
+  /** Requests per minute per client before 429 (default 1200). */
+  rateLimitPerMinute?: number;
+  /** Checks uploaded ownership vouchers (from pki/); without it only base64 is checked. */
+  checkVoucher?: (der: Uint8Array) => string | undefined;
+  /** Extra route modules (later issues: images, jobs, BMCs, …). */
+  routes?: ApiRoutes[];
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Least role a route needs (default: viewer for GET/HEAD, operator otherwise). */
+    role?: TokenRole;
+  }
+  interface FastifyRequest {
+    /** The authenticated token (inside `/api/v1`). */
+    actor?: { id: string; name: string; role: TokenRole };
+  }
+}
+
+// Bodies are validated strictly: no type coercion and no silent removal of
+// unknown fields (Fastify's defaults), so a wrong type or an unknown field is a
+// 400 with a reason. Query strings and params still need coercion.
+const ajvBase = { allErrors: false, useDefaults: true, removeAdditional: false, strict: false } as const;
+const strictAjv = new Ajv({ ...ajvBase, coerceTypes: false });
+const coercingAjv = new Ajv({ ...ajvBase, coerceTypes: 'array' });
+for (const ajv of [strictAjv, coercingAjv]) {
+  ajv.addFormat('date-time', true);
+  ajv.addFormat('uri', true);
+}
+
+function errorCodeFor(err: FastifyError): ApiErrorCode {
+  if (err.validation) return 'API_ERR_VALIDATION';
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'API_ERR_BODY_TOO_LARGE';
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'API_ERR_UNSUPPORTED_MEDIA_TYPE';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'API_ERR_BAD_REQUEST';
+    default:
+      if (err.statusCode === 429) return 'API_ERR_RATE_LIMITED';
+      if (err.statusCode === 503) return 'API_ERR_UNAVAILABLE';
+      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return 'API_ERR_BAD_REQUEST';
+      return 'API_ERR_INTERNAL';
+  }
 }
 
 /** Builds the operator API app (not listening). */
-export function buildOperatorApi(opts: OperatorApiOptions): FastifyInstance {
+export async function buildOperatorApi(opts: OperatorApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ...(opts.https ? { https: opts.https } : {}),
-  }) as unknown as FastifyInstance;
+  }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object),
+  );
 
-  app.get('/readyz', async (_req, reply) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof ApiError) {
+      return reply
+        .code(err.status)
+        .type('application/problem+json')
+        .send(problem(err.code, err.message, err.details));
+    }
+    const code = errorCodeFor(err);
+    if (code === 'API_ERR_INTERNAL') req.log.error({ err }, 'unhandled error');
+    const detail = err.validation
+      ? `${err.validationContext ?? 'request'}${err.message.replace(/^\w+/, '')}`
+      : err.message;
+    const status = code === 'API_ERR_BAD_REQUEST' && err.statusCode ? err.statusCode : undefined;
+    const body = problem(code, code === 'API_ERR_INTERNAL' ? 'internal error' : detail);
+    if (status) body.status = status;
+    return reply.code(body.status).type('application/problem+json').send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply
+      .code(404)
+      .type('application/problem+json')
+      .send(problem('API_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`));
+  });
+
+  await app.register(helmet, {
+    // swagger-ui needs inline scripts/styles on /docs.
+    contentSecurityPolicy: false,
+  });
+  await app.register(underPressure, {
+    maxEventLoopDelay: 2000,
+    exposeStatusRoute: false,
+    pressureHandler: (_req, reply) => {
+      reply
+        .code(503)
+        .type('application/problem+json')
+        .send(problem('API_ERR_UNAVAILABLE', 'service under pressure, retry later'));
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'dpu-ztp operator API',
+        version: '1',
+        description: 'Devices, profiles, images and tokens of the dpu-ztp provisioning service.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
     const checks = await opts.readiness();
     const ready = checks.every((c) => c.ok);
     reply.code(ready ? 200 : 503);
     return { status: ready ? 'ready' : 'not-ready', checks };
   });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  return app;
+  const ctx: ApiContext = { db: opts.db, checkVoucher: opts.checkVoucher };
+  await app.register(
+    async (api) => {
+      await api.register(rateLimit, { max: opts.rateLimitPerMinute ?? 1200, timeWindow: 60_000 });
+      api.addHook('onRequest', async (req) => {
+        const header = req.headers.authorization;
+        const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+        if (!m?.[1]) throw new ApiError('API_ERR_UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+        const token = await findToken(opts.db, m[1]);
+        if (!token) throw new ApiError('API_ERR_UNAUTHENTICATED', 'unknown or revoked token');
+        const need =
+          req.routeOptions.config.role ??
+          (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');
+        if (!roleAllows(token.role, need)) {
+          throw new ApiError('API_ERR_FORBIDDEN', `this needs the ${need} role; the token has ${token.role}`);
+        }
+        req.actor = { id: token.id, name: token.name, role: token.role };
+      });
+      for (const routes of [
+        registerTokenRoutes,
+        registerProfileRoutes,
+        registerDeviceRoutes,
+        ...(opts.routes ?? []),
+      ]) {
+        await routes(api as unknown as ApiInstance, ctx);
+      }
+    },
+    { prefix: '/api/v1' },
+  );
+  return app as unknown as FastifyInstance;
 }

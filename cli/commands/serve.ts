@@ -3,11 +3,13 @@
  * Opens the database, migrates, builds the three listeners, listens, and
  * shuts down gracefully on SIGTERM/SIGINT.
  */
+import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildOperatorApi, type ReadinessCheck } from '../../bootstrap/index.js';
+import { buildOperatorApi, ensureAdminToken, type ReadinessCheck } from '../../bootstrap/index.js';
 import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
 import { buildDeviceServer, buildImagesServer } from '../../sztp-server/index.js';
 import { addConfigOptions, loadConfig, type ServiceConfig } from '../config.js';
@@ -111,9 +113,17 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       ? { cert: await readFile(config.apiTlsCert), key: await readFile(config.apiTlsKey as string) }
       : undefined;
 
+    if ((await pendingMigrations(handle.db)).length === 0) {
+      mkdirSync(config.dataDir, { recursive: true });
+      const tokenFile = await ensureAdminToken(handle.db, join(config.dataDir, 'admin-token'));
+      if (tokenFile) log.info({ file: tokenFile }, 'created the first admin API token (mode 0600); keep it safe');
+    } else {
+      log.warn('migrations are pending (--no-migrate): /readyz reports not-ready until `dpu-ztp migrate` runs');
+    }
     apps.push(
-      buildOperatorApi({
+      await buildOperatorApi({
         logger: log.child({ listener: 'api' }),
+        db: handle.db,
         readiness: () => readiness(handle),
         https: apiHttps,
       }),

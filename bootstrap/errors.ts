@@ -1,0 +1,68 @@
+/**
+ * Operator API errors: stable codes mapped once to RFC 9457 problem bodies
+ * (`application/problem+json` with a `code` member). STYLE.md lesson 6.
+ */
+
+/** Every operator-API error code with its HTTP status and meaning (the README lists them; a test checks). */
+export const API_ERRORS = {
+  API_ERR_UNAUTHENTICATED: { status: 401, description: 'no, malformed or unknown bearer token' },
+  API_ERR_FORBIDDEN: { status: 403, description: "the token's role may not do this" },
+  API_ERR_VALIDATION: {
+    status: 400,
+    description: 'the request does not match the schema (the detail names the field)',
+  },
+  API_ERR_BAD_REQUEST: { status: 400, description: 'the request is well-formed but its content is invalid' },
+  API_ERR_NOT_FOUND: { status: 404, description: 'no such resource' },
+  API_ERR_CONFLICT: {
+    status: 409,
+    description: 'the change conflicts with the current state (e.g. resource in use)',
+  },
+  API_ERR_BODY_TOO_LARGE: { status: 413, description: 'the request body exceeds the limit' },
+  API_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    description: 'the request body has an unsupported content type',
+  },
+  API_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
+  API_ERR_UNAVAILABLE: { status: 503, description: 'the service is overloaded or not ready' },
+  API_ERR_INTERNAL: { status: 500, description: 'an unexpected error; the log has the details' },
+} as const;
+
+/** An operator-API error code. */
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+/** An error the operator API turns into a problem body with its code and status. */
+export class ApiError extends Error {
+  readonly code: ApiErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ApiErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = API_ERRORS[code].status;
+    this.details = details;
+  }
+}
+
+/** The problem body (RFC 9457) the operator API returns for an error. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  [extra: string]: unknown;
+}
+
+/** Builds the problem body for a code and detail message. */
+export function problem(code: ApiErrorCode, detail: string, extra?: Record<string, unknown>): Problem {
+  const { status } = API_ERRORS[code];
+  return {
+    type: `urn:dpu-ztp:error:${code}`,
+    title: API_ERRORS[code].description,
+    status,
+    code,
+    detail,
+    ...(extra ?? {}),
+  };
+}

@@ -1,0 +1,344 @@
+/**
+ * `/api/v1/devices`: the device inventory — register, list, inspect, approve
+ * held devices, and read each device's bootstrap event history.
+ */
+import { sql } from 'kysely';
+import { type Static, Type } from 'typebox';
+import type { Device, DeviceState } from '../../db/index.js';
+import { hashPassword } from '../../pki/password.js';
+import { audit } from '../audit.js';
+import { ApiError } from '../errors.js';
+import type { ApiContext, ApiInstance } from '../operator-api.js';
+import { isBase64, ResourceName } from './profiles.js';
+
+/** Device serial numbers as they appear in IDevID subjects. */
+export const Serial = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$', maxLength: 128 });
+const State = Type.Union([
+  Type.Literal('registered'),
+  Type.Literal('pending'),
+  Type.Literal('bootstrapping'),
+  Type.Literal('provisioned'),
+  Type.Literal('failed'),
+]);
+
+const DeviceBody = Type.Object(
+  {
+    profile: Type.Optional(ResourceName),
+    hwModel: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    labels: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
+        Type.String({ maxLength: 255 }),
+        {
+          maxProperties: 64,
+        },
+      ),
+    ),
+    password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
+    ownershipVoucher: Type.Optional(Type.String({ minLength: 4, maxLength: 1024 * 1024 })),
+  },
+  { additionalProperties: false },
+);
+type DeviceBodyT = Static<typeof DeviceBody>;
+
+const DeviceView = Type.Object({
+  serial: Type.String(),
+  profile: Type.Union([Type.String(), Type.Null()]),
+  state: State,
+  hwModel: Type.Union([Type.String(), Type.Null()]),
+  labels: Type.Record(Type.String(), Type.String()),
+  hasPassword: Type.Boolean(),
+  hasOwnershipVoucher: Type.Boolean(),
+  idevidIssuer: Type.Union([Type.String(), Type.Null()]),
+  lastProgress: Type.Union([
+    Type.Object({
+      type: Type.String(),
+      message: Type.Union([Type.String(), Type.Null()]),
+      at: Type.String({ format: 'date-time' }),
+    }),
+    Type.Null(),
+  ]),
+  sshHostKeys: Type.Union([
+    Type.Array(Type.Object({ algorithm: Type.String(), keyData: Type.String() })),
+    Type.Null(),
+  ]),
+  trustAnchorCerts: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  links: Type.Object({ self: Type.String(), events: Type.String() }),
+});
+
+/** The API view of a device row. */
+export function deviceView(d: Device) {
+  const self = `/api/v1/devices/${encodeURIComponent(d.serial)}`;
+  return {
+    serial: d.serial,
+    profile: d.profile,
+    state: d.state,
+    hwModel: d.hw_model,
+    labels: d.labels ?? {},
+    hasPassword: d.password_hash !== null,
+    hasOwnershipVoucher: d.ownership_voucher !== null,
+    idevidIssuer: d.idevid_issuer,
+    lastProgress: d.last_progress_type
+      ? {
+          type: d.last_progress_type,
+          message: d.last_progress_message,
+          at: (d.last_progress_at as Date).toISOString(),
+        }
+      : null,
+    sshHostKeys: d.ssh_host_keys ?? null,
+    trustAnchorCerts: d.trust_anchor_certs ?? null,
+    createdAt: d.created_at.toISOString(),
+    updatedAt: d.updated_at.toISOString(),
+    links: { self, events: `${self}/events` },
+  };
+}
+
+function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const s = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!s || Buffer.from(s, 'utf8').toString('base64url') !== cursor)
+    throw new ApiError('API_ERR_BAD_REQUEST', 'cursor is not one this API returned');
+  return s;
+}
+
+async function prepare(ctx: ApiContext, body: DeviceBodyT) {
+  const out: Record<string, unknown> = {};
+  if (body.profile !== undefined) {
+    const p = await ctx.db
+      .selectFrom('profiles')
+      .select('name')
+      .where('name', '=', body.profile)
+      .executeTakeFirst();
+    if (!p) throw new ApiError('API_ERR_BAD_REQUEST', `profile: no profile named ${body.profile}`);
+    out.profile = body.profile;
+  }
+  if (body.hwModel !== undefined) out.hw_model = body.hwModel;
+  if (body.labels !== undefined) out.labels = JSON.stringify(body.labels);
+  if (body.password !== undefined) out.password_hash = await hashPassword(body.password);
+  if (body.ownershipVoucher !== undefined) {
+    if (!isBase64(body.ownershipVoucher))
+      throw new ApiError('API_ERR_BAD_REQUEST', 'ownershipVoucher must be base64 (DER CMS)');
+    const der = Buffer.from(body.ownershipVoucher.replace(/\s+/g, ''), 'base64');
+    const problem = ctx.checkVoucher?.(der);
+    if (problem) throw new ApiError('API_ERR_BAD_REQUEST', `ownershipVoucher: ${problem}`);
+    out.ownership_voucher = der;
+  }
+  return out;
+}
+
+/** Registers the device routes. */
+export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
+  const { db } = ctx;
+  const params = Type.Object({ serial: Serial });
+
+  api.put(
+    '/devices/:serial',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Register or update a device',
+        params,
+        body: DeviceBody,
+        response: { 200: DeviceView, 201: DeviceView },
+      },
+    },
+    async (req, reply) => {
+      const values = await prepare(ctx, req.body);
+      const { serial } = req.params;
+      const existed = await db
+        .selectFrom('devices')
+        .select('serial')
+        .where('serial', '=', serial)
+        .executeTakeFirst();
+      const row = existed
+        ? await db
+            .updateTable('devices')
+            .set({ ...values, updated_at: new Date() })
+            .where('serial', '=', serial)
+            .returningAll()
+            .executeTakeFirstOrThrow()
+        : await db
+            .insertInto('devices')
+            .values({ ...values, serial, updated_at: new Date() })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+      await audit(db, req.actor!.name, existed ? 'device.update' : 'device.create', serial, {
+        fields: Object.keys(req.body).filter((k) => k !== 'password'),
+      });
+      reply.code(existed ? 200 : 201);
+      return deviceView(row);
+    },
+  );
+
+  api.get(
+    '/devices/:serial',
+    { schema: { tags: ['devices'], summary: 'Read a device', params, response: { 200: DeviceView } } },
+    async (req) => {
+      const row = await db
+        .selectFrom('devices')
+        .selectAll()
+        .where('serial', '=', req.params.serial)
+        .executeTakeFirst();
+      if (!row) throw new ApiError('API_ERR_NOT_FOUND', `no device ${req.params.serial}`);
+      return deviceView(row);
+    },
+  );
+
+  api.get(
+    '/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'List devices, by serial, filtered by state and profile',
+        querystring: Type.Object(
+          {
+            state: Type.Optional(State),
+            profile: Type.Optional(ResourceName),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            cursor: Type.Optional(Type.String({ maxLength: 200 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(DeviceView),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit ?? 100;
+      const after = decodeCursor(req.query.cursor);
+      let q = db
+        .selectFrom('devices')
+        .selectAll()
+        .orderBy('serial')
+        .limit(limit + 1);
+      if (req.query.state) q = q.where('state', '=', req.query.state as DeviceState);
+      if (req.query.profile) q = q.where('profile', '=', req.query.profile);
+      if (after !== undefined) q = q.where('serial', '>', after);
+      const rows = await q.execute();
+      const page = rows.slice(0, limit);
+      const more = rows.length > limit;
+      return {
+        items: page.map(deviceView),
+        nextCursor: more ? Buffer.from(page[page.length - 1]!.serial).toString('base64url') : null,
+      };
+    },
+  );
+
+  api.delete(
+    '/devices/:serial',
+    { schema: { tags: ['devices'], summary: 'Forget a device (its event history stays)', params } },
+    async (req, reply) => {
+      const r = await db.deleteFrom('devices').where('serial', '=', req.params.serial).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0)
+        throw new ApiError('API_ERR_NOT_FOUND', `no device ${req.params.serial}`);
+      await audit(db, req.actor!.name, 'device.delete', req.params.serial);
+      reply.code(204);
+    },
+  );
+
+  api.post(
+    '/devices/:serial/approve',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Approve a held (pending) device, optionally assigning its profile',
+        params,
+        body: Type.Optional(
+          Type.Object({ profile: Type.Optional(ResourceName) }, { additionalProperties: false }),
+        ),
+        response: { 200: DeviceView },
+      },
+    },
+    async (req) => {
+      const { serial } = req.params;
+      const row = await db.selectFrom('devices').selectAll().where('serial', '=', serial).executeTakeFirst();
+      if (!row) throw new ApiError('API_ERR_NOT_FOUND', `no device ${serial}`);
+      if (row.state !== 'pending')
+        throw new ApiError('API_ERR_CONFLICT', `device ${serial} is ${row.state}, not pending`);
+      const values = await prepare(ctx, { profile: req.body?.profile });
+      const profile = (values.profile as string | undefined) ?? row.profile;
+      if (!profile)
+        throw new ApiError('API_ERR_BAD_REQUEST', `device ${serial} has no profile: give one to approve it`);
+      const updated = await db
+        .updateTable('devices')
+        .set({ profile, state: 'registered', updated_at: new Date() })
+        .where('serial', '=', serial)
+        .where('state', '=', 'pending')
+        .returningAll()
+        .executeTakeFirst();
+      if (!updated) throw new ApiError('API_ERR_CONFLICT', `device ${serial} changed state meanwhile`);
+      await audit(db, req.actor!.name, 'device.approve', serial, { profile });
+      return deviceView(updated);
+    },
+  );
+
+  api.get(
+    '/devices/:serial/events',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: "A device's bootstrap events (progress reports and requests), oldest first",
+        params,
+        querystring: Type.Object(
+          {
+            after: Type.Optional(Type.String({ pattern: '^\\d{1,18}$' })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                kind: Type.String(),
+                progressType: Type.Union([Type.String(), Type.Null()]),
+                message: Type.Union([Type.String(), Type.Null()]),
+                remoteAddress: Type.Union([Type.String(), Type.Null()]),
+                tlsIdentity: Type.Union([Type.String(), Type.Null()]),
+                detail: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+                at: Type.String({ format: 'date-time' }),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      let q = db
+        .selectFrom('bootstrap_events')
+        .selectAll()
+        .where('serial', '=', req.params.serial)
+        .orderBy('id')
+        .limit(req.query.limit ?? 200);
+      if (req.query.after) q = q.where(sql<boolean>`id > ${req.query.after}::int8`);
+      const rows = await q.execute();
+      if (rows.length === 0 && !req.query.after) {
+        const d = await db
+          .selectFrom('devices')
+          .select('serial')
+          .where('serial', '=', req.params.serial)
+          .executeTakeFirst();
+        if (!d) throw new ApiError('API_ERR_NOT_FOUND', `no device ${req.params.serial}`);
+      }
+      return {
+        items: rows.map((e) => ({
+          id: String(e.id),
+          kind: e.kind,
+          progressType: e.progress_type,
+          message: e.message,
+          remoteAddress: e.remote_address,
+          tlsIdentity: e.tls_identity,
+          detail: e.detail,
+          at: e.created_at.toISOString(),
+        })),
+      };
+    },
+  );
+}

@@ -1,0 +1,97 @@
+/** `/api/v1/tokens`: create, list and revoke API tokens (admin only). */
+import { Type } from 'typebox';
+import { audit } from '../audit.js';
+import { ApiError } from '../errors.js';
+import type { ApiContext, ApiInstance } from '../operator-api.js';
+import { createToken } from '../tokens.js';
+
+const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
+const TokenView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Role,
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+/** Registers the token routes. */
+export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void {
+  api.post(
+    '/tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        tags: ['tokens'],
+        summary: 'Create a token; its secret is returned once',
+        body: Type.Object(
+          { role: Role, name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7e]+$' }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ id: Type.String(), name: Type.String(), role: Role, token: Type.String() }),
+        },
+      },
+    },
+    async (req, reply) => {
+      const created = await createToken(db, req.body.role, req.body.name);
+      await audit(db, req.actor!.name, 'token.create', created.id, {
+        role: created.role,
+        name: created.name,
+      });
+      reply.code(201);
+      return created;
+    },
+  );
+
+  api.get(
+    '/tokens',
+    {
+      config: { role: 'admin' },
+      schema: {
+        tags: ['tokens'],
+        summary: 'List tokens (no secrets)',
+        response: { 200: Type.Object({ items: Type.Array(TokenView) }) },
+      },
+    },
+    async () => {
+      const rows = await db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute();
+      return {
+        items: rows.map((r) => ({
+          id: r.id,
+          name: r.name,
+          role: r.role,
+          createdAt: r.created_at.toISOString(),
+          lastUsedAt: r.last_used_at?.toISOString() ?? null,
+          revokedAt: r.revoked_at?.toISOString() ?? null,
+        })),
+      };
+    },
+  );
+
+  api.delete(
+    '/tokens/:id',
+    {
+      config: { role: 'admin' },
+      schema: {
+        tags: ['tokens'],
+        summary: 'Revoke a token',
+        params: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) }),
+      },
+    },
+    async (req, reply) => {
+      if (req.params.id === req.actor!.id)
+        throw new ApiError('API_ERR_CONFLICT', 'a token cannot revoke itself');
+      const r = await db
+        .updateTable('api_tokens')
+        .set({ revoked_at: new Date() })
+        .where('id', '=', req.params.id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0)
+        throw new ApiError('API_ERR_NOT_FOUND', `no live token ${req.params.id}`);
+      await audit(db, req.actor!.name, 'token.revoke', req.params.id);
+      reply.code(204);
+    },
+  );
+}
