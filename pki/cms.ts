@@ -239,6 +239,8 @@ export interface VerifySignedDataOptions {
    * signer certificate against its trust anchors).
    */
   signerCertificates?: readonly (Uint8Array | CertificateInfo)[];
+  /** Further candidates tried after the others (e.g. trust anchors that may sign directly). */
+  additionalCertificates?: readonly (Uint8Array | CertificateInfo)[];
 }
 
 /** The outcome of {@link verifySignedData}. */
