@@ -17,11 +17,18 @@ import type { RawLeaseOption } from './dhclient-lease.js';
 
 const LINE = /^(?:export\s+|declare\s+-\S+\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
 
-/** True when every meaningful line is `NAME=value` (shell environment syntax). */
+/**
+ * True for shell environment syntax: every meaningful line `NAME=value`, or at
+ * least one line naming option 143/136 (a real `env` dump may hold multi-line
+ * values from the surrounding environment).
+ */
 export function looksLikeEnvDump(text: string): boolean {
   const lines = text.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+  const named = (l: string) => familyOf(LINE.exec(l.trim())?.[1] ?? '') !== undefined;
   return (
-    lines.length > 0 && lines.some((l) => LINE.test(l)) && lines.every((l) => LINE.test(l) || /^\s/.test(l))
+    lines.length > 0 &&
+    (lines.some(named) ||
+      (lines.some((l) => LINE.test(l)) && lines.every((l) => LINE.test(l) || /^\s/.test(l))))
   );
 }
 

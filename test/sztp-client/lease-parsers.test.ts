@@ -167,3 +167,9 @@ it('an unrecognised file is SZTP_CLIENT_ERR_UNKNOWN_LEASE_FORMAT', () => {
     expect.objectContaining({ code: 'SZTP_CLIENT_ERR_UNKNOWN_LEASE_FORMAT' }),
   );
 });
+
+it('an env dump with multi-line values from the surrounding environment is still an env dump', () => {
+  const hex = Buffer.from(encodeBootstrapServerList(['https://ml.example'])).toString('hex');
+  const text = `BASH_FUNC_x%%=() {  echo\n}\nMOTD=line one\nline two\nopt143=${hex}\n`;
+  expect(parseLeaseText(text)).toMatchObject({ format: 'env', uris: ['https://ml.example'] });
+});
