@@ -31,3 +31,44 @@ export {
 } from './emulator/server.js';
 export { EMULATOR_PERSONAS, type EmulatorPersona, type EmulatorPersonaId } from './emulator/personas.js';
 export type { FaultRule, FaultSet } from './emulator/faults.js';
+export {
+  defineProfile,
+  PROFILE_DEFAULTS,
+  profileById,
+  selectProfile,
+  VENDOR_PROFILES,
+  type BmcIdentity,
+  type HookContext,
+  type InsertFields,
+  type VendorProfile,
+  type VendorProfileSpec,
+} from './profiles/index.js';
+export {
+  type BmcProbe,
+  chooseSystem,
+  type InsertMethod,
+  type ManagerInfo,
+  type MediaSlotInfo,
+  type ProbeOptions,
+  probeBmc,
+  type SystemInfo,
+  type UpdateInfo,
+} from './probe.js';
+export { assessStrategies, type StrategyAssessment } from './strategies/assess.js';
+export {
+  DEFAULT_WAITS,
+  type ImageSpec,
+  STRATEGY_ORDER,
+  type StepEvent,
+  type StrategyName,
+  type StrategyWaits,
+} from './strategies/context.js';
+export {
+  chooseStrategy,
+  type FinishOptions,
+  finishProvisioning,
+  type ProvisionOptions,
+  type ProvisionResult,
+  provisionBmc,
+} from './provision.js';
+export { type BmcCheckReport, type CheckOptions, checkBmc } from './check.js';

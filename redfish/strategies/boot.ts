@@ -1,0 +1,78 @@
+/**
+ * One-time boot override, on the system or its `@Redfish.Settings` object as
+ * the BMC wants, with the target mapped through the profile.
+ */
+import type { RedfishClient, RedfishJson } from '../client.js';
+import { RedfishError } from '../errors.js';
+import type { BmcProbe } from '../probe.js';
+import type { VendorProfile } from '../profiles/index.js';
+import {
+  type BootDevice,
+  type BootPersistence,
+  bootDeviceToRedfish,
+  bootModeToRedfish,
+  bootPersistenceToRedfish,
+} from '../vocabulary.js';
+
+/** The Redfish BootSourceOverrideTarget for a neutral device on this BMC (Cd → UsbCd on Supermicro). */
+export function bootTargetFor(
+  device: BootDevice,
+  profile: VendorProfile,
+  allowable: readonly string[],
+): string {
+  return device === 'cd' ? profile.hooks.cdBootTarget(allowable) : bootDeviceToRedfish(device);
+}
+
+/**
+ * Where Boot must be PATCHed: the settings object when the profile says always (BlueField), or when the
+ * profile defers to the BMC and the settings object carries Boot (sushy); else the system.
+ */
+export async function bootResource(client: RedfishClient, probe: BmcProbe): Promise<string> {
+  const { system, profile } = probe;
+  if (!system.settingsPath || profile.boot.where === 'system') return system.path;
+  if (profile.boot.where === 'settings-always') return system.settingsPath;
+  try {
+    const s = (await client.get(system.settingsPath)).body;
+    return s.Boot && typeof s.Boot === 'object' ? system.settingsPath : system.path;
+  } catch {
+    return system.path;
+  }
+}
+
+/** Sets a boot override. Returns a detail line. */
+export async function setBootOverride(
+  client: RedfishClient,
+  probe: BmcProbe,
+  device: BootDevice,
+  persistence: BootPersistence,
+  extra: RedfishJson = {},
+): Promise<string> {
+  const { system, profile } = probe;
+  if (!system.hasBoot)
+    throw new RedfishError(
+      'REDFISH_ERR_UNSUPPORTED',
+      `system ${system.id} has no Boot object: no boot override possible`,
+    );
+  const target = device === 'none' ? 'None' : bootTargetFor(device, profile, system.bootTargetsRaw);
+  if (system.bootTargetsRaw.length > 0 && !system.bootTargetsRaw.includes(target))
+    throw new RedfishError(
+      'REDFISH_ERR_UNSUPPORTED',
+      `boot target ${target} is not offered by ${system.id} (AllowableValues: ${system.bootTargetsRaw.join(', ')})`,
+    );
+  const boot: RedfishJson = {
+    BootSourceOverrideTarget: target,
+    // Supermicro needs BootSourceOverrideEnabled in every request (Ironic management.py): always sent.
+    BootSourceOverrideEnabled: bootPersistenceToRedfish(persistence),
+    ...extra,
+  };
+  if (
+    device !== 'none' &&
+    profile.boot.sendMode &&
+    system.bootModeReported &&
+    system.bootModes.includes('uefi')
+  )
+    boot.BootSourceOverrideMode = bootModeToRedfish('uefi');
+  const where = await bootResource(client, probe);
+  await client.patch(where, { Boot: boot }, 'fetch');
+  return `${where}: Boot ${JSON.stringify(boot)}`;
+}

@@ -1,0 +1,99 @@
+/**
+ * What every strategy step receives, and `runStep`, which wraps a step in an
+ * OTEL span and reports it to the caller (the CLI prints these lines).
+ */
+import { Attr, withSpan } from '../../otel/index.js';
+import type { RedfishClient } from '../client.js';
+import type { BmcProbe } from '../probe.js';
+import type { PollOptions } from '../wait.js';
+
+/** A provisioning strategy. */
+export type StrategyName = 'virtual-media' | 'image-push' | 'http-boot';
+
+/** All strategies in the order they are recommended (DESIGN.md, Provisioning strategies). */
+export const STRATEGY_ORDER: readonly StrategyName[] = Object.freeze([
+  'virtual-media',
+  'image-push',
+  'http-boot',
+]);
+
+/** The image to boot, and credentials for the image server if it needs them. */
+export interface ImageSpec {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+}
+
+/** Bounds for every wait in a strategy. */
+export interface StrategyWaits {
+  /** Power state reached after a reset. */
+  readonly power: PollOptions;
+  /** Media inserted / ejected confirmation. */
+  readonly media: PollOptions;
+  /** SimpleUpdate task. */
+  readonly task: PollOptions;
+}
+
+/** Defaults: generous for real BMCs (Ironic waits minutes for power and tasks). */
+export const DEFAULT_WAITS: StrategyWaits = Object.freeze({
+  power: Object.freeze({ timeoutMs: 5 * 60_000, intervalMs: 2_000, maxIntervalMs: 10_000 }),
+  media: Object.freeze({ timeoutMs: 60_000, intervalMs: 1_000, maxIntervalMs: 5_000 }),
+  task: Object.freeze({ timeoutMs: 45 * 60_000, intervalMs: 2_000, maxIntervalMs: 15_000 }),
+});
+
+/** One step as reported to the caller. */
+export interface StepEvent {
+  readonly strategy: StrategyName | 'cleanup';
+  readonly step: string;
+  readonly status: 'start' | 'done' | 'failed';
+  /** What was done / found (e.g. "InsertMedia on …; BMC asked for TransferMethod: added it"). */
+  readonly detail?: string;
+  readonly error?: unknown;
+}
+
+/** What a strategy runs with. */
+export interface StrategyContext {
+  readonly client: RedfishClient;
+  readonly probe: BmcProbe;
+  readonly image: ImageSpec;
+  readonly waits: StrategyWaits;
+  readonly onStep?: (event: StepEvent) => void;
+}
+
+/**
+ * Runs one named step in a span (`redfish.step.<name>`) and reports start/done/failed. The step returns
+ * a detail line (or nothing).
+ */
+export async function runStep(
+  ctx: Pick<StrategyContext, 'client' | 'probe' | 'onStep'>,
+  strategy: StepEvent['strategy'],
+  step: string,
+  fn: () => Promise<string | undefined>,
+): Promise<string | undefined> {
+  const report = (e: StepEvent) => {
+    try {
+      ctx.onStep?.(e);
+    } catch {
+      // A reporting callback must never change the outcome.
+    }
+  };
+  report({ strategy, step, status: 'start' });
+  try {
+    const detail = await withSpan(
+      `redfish.step.${step}`,
+      {
+        [Attr.bmcUrl]: ctx.client.origin,
+        [Attr.redfishStrategy]: strategy,
+        [Attr.redfishStep]: step,
+        [Attr.redfishSystem]: ctx.probe.system.id,
+        [Attr.bmcVendorProfile]: ctx.probe.profile.id,
+      },
+      fn,
+    );
+    report({ strategy, step, status: 'done', ...(detail ? { detail } : {}) });
+    return detail;
+  } catch (error) {
+    report({ strategy, step, status: 'failed', error });
+    throw error;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Strategy 2, image push: UpdateService.SimpleUpdate of the OS image to the
+ * BMC's OS target (BlueField `FirmwareInventory/DPU_OS` for a BFB), task
+ * polling, then reboot — for DPU BMCs without virtual media.
+ */
+import type { RedfishJson, RedfishResponse } from '../client.js';
+import { RedfishError } from '../errors.js';
+import { transferProtocolOfUrl, transferProtocolToRedfish } from '../vocabulary.js';
+import { runStep, type StrategyContext } from './context.js';
+import { rebootAndConfirm } from './power.js';
+
+/** Runs the image-push strategy. */
+export async function runImagePush(ctx: StrategyContext): Promise<void> {
+  const { client, probe, waits, image } = ctx;
+  const u = probe.update;
+  const target = u?.osTargets[0];
+  if (!u || !target)
+    throw new RedfishError('REDFISH_ERR_NO_STRATEGY', 'no SimpleUpdate OS target on this BMC');
+  const hook = probe.profile.hooks.beforeImagePush;
+  if (hook) await runStep(ctx, 'image-push', 'prepare', () => hook({ client, probe }));
+  let accepted: RedfishResponse | undefined;
+  await runStep(ctx, 'image-push', 'simple-update', async () => {
+    const path = target.replace(/\/$/, '');
+    const body: RedfishJson = {
+      ImageURI: image.url,
+      Targets: [probe.profile.imagePush.targetsLeadingSlash ? path : path.replace(/^\//, '')],
+    };
+    // "TransferProtocol is ignored if the URI provided in ImageURI contains a scheme" — but BMCs that list
+    // it (BlueField) expect it, so send it when it is offered.
+    const proto = transferProtocolOfUrl(image.url);
+    if (proto && u.protocols.includes(proto)) body.TransferProtocol = transferProtocolToRedfish(proto);
+    if (image.username !== undefined) {
+      // SimpleUpdate spells it `Username` (UpdateService v1_4), unlike InsertMedia's `UserName`.
+      body.Username = image.username;
+      body.Password = image.password ?? '';
+    }
+    const res = await client.post(u.simpleUpdateTarget, body);
+    accepted = res;
+    return `POST ${u.simpleUpdateTarget} → ${res.status}${res.location ? ` (monitor ${res.location})` : ''}`;
+  });
+  const res = accepted;
+  if (!res) throw new RedfishError('REDFISH_ERR_BAD_RESPONSE', 'SimpleUpdate returned nothing');
+  await runStep(ctx, 'image-push', 'task', async () => {
+    const task = await client.waitForTask(res, waits.task);
+    return `task ${String(task.Id ?? '')} ${String(task.TaskState ?? 'done')}`;
+  });
+  await runStep(ctx, 'image-push', 'reset', () => rebootAndConfirm(client, probe.system, waits.power));
+}
