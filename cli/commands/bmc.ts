@@ -1,0 +1,386 @@
+/**
+ * `dpu-ztp bmc check|provision|emulate` (issue 7): the technician's first look
+ * at a new DPU's BMC, a one-shot provisioning run, and the emulated DPU BMC for
+ * development and demos. This file is the composition root for redfish/: it
+ * reads flags/env, files and ports, spawns the boot hook, and handles signals.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import {
+  type BmcCheckReport,
+  type BootEvent,
+  checkBmc,
+  EMULATOR_PERSONAS,
+  type EmulatorPersonaId,
+  provisionBmc,
+  RedfishClient,
+  type RedfishClientOptions,
+  RedfishError,
+  STRATEGY_ORDER,
+  type StepEvent,
+  type StrategyName,
+  startBmcEmulator,
+  VENDOR_PROFILES,
+} from '../../redfish/index.js';
+import { action, CliError } from '../exit.js';
+
+interface ConnectFlags {
+  bmc: string;
+  username: string;
+  password?: string;
+  ca?: string;
+  insecure?: boolean;
+  system?: string;
+  profile?: string;
+  requestTimeout?: string;
+}
+
+function clientOptions(o: ConnectFlags): RedfishClientOptions {
+  if (o.ca && o.insecure) throw new CliError('CLI_ERR_USAGE', '--ca and --insecure are mutually exclusive');
+  // The password may come from the environment so that it stays out of `ps`.
+  const password = o.password ?? process.env.DPU_ZTP_BMC_PASSWORD;
+  if (password === undefined)
+    throw new CliError('CLI_ERR_USAGE', '--password (or DPU_ZTP_BMC_PASSWORD) is required');
+  let ca: string | undefined;
+  if (o.ca) {
+    try {
+      ca = readFileSync(o.ca, 'utf8');
+    } catch (err) {
+      throw new CliError('CLI_ERR_FILE', `cannot read --ca ${o.ca}: ${(err as Error).message}`);
+    }
+  }
+  const requestMs = o.requestTimeout ? Number(o.requestTimeout) * 1000 : undefined;
+  if (requestMs !== undefined && !(requestMs > 0))
+    throw new CliError('CLI_ERR_USAGE', '--request-timeout must be > 0 seconds');
+  return {
+    url: o.bmc,
+    username: o.username,
+    password,
+    tls: { ...(ca ? { ca } : {}), ...(o.insecure ? { insecure: true } : {}) },
+    ...(requestMs ? { timeouts: { requestMs } } : {}),
+  };
+}
+
+const connectOptions = (cmd: Command) =>
+  cmd
+    .requiredOption('--bmc <url>', 'BMC base URL, e.g. https://10.0.0.5')
+    .requiredOption('--username <user>', 'BMC user')
+    .option('--password <password>', 'BMC password (or env DPU_ZTP_BMC_PASSWORD)')
+    .option('--ca <file>', 'PEM CA bundle that signed the BMC certificate')
+    .option('--insecure', 'do not verify the BMC TLS certificate (explicit opt-in)')
+    .option('--system <id>', 'ComputerSystem Id to use (default: the SystemType DPU one, else the first)')
+    .option('--profile <id>', `vendor profile override (${VENDOR_PROFILES.map((p) => p.id).join(', ')})`)
+    .option('--request-timeout <seconds>', 'per-request timeout');
+
+/** Human-readable check report. */
+export function formatCheckReport(r: BmcCheckReport): string {
+  const lines: string[] = [];
+  const row = (k: string, v: string) => lines.push(`${k.padEnd(14)} ${v}`);
+  row('BMC', `${r.bmc} (Redfish ${r.redfishVersion || '?'}, auth ${r.authMode ?? '?'})`);
+  row(
+    'Vendor',
+    `${r.manufacturer || '?'} ${r.model || ''}${r.firmwareVersion ? ` firmware ${r.firmwareVersion}` : ''}${r.product ? ` [${r.product}]` : ''}`,
+  );
+  row('Profile', `${r.profile.id} (${r.profile.name})${r.profile.overridden ? ' [override]' : ''}`);
+  for (const n of r.profile.notes) row('', `note: ${n}`);
+  row(
+    'Systems',
+    r.systems
+      .map(
+        (s) =>
+          `${s.id}${s.systemType ? `[${s.systemType}]` : ''}${s.serial ? ` SN ${s.serial}` : ''}${s.chosen ? ' *' : ''}`,
+      )
+      .join(', '),
+  );
+  row('Power', `${r.system.powerState}; reset types: ${r.system.resetTypes.join(', ') || 'unknown'}`);
+  row(
+    'Boot',
+    `targets: ${r.system.bootTargets.join(', ') || 'unknown'}; CD target ${r.system.cdBootTarget}; modes: ${r.system.bootModes.join(', ') || 'not reported'}; HTTP boot: ${r.system.httpBoot ? 'yes' : 'no'}${r.system.settingsObject ? `; settings ${r.system.settingsObject}` : ''}`,
+  );
+  if (r.virtualMedia.length === 0) row('Virtual media', 'none');
+  for (const m of r.virtualMedia)
+    row(
+      'Virtual media',
+      `${m.id} (${m.under} ${m.path}; ${m.mediaTypes.join('/') || '?'}; insert: ${m.insert}${m.transferProtocols.length ? `; ${m.transferProtocols.join('/')}` : ''}) ${m.inserted ? `holds ${m.image}` : 'empty'}`,
+    );
+  row(
+    'SimpleUpdate',
+    r.simpleUpdate
+      ? `${r.simpleUpdate.target}; protocols ${r.simpleUpdate.protocols.join('/') || 'unspecified'}; OS targets: ${r.simpleUpdate.osTargets.join(', ') || 'none'}`
+      : 'none',
+  );
+  lines.push('Strategies');
+  for (const s of r.strategies)
+    lines.push(
+      `  ${s.usable ? 'ok  ' : 'no  '} ${s.strategy.padEnd(14)} ${s.reasons.join('; ')}${s.strategy === r.recommended ? '  (recommended)' : ''}`,
+    );
+  return `${lines.join('\n')}\n`;
+}
+
+function printStep(e: StepEvent): void {
+  if (e.status === 'start') process.stdout.write(`[${e.strategy}] ${e.step} ...\n`);
+  else if (e.status === 'done')
+    process.stdout.write(`[${e.strategy}] ${e.step} done${e.detail ? `: ${e.detail}` : ''}\n`);
+  else process.stdout.write(`[${e.strategy}] ${e.step} FAILED\n`);
+}
+
+/** Self-signed cert for `bmc emulate --tls` (openssl, the lab's tool; the emulator itself takes PEMs). */
+function selfSignedCert(): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'dpu-ztp-bmc-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        '/CN=dpu-ztp emulated BMC',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    return {
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    };
+  } catch (err) {
+    throw new CliError(
+      'CLI_ERR_TLS',
+      `cannot create a self-signed certificate with openssl: ${(err as Error).message}`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `--boot-hook` with the booted image in its environment. */
+function bootHook(cmd: string): (e: BootEvent) => Promise<void> {
+  return (e) =>
+    new Promise<void>((resolve) => {
+      const child = spawn('sh', ['-c', cmd], {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          BMC_BOOTED_IMAGE_URL: e.imageUrl,
+          BMC_SYSTEM_SERIAL: e.serial,
+          BMC_SYSTEM_ID: e.systemId,
+          BMC_BOOT_VIA: e.via,
+          BMC_IMAGE_FETCH: 'error' in e.fetch ? `error: ${e.fetch.error}` : `ok ${e.fetch.bytes} bytes`,
+        },
+      });
+      child.on('error', (err) => {
+        process.stderr.write(`boot hook failed to start: ${err.message}\n`);
+        resolve();
+      });
+      child.on('exit', (code) => {
+        if (code !== 0) process.stderr.write(`boot hook exited with ${code}\n`);
+        resolve();
+      });
+    });
+}
+
+/** Registers `dpu-ztp bmc …`. */
+export function registerBmcCommands(program: Command): void {
+  const bmc = program
+    .command('bmc')
+    .description('Redfish BMC tools: check what a BMC offers, provision through it, emulate one');
+
+  connectOptions(
+    bmc
+      .command('check')
+      .description('probe a BMC: what it offers and which provisioning strategies will work'),
+  )
+    .option('--image <url>', 'also judge strategies for this image URL')
+    .option('--json', 'print the report as JSON')
+    .action(
+      action(async (o: ConnectFlags & { json?: boolean; image?: string }) => {
+        const client = new RedfishClient(clientOptions(o));
+        try {
+          const report = await checkBmc(client, {
+            ...(o.system ? { systemId: o.system } : {}),
+            ...(o.profile ? { profileId: o.profile } : {}),
+            ...(o.image ? { imageUrl: o.image } : {}),
+          });
+          process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
+          if (!report.recommended)
+            throw new RedfishError(
+              'REDFISH_ERR_NO_STRATEGY',
+              'no provisioning strategy will work on this BMC',
+            );
+        } finally {
+          await client.close();
+        }
+      }),
+    );
+
+  connectOptions(
+    bmc
+      .command('provision')
+      .description('provision through a BMC: boot the system into an image, printing each step'),
+  )
+    .requiredOption(
+      '--image <url>',
+      'image URL the BMC fetches (ISO for virtual media, BFB/OS image for push, EFI for HTTP boot)',
+    )
+    .option('--strategy <name>', `auto|${STRATEGY_ORDER.join('|')}`, 'auto')
+    .option('--timeout <seconds>', 'bound on each wait (power, media, task)', '1800')
+    .option('--image-username <user>', 'user for the image server, if it needs one')
+    .option('--image-password <password>', 'password for the image server')
+    .action(
+      action(
+        async (
+          o: ConnectFlags & {
+            image: string;
+            strategy: string;
+            timeout: string;
+            imageUsername?: string;
+            imagePassword?: string;
+          },
+        ) => {
+          if (o.strategy !== 'auto' && !STRATEGY_ORDER.includes(o.strategy as StrategyName))
+            throw new CliError(
+              'CLI_ERR_USAGE',
+              `--strategy must be auto or one of ${STRATEGY_ORDER.join(', ')}`,
+            );
+          const timeoutMs = Number(o.timeout) * 1000;
+          if (!(timeoutMs > 0)) throw new CliError('CLI_ERR_USAGE', '--timeout must be > 0 seconds');
+          const client = new RedfishClient(clientOptions(o));
+          try {
+            const bounded = (intervalMs: number, maxIntervalMs: number) => ({
+              timeoutMs,
+              intervalMs,
+              maxIntervalMs,
+            });
+            const res = await provisionBmc(client, {
+              image: {
+                url: o.image,
+                ...(o.imageUsername !== undefined
+                  ? { username: o.imageUsername, password: o.imagePassword ?? '' }
+                  : {}),
+              },
+              strategy: o.strategy as StrategyName | 'auto',
+              ...(o.system ? { systemId: o.system } : {}),
+              ...(o.profile ? { profileId: o.profile } : {}),
+              waits: {
+                power: bounded(2_000, 10_000),
+                media: bounded(1_000, 5_000),
+                task: bounded(2_000, 15_000),
+              },
+              onStep: printStep,
+            });
+            process.stdout.write(
+              `provisioned: system ${res.systemId}${res.serial ? ` (SN ${res.serial})` : ''} reset into ${o.image} via ${res.strategy} [profile ${res.profile}]\n`,
+            );
+          } finally {
+            await client.close();
+          }
+        },
+      ),
+    );
+
+  bmc
+    .command('emulate')
+    .description(
+      'run an emulated DPU BMC (sessions, virtual media, boot override, reset, SimpleUpdate, tasks)',
+    )
+    .option('--port <port>', 'listen port (0 = any free port)', '8000')
+    .option('--host <addr>', 'listen address', '127.0.0.1')
+    .option('--profile <id>', `emulated BMC (${Object.keys(EMULATOR_PERSONAS).join('|')})`, 'generic')
+    .option(
+      '--mockup <dir>',
+      'serve a DMTF mockup tree instead (e.g. ../shared/redfish-mockups/public-smartnic)',
+    )
+    .option('--serial <sn>', 'serial number of the DPU system')
+    .option('--boot-hook <cmd>', 'run on each boot with BMC_BOOTED_IMAGE_URL and BMC_SYSTEM_SERIAL set')
+    .option('--tls', 'serve HTTPS with a self-signed certificate (or --tls-cert/--tls-key)')
+    .option('--tls-cert <file>', 'PEM certificate for --tls')
+    .option('--tls-key <file>', 'PEM key for --tls')
+    .option('--username <user>', 'account user', 'admin')
+    .option('--password <password>', 'account password', 'password')
+    .option('--password-change-required', 'answer 403 PasswordChangeRequired until the password is changed')
+    .option('--transition-ms <ms>', 'duration of each power transition', '1500')
+    .option('--task-ms <ms>', 'duration of a SimpleUpdate task after the image fetch', '1000')
+    .option('--image-insecure', 'fetch https images without verifying the image server certificate')
+    .action(
+      action(
+        async (o: {
+          port: string;
+          host: string;
+          profile: string;
+          mockup?: string;
+          serial?: string;
+          bootHook?: string;
+          tls?: boolean;
+          tlsCert?: string;
+          tlsKey?: string;
+          username: string;
+          password: string;
+          passwordChangeRequired?: boolean;
+          transitionMs: string;
+          taskMs: string;
+          imageInsecure?: boolean;
+        }) => {
+          const port = Number(o.port);
+          if (!Number.isInteger(port) || port < 0 || port > 65535)
+            throw new CliError('CLI_ERR_USAGE', '--port must be 0..65535');
+          if (!o.mockup && !(o.profile in EMULATOR_PERSONAS))
+            throw new CliError(
+              'CLI_ERR_USAGE',
+              `--profile must be one of ${Object.keys(EMULATOR_PERSONAS).join(', ')}`,
+            );
+          let tls: { key: string; cert: string } | undefined;
+          if (o.tlsCert || o.tlsKey) {
+            if (!o.tlsCert || !o.tlsKey)
+              throw new CliError('CLI_ERR_USAGE', '--tls-cert and --tls-key go together');
+            tls = { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') };
+          } else if (o.tls) tls = selfSignedCert();
+          const emu = await startBmcEmulator({
+            host: o.host,
+            port,
+            ...(o.mockup ? { mockupDir: o.mockup } : { persona: o.profile as EmulatorPersonaId }),
+            ...(o.serial ? { serial: o.serial } : {}),
+            ...(tls ? { tls } : {}),
+            username: o.username,
+            password: o.password,
+            passwordChangeRequired: o.passwordChangeRequired === true,
+            powerTransitionMs: Number(o.transitionMs),
+            taskDurationMs: Number(o.taskMs),
+            imageFetch: { insecure: o.imageInsecure === true },
+            recordRequests: false,
+            onBoot: async (e) => {
+              const fetched =
+                'error' in e.fetch ? `fetch failed: ${e.fetch.error}` : `fetched ${e.fetch.bytes} bytes`;
+              process.stdout.write(
+                `boot: system ${e.systemId} (SN ${e.serial}) via ${e.via} from ${e.imageUrl}; ${fetched}\n`,
+              );
+              if (o.bootHook) await bootHook(o.bootHook)(e);
+            },
+          });
+          process.stdout.write(
+            `bmc emulator (${o.mockup ? `mockup ${o.mockup}` : o.profile}) listening on ${emu.url} (user ${o.username})\n`,
+          );
+          await new Promise<void>((resolve) => {
+            const stop = () => resolve();
+            process.once('SIGINT', stop);
+            process.once('SIGTERM', stop);
+          });
+          await emu.close();
+        },
+      ),
+    );
+}
