@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
+import { registerBmcCommands } from './commands/bmc.js';
 import { registerServeCommands } from './commands/serve.js';
 
 const program = new Command('dpu-ztp')
@@ -16,6 +17,7 @@ const program = new Command('dpu-ztp')
   .configureOutput({ outputError: (str, write) => write(str) });
 
 // --- register commands ---
+registerBmcCommands(program);
 registerServeCommands(program);
 
 await program.parseAsync(process.argv);
