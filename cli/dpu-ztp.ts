@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
 import { registerBmcCommands } from './commands/bmc.js';
+import { registerPkiCommands } from './commands/pki.js';
 import { registerServeCommands } from './commands/serve.js';
 
 const program = new Command('dpu-ztp')
@@ -18,6 +19,7 @@ const program = new Command('dpu-ztp')
 
 // --- register commands ---
 registerBmcCommands(program);
+registerPkiCommands(program);
 registerServeCommands(program);
 
 await program.parseAsync(process.argv);

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
+import { registerVerifyCommand } from './commands/verify.js';
 import { registerParseLeaseCommand } from './commands/parse-lease.js';
 
 const program = new Command('sztp-client')
@@ -14,6 +15,7 @@ const program = new Command('sztp-client')
   .showHelpAfterError();
 
 // --- register commands ---
+registerVerifyCommand(program);
 registerParseLeaseCommand(program);
 
 await program.parseAsync(process.argv);

@@ -130,7 +130,8 @@ export async function createLabPki(opts: LabPkiOptions): Promise<LabPki> {
     // RFC 8366: pins the owner CA to this serial; verified assertion, one-year lifetime, no nonce.
     const voucher = await signVoucher(
       {
-        createdOn: now,
+        // created-on is backdated like notBefore, so a device clock a little behind still accepts it.
+        createdOn: notBefore,
         expiresOn: new Date(now.getTime() + 365 * DAY),
         assertion: 'verified',
         serialNumber: sn,

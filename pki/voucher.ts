@@ -50,7 +50,7 @@ const bad = (msg: string): never => {
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 function dateOut(d: Date): string {
-  return d.toISOString().replace(/\.000Z$/, 'Z');
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Encodes a voucher as the RFC 8366 JSON artifact (UTF-8 bytes). */
