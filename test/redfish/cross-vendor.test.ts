@@ -275,9 +275,10 @@ describe('cross-vendor request tables', () => {
       ['Image'],
     ]);
     const boot = emu.requests.find((r) => r.method === 'PATCH' && r.path === '/redfish/v1/Systems/1');
-    expect((boot?.body as { Boot: { BootSourceOverrideTarget: string } }).Boot.BootSourceOverrideTarget).toBe(
-      'Cd',
-    );
+    expect(
+      (boot?.body as { Boot?: { BootSourceOverrideTarget?: string } } | undefined)?.Boot
+        ?.BootSourceOverrideTarget,
+    ).toBe('Cd');
     // …and the Supermicro then boots its disk, not the CD: no boot event.
     expect(emu.boots).toHaveLength(0);
   });
