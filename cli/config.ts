@@ -25,6 +25,7 @@ export interface ServiceConfig {
   readonly apiTlsKey: string | undefined;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
+  readonly unknownDevices: 'reject' | 'hold';
   readonly migrate: boolean;
 }
 
@@ -176,6 +177,16 @@ export const SETTINGS = [
     defaultText: 'auto',
     parse: oneOf(['json', 'pretty', 'auto'] as const),
   },
+  {
+    key: 'unknownDevices',
+    flag: 'unknown-devices',
+    env: 'DPU_ZTP_UNKNOWN_DEVICES',
+    placeholder: 'POLICY',
+    description:
+      'devices with a valid IDevID but not registered: reject | hold (recorded as pending until approved)',
+    defaultText: 'reject',
+    parse: oneOf(['reject', 'hold'] as const),
+  },
 ] as const satisfies readonly Setting<keyof ServiceConfig>[];
 
 /** Adds `--config` and every setting's flag to a command, so `--help` lists them. */
@@ -266,6 +277,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     apiTlsKey: out.apiTlsKey as string | undefined,
     logLevel: (out.logLevel as string | undefined) ?? 'info',
     logFormat: (out.logFormat as LogFormat | undefined) ?? 'auto',
+    unknownDevices: (out.unknownDevices as 'reject' | 'hold' | undefined) ?? 'reject',
     migrate: flags.migrate !== false,
   };
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {

@@ -1,28 +1,93 @@
 /**
- * The PKI `serve` uses: bootstrap-server TLS certificate and key, and the
- * manufacturer CA(s) device IDevIDs chain to, from `--pki-dir` (the layout
- * `dpu-ztp pki init` writes).
+ * The PKI `serve` uses, from `--pki-dir` (the layout `dpu-ztp pki init`
+ * writes): bootstrap-server TLS certificate and key, manufacturer CA(s) that
+ * IDevIDs chain to, the owner certificate and key that sign conveyed
+ * information, and, when present, the lab MASA that mints vouchers. With no
+ * PKI there, a lab PKI is created on first start and the log says so.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DeviceTls } from '../../sztp-server/index.js';
+import { createLabPki, decodeArtifacts, signerFromPrivateKey } from '../../pki/index.js';
+import type { ServerPki } from '../../sztp-server/index.js';
 import { CliError } from '../exit.js';
+import { writeAtomic } from './pki.js';
 
-/** Reads the device listener's TLS material from `pkiDir`. */
-export async function loadDeviceTls(pkiDir: string, log: Logger): Promise<DeviceTls> {
-  const certPath = join(pkiDir, 'server.crt');
-  const keyPath = join(pkiDir, 'server.key');
-  if (!existsSync(certPath) || !existsSync(keyPath)) {
-    throw new CliError(
-      'SERVE_ERR_NO_PKI',
-      `--pki-dir ${pkiDir}: no server.crt/server.key (run dpu-ztp pki init --out ${pkiDir})`,
-    );
+async function optional(path: string): Promise<Buffer | undefined> {
+  return existsSync(path) ? readFile(path) : undefined;
+}
+
+function certs(pem: Buffer | undefined, what: string): Uint8Array[] {
+  if (!pem) return [];
+  try {
+    return decodeArtifacts(pem.toString('utf8'));
+  } catch (err) {
+    throw new CliError('SERVE_ERR_PKI', `${what}: ${(err as Error).message}`);
   }
-  const ca: Buffer[] = [];
-  const manufacturer = join(pkiDir, 'manufacturer-ca.crt');
-  if (existsSync(manufacturer)) ca.push(await readFile(manufacturer));
-  log.debug({ pkiDir }, 'device TLS material loaded');
-  return { cert: await readFile(certPath), key: await readFile(keyPath), ca };
+}
+
+/** Creates a lab PKI in `pkiDir` when it holds no server certificate yet. */
+export async function ensurePki(pkiDir: string, log: Logger): Promise<void> {
+  if (existsSync(join(pkiDir, 'server.crt'))) return;
+  const serverNames = [...new Set(['localhost', '127.0.0.1', '::1', hostname()].filter(Boolean))];
+  const lab = await createLabPki({ serverNames, now: new Date() });
+  await mkdir(pkiDir, { recursive: true, mode: 0o755 });
+  for (const f of lab.files) await writeAtomic(join(pkiDir, f.path), f.data, f.mode);
+  log.warn(
+    { pkiDir, serverNames },
+    'no PKI found: created a LAB PKI (manufacturer CA, MASA, owner, TLS) for development; use `dpu-ztp pki init` or real certificates in production',
+  );
+}
+
+/** Reads the server's PKI material from `pkiDir`. */
+export async function loadServerPki(
+  pkiDir: string,
+  log: Logger,
+): Promise<{ pki: ServerPki; revoked: Set<string> }> {
+  const need = async (name: string) => {
+    const b = await optional(join(pkiDir, name));
+    if (!b)
+      throw new CliError(
+        'SERVE_ERR_NO_PKI',
+        `--pki-dir ${pkiDir}: ${name} is missing (run dpu-ztp pki init --out ${pkiDir})`,
+      );
+    return b;
+  };
+  const tls = { cert: await need('server.crt'), key: await need('server.key') };
+  const manufacturerAnchors = certs(await need('manufacturer-ca.crt'), 'manufacturer-ca.crt');
+  const ownerCrt = await optional(join(pkiDir, 'owner.crt'));
+  const ownerKey = await optional(join(pkiDir, 'owner.key'));
+  const ownerCa = certs(await optional(join(pkiDir, 'owner-ca.crt')), 'owner-ca.crt');
+  const masaCrt = await optional(join(pkiDir, 'masa.crt'));
+  const masaKey = await optional(join(pkiDir, 'masa.key'));
+  const owner =
+    ownerCrt && ownerKey
+      ? signerFromPrivateKey(ownerKey.toString('utf8'), { certificates: certs(ownerCrt, 'owner.crt') })
+      : undefined;
+  const masa =
+    masaCrt && masaKey
+      ? signerFromPrivateKey(masaKey.toString('utf8'), { certificates: [...certs(masaCrt, 'masa.crt')] })
+      : undefined;
+  const revoked = new Set<string>();
+  const revokedFile = await optional(join(pkiDir, 'revoked-idevids.txt'));
+  for (const line of revokedFile?.toString('utf8').split('\n') ?? []) {
+    const t = line.replace(/#.*/, '').trim().toLowerCase();
+    if (t) revoked.add(t);
+  }
+  log.info(
+    {
+      pkiDir,
+      manufacturerAnchors: manufacturerAnchors.length,
+      owner: Boolean(owner),
+      labMasa: Boolean(masa),
+      revoked: revoked.size,
+    },
+    'PKI loaded',
+  );
+  return {
+    pki: { tls, manufacturerAnchors, owner, pinnedDomainCert: ownerCa[0], masa },
+    revoked,
+  };
 }

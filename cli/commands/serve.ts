@@ -11,11 +11,41 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildOperatorApi, ensureAdminToken, type ReadinessCheck } from '../../bootstrap/index.js';
 import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
-import { buildDeviceServer, buildImagesServer } from '../../sztp-server/index.js';
+import {
+  BootstrapService,
+  buildDeviceServer,
+  buildImagesServer,
+  type ImageBase,
+} from '../../sztp-server/index.js';
+import type { FastifyRequest } from 'fastify';
 import { addConfigOptions, loadConfig, type ServiceConfig } from '../config.js';
 import { action, CliError } from '../exit.js';
 import { createLogger } from '../logger.js';
-import { loadDeviceTls } from './serve-pki.js';
+import { toPem } from '../../pki/index.js';
+import { ensurePki, loadServerPki } from './serve-pki.js';
+
+/** The image service's base URLs as the device reached us: HTTPS on the device port, HTTP on the images port. */
+function imageBase(req: FastifyRequest, config: ServiceConfig, imagesPort: number): ImageBase {
+  const host = req.hostname.replace(/:\d+$/, '');
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const devicePort = (req.raw.socket.localPort ?? config.devicePort) as number;
+  return { https: `https://${h}:${devicePort}`, http: `http://${h}:${imagesPort}` };
+}
+
+/** Download URIs (HTTPS first, then HTTP) and SHA-256 of an image held by the image service. */
+async function resolveImage(handle: DatabaseHandle, name: string, base: ImageBase) {
+  const img = await handle.db
+    .selectFrom('images')
+    .select(['name', 'sha256'])
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (!img) return undefined;
+  const path = `/images/${encodeURIComponent(img.name)}`;
+  return {
+    downloadUris: [base.https, base.http].filter(Boolean).map((b) => `${b}${path}`),
+    sha256: img.sha256,
+  };
+}
 
 /** Grace period for in-flight requests on shutdown before connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
@@ -73,10 +103,8 @@ async function listen(
   const addr = app.server.address();
   const actualPort = typeof addr === 'object' && addr ? addr.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  log.info(
-    { listener: name, url: `${scheme}://${shownHost}:${actualPort}`, port: actualPort },
-    `${name} listening`,
-  );
+  log.info({ name, url: `${scheme}://${shownHost}:${actualPort}`, port: actualPort }, `${name} listening`);
+  return actualPort;
 }
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
@@ -108,7 +136,16 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       const { applied } = await migrateToLatest(handle.db);
       log.info({ applied }, applied.length ? 'migrations applied' : 'schema is current');
     }
-    const deviceTls = await loadDeviceTls(config.pkiDir, log);
+    let imagesPort = config.imagesPort;
+    await ensurePki(config.pkiDir, log);
+    const { pki, revoked } = await loadServerPki(config.pkiDir, log);
+    const service = new BootstrapService({
+      db: handle.db,
+      pki,
+      revokedFingerprints: revoked,
+      unknownDevicePolicy: config.unknownDevices,
+      resolveImage: (name, base) => resolveImage(handle, name, base),
+    });
     const apiHttps = config.apiTlsCert
       ? { cert: await readFile(config.apiTlsCert), key: await readFile(config.apiTlsKey as string) }
       : undefined;
@@ -116,9 +153,12 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     if ((await pendingMigrations(handle.db)).length === 0) {
       mkdirSync(config.dataDir, { recursive: true });
       const tokenFile = await ensureAdminToken(handle.db, join(config.dataDir, 'admin-token'));
-      if (tokenFile) log.info({ file: tokenFile }, 'created the first admin API token (mode 0600); keep it safe');
+      if (tokenFile)
+        log.info({ file: tokenFile }, 'created the first admin API token (mode 0600); keep it safe');
     } else {
-      log.warn('migrations are pending (--no-migrate): /readyz reports not-ready until `dpu-ztp migrate` runs');
+      log.warn(
+        'migrations are pending (--no-migrate): /readyz reports not-ready until `dpu-ztp migrate` runs',
+      );
     }
     apps.push(
       await buildOperatorApi({
@@ -127,14 +167,19 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         readiness: () => readiness(handle),
         https: apiHttps,
       }),
-      buildDeviceServer({ logger: log.child({ listener: 'device' }), tls: deviceTls }),
+      await buildDeviceServer({
+        logger: log.child({ listener: 'device' }),
+        tls: { ...pki.tls, ca: pki.manufacturerAnchors.map((d) => toPem(d, 'CERTIFICATE')) },
+        service,
+        imageBase: (req) => imageBase(req, config, imagesPort),
+      }),
       buildImagesServer({ logger: log.child({ listener: 'images' }) }),
     );
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
     await listen(apps[0]!, config.host, config.apiPort, apiHttps ? 'https' : 'http', 'operator API', log);
     await listen(apps[1]!, config.host, config.devicePort, 'https', 'device RESTCONF', log);
-    await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log);
+    imagesPort = await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log);
     log.info('dpu-ztp ready');
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));

@@ -1,0 +1,505 @@
+/**
+ * The RFC 8572 bootstrap server's behaviour behind the two RPCs: who the
+ * device is (IDevID and/or HTTP Basic, §5.3), what it gets (conveyed
+ * information from its profile, signed by the owner certificate with owner
+ * certificate and ownership voucher beside it, §3), and what it reported.
+ * Transport-free: the Fastify routes in `device-server.ts` call it.
+ */
+import type { Kysely } from 'kysely';
+import type { Database, Device } from '../db/index.js';
+import { Attr, withSpan } from '../otel/index.js';
+import {
+  type CertificateInfo,
+  type ConveyedInformation,
+  createOwnerCertificateArtifact,
+  createUnsignedConveyedInformation,
+  decodeArtifacts,
+  isPkiError,
+  parseCertificate,
+  signConveyedInformation,
+  signVoucher,
+  validateCertificatePath,
+} from '../pki/index.js';
+import { verifyPassword } from '../pki/password.js';
+import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
+import { SztpError } from './errors.js';
+import type {
+  Encoding,
+  GetBootstrappingDataInput,
+  GetBootstrappingDataOutput,
+  ReportProgressInput,
+} from './restconf-codec.js';
+import type { ServerPki } from './server-pki.js';
+
+/** What to do with a device that authenticates with a valid IDevID but is not registered. */
+export type UnknownDevicePolicy = 'reject' | 'hold';
+
+/** An authenticated device. */
+export interface DeviceIdentity {
+  serial: string;
+  via: 'certificate' | 'basic' | 'both';
+  certificate?: CertificateInfo;
+}
+
+/** What the transport knows about a request. */
+export interface RequestCredentials {
+  /** The client certificate chain as sent (leaf first), DER; empty when none. */
+  peerChain: Uint8Array[];
+  /** The Authorization header, if any. */
+  authorization?: string | undefined;
+  remoteAddress?: string | undefined;
+}
+
+/** Base URLs of the image service as this request reached the server. */
+export interface ImageBase {
+  https?: string;
+  http?: string;
+}
+
+/** Options of {@link BootstrapService}. */
+export interface BootstrapServiceOptions {
+  db: Kysely<Database>;
+  pki: ServerPki;
+  unknownDevicePolicy?: UnknownDevicePolicy;
+  /** SHA-256 fingerprints (colon hex, lowercase) of revoked IDevIDs. */
+  revokedFingerprints?: ReadonlySet<string>;
+  /** Looks up an image of the image service: its download URIs (HTTPS first) and SHA-256. */
+  resolveImage(name: string, base: ImageBase): Promise<ResolvedImage | undefined>;
+  /** Clock (tests pass a fixed one). */
+  now?: () => Date;
+  /** Lifetime of a voucher the lab MASA mints without a nonce (default 30 days) and with one (default 1 day). */
+  voucherLifetimeMs?: { plain: number; nonce: number };
+  /** Entries kept in the signed-response cache (default 10 000). */
+  cacheSize?: number;
+}
+
+const DAY = 86_400_000;
+
+/** A small LRU map: signed responses are cached so a storm of retries does not re-sign. */
+class Lru<K, V> {
+  readonly #max: number;
+  readonly #map = new Map<K, V>();
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get(k: K): V | undefined {
+    const v = this.#map.get(k);
+    if (v !== undefined) {
+      this.#map.delete(k);
+      this.#map.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V): void {
+    this.#map.delete(k);
+    this.#map.set(k, v);
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as K);
+  }
+  get size(): number {
+    return this.#map.size;
+  }
+}
+
+/** The device-facing bootstrap logic. */
+export class BootstrapService {
+  readonly #o: BootstrapServiceOptions;
+  readonly #now: () => Date;
+  readonly #signed: Lru<string, Uint8Array>;
+  readonly #vouchers: Lru<string, { der: Uint8Array; until: number }>;
+  readonly #ownerArtifact: Uint8Array | undefined;
+  /** Signatures made (for the cache test and the benchmark). */
+  signatures = 0;
+
+  constructor(options: BootstrapServiceOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+    this.#signed = new Lru(options.cacheSize ?? 10_000);
+    this.#vouchers = new Lru(options.cacheSize ?? 10_000);
+    this.#ownerArtifact = options.pki.owner
+      ? createOwnerCertificateArtifact([...options.pki.owner.certificates])
+      : undefined;
+  }
+
+  /** Authenticates a request (RFC 8572 §5.3): IDevID chain and/or HTTP Basic; both must name the same device. */
+  async authenticate(cred: RequestCredentials): Promise<DeviceIdentity> {
+    let certSerial: string | undefined;
+    let certificate: CertificateInfo | undefined;
+    if (cred.peerChain.length > 0) {
+      try {
+        certificate = parseCertificate(cred.peerChain[0] as Uint8Array);
+        validateCertificatePath({
+          certificate,
+          intermediates: cred.peerChain.slice(1),
+          trustAnchors: this.#o.pki.manufacturerAnchors,
+          now: this.#now(),
+          untrustedCode: 'PKI_ERR_UNTRUSTED_SIGNER',
+        });
+      } catch (err) {
+        const why = isPkiError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
+        throw new SztpError('SZTP_ERR_UNTRUSTED_IDEVID', `client certificate rejected (${why})`);
+      }
+      if (this.#o.revokedFingerprints?.has(certificate.fingerprintSha256)) {
+        throw new SztpError(
+          'SZTP_ERR_REVOKED_IDEVID',
+          `client certificate ${certificate.fingerprintSha256} is revoked`,
+        );
+      }
+      // RFC 8572 §5.3 / IEEE 802.1AR: the serial number is in the subject serialNumber attribute.
+      certSerial = certificate.subjectSerialNumber ?? certificate.commonName;
+      if (!certSerial)
+        throw new SztpError('SZTP_ERR_UNTRUSTED_IDEVID', 'client certificate names no serial number');
+    }
+    let basicSerial: string | undefined;
+    const m = cred.authorization ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(cred.authorization) : null;
+    if (cred.authorization && !m)
+      throw new SztpError('SZTP_ERR_UNAUTHENTICATED', 'only HTTP Basic authorization is accepted');
+    if (m?.[1]) {
+      const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      if (i <= 0) throw new SztpError('SZTP_ERR_BAD_PASSWORD', 'malformed HTTP Basic credentials');
+      const user = decoded.slice(0, i);
+      const password = decoded.slice(i + 1);
+      const row = await this.#o.db
+        .selectFrom('devices')
+        .select(['password_hash'])
+        .where('serial', '=', user)
+        .executeTakeFirst();
+      if (!row?.password_hash || !(await verifyPassword(password, row.password_hash))) {
+        throw new SztpError('SZTP_ERR_BAD_PASSWORD', 'HTTP Basic authentication failed');
+      }
+      basicSerial = user;
+    }
+    if (certSerial && basicSerial && certSerial !== basicSerial) {
+      throw new SztpError(
+        'SZTP_ERR_IDENTITY_MISMATCH',
+        `client certificate names ${certSerial} but HTTP Basic names ${basicSerial}`,
+      );
+    }
+    const serial = certSerial ?? basicSerial;
+    if (!serial)
+      throw new SztpError(
+        'SZTP_ERR_UNAUTHENTICATED',
+        'present an IDevID client certificate or HTTP Basic credentials',
+      );
+    return {
+      serial,
+      via: certSerial && basicSerial ? 'both' : certSerial ? 'certificate' : 'basic',
+      ...(certificate ? { certificate } : {}),
+    };
+  }
+
+  async #record(
+    serial: string,
+    kind: string,
+    cred: RequestCredentials,
+    id: DeviceIdentity | undefined,
+    extra: { progressType?: string; message?: string; detail?: Record<string, unknown> },
+  ) {
+    await this.#o.db
+      .insertInto('bootstrap_events')
+      .values({
+        serial,
+        kind,
+        progress_type: extra.progressType ?? null,
+        message: extra.message ?? null,
+        remote_address: cred.remoteAddress ?? null,
+        tls_identity: id?.certificate
+          ? `${id.certificate.subject} (sha256 ${id.certificate.fingerprintSha256})`
+          : id
+            ? `basic:${id.serial}`
+            : null,
+        detail: extra.detail ? JSON.stringify(extra.detail) : null,
+      })
+      .execute();
+  }
+
+  /** Loads the device, applying the unknown-device policy; throws for unknown/pending devices. */
+  async #device(id: DeviceIdentity, cred: RequestCredentials, rpc: string): Promise<Device> {
+    const db = this.#o.db;
+    const device = await db
+      .selectFrom('devices')
+      .selectAll()
+      .where('serial', '=', id.serial)
+      .executeTakeFirst();
+    if (!device) {
+      if ((this.#o.unknownDevicePolicy ?? 'reject') === 'hold' && id.certificate) {
+        await db
+          .insertInto('devices')
+          .values({
+            serial: id.serial,
+            state: 'pending',
+            idevid_issuer: id.certificate.issuer,
+            idevid_fingerprint: id.certificate.fingerprintSha256,
+            updated_at: new Date(),
+          })
+          .onConflict((oc) => oc.column('serial').doNothing())
+          .execute();
+        await this.#record(id.serial, 'held', cred, id, { detail: { rpc } });
+        throw new SztpError(
+          'SZTP_ERR_DEVICE_PENDING',
+          `device ${id.serial} is held until an operator approves it`,
+        );
+      }
+      await this.#record(id.serial, 'rejected', cred, id, { detail: { rpc, reason: 'unknown device' } });
+      throw new SztpError('SZTP_ERR_UNKNOWN_DEVICE', `device ${id.serial} is not registered`);
+    }
+    if (device.state === 'pending') {
+      throw new SztpError(
+        'SZTP_ERR_DEVICE_PENDING',
+        `device ${id.serial} is held until an operator approves it`,
+      );
+    }
+    return device;
+  }
+
+  #encodeTrustAnchor = (text: string): string => {
+    // Given as PEM certificates: wrap them into the degenerate SignedData RFC 8572 wants.
+    if (text.includes('-----BEGIN'))
+      return Buffer.from(createOwnerCertificateArtifact(decodeArtifacts(text))).toString('base64');
+    return text.replace(/\s+/g, '');
+  };
+
+  async #voucher(device: Device, id: DeviceIdentity, nonce: Uint8Array | undefined): Promise<Uint8Array> {
+    const masa = this.#o.pki.masa;
+    const pinned = this.#o.pki.pinnedDomainCert;
+    if (nonce) {
+      if (masa && pinned) return this.#mint(device.serial, id, pinned, nonce);
+      if (device.ownership_voucher) {
+        throw new SztpError(
+          'SZTP_ERR_NONCE_UNSATISFIABLE',
+          'the device sent a nonce, but only a stored voucher without it exists and no MASA is configured; retry without a nonce',
+        );
+      }
+      throw new SztpError(
+        'SZTP_ERR_NO_VOUCHER',
+        `no ownership voucher for ${device.serial} and no MASA configured`,
+      );
+    }
+    if (device.ownership_voucher) return device.ownership_voucher;
+    if (masa && pinned) {
+      const key = `${device.serial}|${id.certificate?.authorityKeyIdentifier ?? ''}`;
+      const hit = this.#vouchers.get(key);
+      if (hit && hit.until > this.#now().getTime() + DAY) return hit.der;
+      const der = await this.#mint(device.serial, id, pinned, undefined);
+      this.#vouchers.set(key, {
+        der,
+        until: this.#now().getTime() + (this.#o.voucherLifetimeMs?.plain ?? 30 * DAY),
+      });
+      return der;
+    }
+    throw new SztpError(
+      'SZTP_ERR_NO_VOUCHER',
+      `no ownership voucher for ${device.serial}: upload one or configure a lab MASA`,
+    );
+  }
+
+  async #mint(
+    serial: string,
+    id: DeviceIdentity,
+    pinned: Uint8Array,
+    nonce: Uint8Array | undefined,
+  ): Promise<Uint8Array> {
+    const now = this.#now();
+    const life = nonce
+      ? (this.#o.voucherLifetimeMs?.nonce ?? DAY)
+      : (this.#o.voucherLifetimeMs?.plain ?? 30 * DAY);
+    const aki = id.certificate?.authorityKeyIdentifier;
+    this.signatures++;
+    return signVoucher(
+      {
+        createdOn: new Date(now.getTime() - 60_000),
+        expiresOn: new Date(now.getTime() + life),
+        assertion: 'verified',
+        serialNumber: serial,
+        pinnedDomainCert: pinned,
+        ...(aki ? { idevidIssuer: Buffer.from(aki, 'hex') } : {}),
+        ...(nonce ? { nonce } : {}),
+      },
+      this.#o.pki.masa as NonNullable<ServerPki['masa']>,
+      { signingTime: now },
+    );
+  }
+
+  /** get-bootstrapping-data (RFC 8572 §7.1). */
+  async getBootstrappingData(
+    cred: RequestCredentials,
+    input: GetBootstrappingDataInput,
+    encoding: Encoding,
+    base: ImageBase,
+  ): Promise<GetBootstrappingDataOutput> {
+    return withSpan(
+      'sztp.get-bootstrapping-data',
+      { [Attr.sztpRpc]: 'get-bootstrapping-data' },
+      async (span) => {
+        const id = await this.authenticate(cred);
+        span.setAttribute(Attr.deviceSerial, id.serial);
+        const device = await this.#device(id, cred, 'get-bootstrapping-data');
+        try {
+          const out = await this.#build(device, id, input, encoding, base);
+          await this.#record(id.serial, 'bootstrap-request', cred, id, {
+            detail: {
+              result: 'served',
+              signed: out.ownershipVoucher !== undefined,
+              signedDataPreferred: input.signedDataPreferred,
+              hwModel: input.hwModel,
+              osName: input.osName,
+              osVersion: input.osVersion,
+              nonce: input.nonce !== undefined,
+            },
+          });
+          return out;
+        } catch (err) {
+          if (err instanceof SztpError)
+            await this.#record(id.serial, 'bootstrap-request', cred, id, {
+              detail: { result: err.code, reason: err.message },
+            });
+          throw err;
+        }
+      },
+    );
+  }
+
+  async #build(
+    device: Device,
+    id: DeviceIdentity,
+    input: GetBootstrappingDataInput,
+    encoding: Encoding,
+    base: ImageBase,
+  ): Promise<GetBootstrappingDataOutput> {
+    if (!device.profile) throw new SztpError('SZTP_ERR_NO_PROFILE', `device ${device.serial} has no profile`);
+    const profile = await this.#o.db
+      .selectFrom('profiles')
+      .selectAll()
+      .where('name', '=', device.profile)
+      .executeTakeFirst();
+    if (!profile)
+      throw new SztpError(
+        'SZTP_ERR_NO_PROFILE',
+        `profile ${device.profile} of device ${device.serial} is gone`,
+      );
+    const spec = profile.spec as unknown as ProfileSpec;
+    const opi = spec.responseFormat === 'opi-agent';
+    let image: ResolvedImage | undefined;
+    if (spec.type === 'onboarding' && spec.bootImage) {
+      image = await this.#o.resolveImage(spec.bootImage.image, base);
+      if (!image)
+        throw new SztpError(
+          'SZTP_ERR_IMAGE_MISSING',
+          `image ${spec.bootImage.image} of profile ${profile.name} is not held by the image service`,
+        );
+    }
+    // Conveyed information is encoded like the request (the OPI agent only reads JSON).
+    const ciFormat = opi ? 'json' : encoding;
+    // RFC 8572 §7.1: with signed-data-preferred, never unsigned onboarding information; an
+    // unsigned onboarding profile is then signed anyway. The OPI agent never asks, and cannot
+    // take owner-certificate/ownership-voucher members, so its format is always unsigned.
+    const wantSigned =
+      !opi && (spec.signed !== false || (input.signedDataPreferred && spec.type === 'onboarding'));
+    if (opi && input.signedDataPreferred && spec.type === 'onboarding') {
+      throw new SztpError(
+        'SZTP_ERR_UNSIGNED_REFUSED',
+        'the opi-agent response format is unsigned, but the device asked for signed data',
+      );
+    }
+    const info: ConveyedInformation = buildConveyedInformation(spec, image, this.#encodeTrustAnchor, opi);
+    if (!wantSigned) {
+      return {
+        ...(opi ? {} : { reportingLevel: 'verbose' as const }),
+        conveyedInformation: createUnsignedConveyedInformation(info, ciFormat),
+      };
+    }
+    const owner = this.#o.pki.owner;
+    if (!owner || !this.#ownerArtifact) {
+      if (input.signedDataPreferred && spec.type === 'onboarding')
+        throw new SztpError('SZTP_ERR_UNSIGNED_REFUSED', 'no owner certificate configured to sign with');
+      throw new SztpError(
+        'SZTP_ERR_NO_VOUCHER',
+        'signed data needs an owner certificate and key in the PKI directory',
+      );
+    }
+    const voucher = await this.#voucher(device, id, input.nonce);
+    const key = `${device.serial}|${profile.name}|${profile.version}|${profile.updated_at.getTime()}|${ciFormat}|${image?.sha256 ?? ''}|${image?.downloadUris.join(' ') ?? ''}`;
+    let ci = this.#signed.get(key);
+    if (!ci) {
+      this.signatures++;
+      ci = await signConveyedInformation({
+        information: info,
+        format: ciFormat,
+        signer: owner,
+        signingTime: this.#now(),
+      });
+      this.#signed.set(key, ci);
+    }
+    return {
+      reportingLevel: 'verbose',
+      conveyedInformation: ci,
+      ownerCertificate: this.#ownerArtifact,
+      ownershipVoucher: voucher,
+    };
+  }
+
+  /** report-progress (RFC 8572 §7.2): stored append-only; moves the device's state. */
+  async reportProgress(cred: RequestCredentials, input: ReportProgressInput): Promise<void> {
+    return withSpan(
+      'sztp.report-progress',
+      { [Attr.sztpRpc]: 'report-progress', [Attr.sztpProgressType]: input.progressType },
+      async (span) => {
+        const id = await this.authenticate(cred);
+        span.setAttribute(Attr.deviceSerial, id.serial);
+        await this.#device(id, cred, 'report-progress');
+        const db = this.#o.db;
+        await db.transaction().execute(async (tx) => {
+          await tx
+            .insertInto('bootstrap_events')
+            .values({
+              serial: id.serial,
+              kind: 'progress',
+              progress_type: input.progressType,
+              message: input.message ?? null,
+              remote_address: cred.remoteAddress ?? null,
+              tls_identity: id.certificate
+                ? `${id.certificate.subject} (sha256 ${id.certificate.fingerprintSha256})`
+                : `basic:${id.serial}`,
+              detail:
+                input.sshHostKeys || input.trustAnchorCerts
+                  ? JSON.stringify({
+                      sshHostKeys: input.sshHostKeys ?? [],
+                      trustAnchorCerts: input.trustAnchorCerts ?? [],
+                    })
+                  : null,
+            })
+            .execute();
+          const now = new Date();
+          const base = {
+            last_progress_type: input.progressType,
+            last_progress_message: input.message ?? null,
+            last_progress_at: now,
+            updated_at: now,
+          };
+          const state =
+            input.progressType === 'bootstrap-initiated'
+              ? 'bootstrapping'
+              : input.progressType === 'bootstrap-complete'
+                ? 'provisioned'
+                : input.progressType.endsWith('-error')
+                  ? 'failed'
+                  : undefined;
+          await tx
+            .updateTable('devices')
+            .set({
+              ...base,
+              ...(state ? { state } : {}),
+              ...(input.progressType === 'bootstrap-complete'
+                ? {
+                    ssh_host_keys: JSON.stringify(input.sshHostKeys ?? []),
+                    trust_anchor_certs: JSON.stringify(input.trustAnchorCerts ?? []),
+                  }
+                : {}),
+            })
+            .where('serial', '=', id.serial)
+            .execute();
+        });
+      },
+    );
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * RESTCONF (RFC 8040) encoding of the two RFC 8572 RPCs in JSON (RFC 7951)
+ * and XML (RFC 7950 §7), and of `ietf-restconf:errors`. Input is normalised
+ * for agents found in the field (the OPI sztp-agent sends `"nonce": ""` and
+ * empty `ssh-host-keys`/`trust-anchor-certs` containers): those are dropped
+ * rather than refused.
+ */
+import { escapeXml, parseXml, type XmlElement } from '../pki/xml.js';
+import { SZTP_ERRORS, SztpError } from './errors.js';
+
+/** The bootstrap-server module's namespace and JSON module name. */
+export const SZTP_SERVER_NS = 'urn:ietf:params:xml:ns:yang:ietf-sztp-bootstrap-server';
+export const SZTP_SERVER_MOD = 'ietf-sztp-bootstrap-server';
+const RESTCONF_NS = 'urn:ietf:params:xml:ns:yang:ietf-restconf';
+
+/** Wire encodings RESTCONF offers here. */
+export type Encoding = 'json' | 'xml';
+export const MEDIA_TYPE: Record<Encoding, string> = {
+  json: 'application/yang-data+json',
+  xml: 'application/yang-data+xml',
+};
+
+/** The 27 progress types of `ietf-sztp-bootstrap-server@2019-04-30`, in module order. */
+export const PROGRESS_TYPES = [
+  'bootstrap-initiated',
+  'parsing-initiated',
+  'parsing-warning',
+  'parsing-error',
+  'parsing-complete',
+  'boot-image-initiated',
+  'boot-image-warning',
+  'boot-image-error',
+  'boot-image-mismatch',
+  'boot-image-installed-rebooting',
+  'boot-image-complete',
+  'pre-script-initiated',
+  'pre-script-warning',
+  'pre-script-error',
+  'pre-script-complete',
+  'config-initiated',
+  'config-warning',
+  'config-error',
+  'config-complete',
+  'post-script-initiated',
+  'post-script-warning',
+  'post-script-error',
+  'post-script-complete',
+  'bootstrap-warning',
+  'bootstrap-error',
+  'bootstrap-complete',
+  'informational',
+] as const;
+/** A progress type. */
+export type ProgressType = (typeof PROGRESS_TYPES)[number];
+
+/** get-bootstrapping-data input (RFC 8572 §7, all optional). */
+export interface GetBootstrappingDataInput {
+  signedDataPreferred: boolean;
+  hwModel?: string;
+  osName?: string;
+  osVersion?: string;
+  /** 16..32 octets. */
+  nonce?: Uint8Array;
+}
+
+/** One SSH host key as reported on bootstrap-complete. */
+export interface SshHostKey {
+  algorithm: string;
+  /** base64 of the RFC 4253 §6.6 key blob. */
+  keyData: string;
+}
+
+/** report-progress input. */
+export interface ReportProgressInput {
+  progressType: ProgressType;
+  message?: string;
+  sshHostKeys?: SshHostKey[];
+  /** base64 degenerate SignedData, one chain each. */
+  trustAnchorCerts?: string[];
+}
+
+/** get-bootstrapping-data output; binary members are DER bytes. */
+export interface GetBootstrappingDataOutput {
+  reportingLevel?: 'minimal' | 'verbose';
+  conveyedInformation: Uint8Array;
+  ownerCertificate?: Uint8Array;
+  ownershipVoucher?: Uint8Array;
+}
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const invalid = (msg: string, path?: string): never => {
+  throw new SztpError('SZTP_ERR_INVALID_VALUE', msg, path);
+};
+
+function b64(value: unknown, path: string): string {
+  if (typeof value !== 'string') invalid(`${path} must be a base64 string`, path);
+  const s = (value as string).replace(/\s+/g, '');
+  if (!B64.test(s)) invalid(`${path} is not base64 (RFC 7951 §6.6)`, path);
+  return s;
+}
+
+function str(value: unknown, path: string, max = 1024): string {
+  if (typeof value !== 'string') invalid(`${path} must be a string`, path);
+  if ((value as string).length > max) invalid(`${path} is longer than ${max} characters`, path);
+  return value as string;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isEmptyContainer(v: unknown): boolean {
+  return v === null || (isObj(v) && Object.keys(v).length === 0) || (Array.isArray(v) && v.length === 0);
+}
+
+/** Finds the RPC input object in a JSON body: `{"<module>:input": {...}}`; an empty body means no input. */
+function jsonInput(body: unknown, rpc: string): Record<string, unknown> {
+  if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) return {};
+  if (!isObj(body)) return invalid('the body must be a JSON object');
+  const keys = Object.keys(body);
+  if (keys.length === 0) return {};
+  const key = keys.find((k) => k === `${SZTP_SERVER_MOD}:input` || k === 'input');
+  if (!key || keys.length !== 1) invalid(`expected {"${SZTP_SERVER_MOD}:input": {…}} for ${rpc}`);
+  const input = (body as Record<string, unknown>)[key as string];
+  if (!isObj(input)) invalid(`${SZTP_SERVER_MOD}:input must be an object`);
+  return input as Record<string, unknown>;
+}
+
+/** Strips a `module:` prefix from a JSON member name (RFC 7951 §4: only needed where the namespace changes). */
+function local(name: string): string {
+  const i = name.indexOf(':');
+  return i >= 0 && name.slice(0, i) === SZTP_SERVER_MOD ? name.slice(i + 1) : name;
+}
+
+/** Parses get-bootstrapping-data input in JSON. */
+export function parseGetBootstrappingDataJson(body: unknown): GetBootstrappingDataInput {
+  const input = jsonInput(body, 'get-bootstrapping-data');
+  const out: GetBootstrappingDataInput = { signedDataPreferred: false };
+  for (const [rawKey, v] of Object.entries(input)) {
+    const key = local(rawKey);
+    switch (key) {
+      case 'signed-data-preferred':
+        // RFC 7951 §6.9: an empty leaf is [null].
+        if (!(Array.isArray(v) && v.length === 1 && v[0] === null) && v !== null) {
+          invalid('signed-data-preferred is an empty leaf: encode it as [null]', 'signed-data-preferred');
+        }
+        out.signedDataPreferred = true;
+        break;
+      case 'hw-model':
+        out.hwModel = str(v, key);
+        break;
+      case 'os-name':
+        out.osName = str(v, key);
+        break;
+      case 'os-version':
+        out.osVersion = str(v, key);
+        break;
+      case 'nonce': {
+        if (v === '') break; // OPI sztp-agent sends "nonce": "" — treat as absent.
+        const n = Buffer.from(b64(v, key), 'base64');
+        if (n.length < 16 || n.length > 32) invalid(`nonce must be 16..32 octets, got ${n.length}`, key);
+        out.nonce = new Uint8Array(n);
+        break;
+      }
+      default:
+        // RFC 9646 csr-support etc. live in other modules; anything else is unknown.
+        invalid(`unknown input node ${rawKey}`, rawKey);
+    }
+  }
+  return out;
+}
+
+function parseProgressCommon(fields: {
+  progressType?: unknown;
+  message?: unknown;
+  sshHostKeys?: unknown;
+  trustAnchorCerts?: unknown;
+}): ReportProgressInput {
+  const pt = fields.progressType;
+  if (pt === undefined) return invalid('progress-type is mandatory', 'progress-type');
+  if (typeof pt !== 'string' || !(PROGRESS_TYPES as readonly string[]).includes(pt)) {
+    return invalid(`progress-type ${JSON.stringify(pt)} is not one of the module's enums`, 'progress-type');
+  }
+  const out: ReportProgressInput = { progressType: pt as ProgressType };
+  if (fields.message !== undefined) out.message = str(fields.message, 'message', 64 * 1024);
+  if (fields.sshHostKeys !== undefined && !isEmptyContainer(fields.sshHostKeys)) {
+    if (pt !== 'bootstrap-complete')
+      invalid('ssh-host-keys is only allowed with bootstrap-complete', 'ssh-host-keys');
+    out.sshHostKeys = fields.sshHostKeys as SshHostKey[];
+  }
+  if (fields.trustAnchorCerts !== undefined && !isEmptyContainer(fields.trustAnchorCerts)) {
+    if (pt !== 'bootstrap-complete')
+      invalid('trust-anchor-certs is only allowed with bootstrap-complete', 'trust-anchor-certs');
+    out.trustAnchorCerts = fields.trustAnchorCerts as string[];
+  }
+  return out;
+}
+
+/** Parses report-progress input in JSON. */
+export function parseReportProgressJson(body: unknown): ReportProgressInput {
+  const input = jsonInput(body, 'report-progress');
+  const fields: Record<string, unknown> = {};
+  for (const [rawKey, v] of Object.entries(input)) {
+    const key = local(rawKey);
+    switch (key) {
+      case 'progress-type':
+        fields.progressType = v;
+        break;
+      case 'message':
+        fields.message = v;
+        break;
+      case 'ssh-host-keys': {
+        if (isEmptyContainer(v)) {
+          fields.sshHostKeys = [];
+          break;
+        }
+        if (!isObj(v)) invalid('ssh-host-keys must be a container', key);
+        const list = (v as Record<string, unknown>)['ssh-host-key'];
+        if (list === undefined || isEmptyContainer(list)) {
+          fields.sshHostKeys = [];
+          break;
+        }
+        if (!Array.isArray(list) || list.length > 64)
+          invalid('ssh-host-keys/ssh-host-key must be a list', 'ssh-host-keys/ssh-host-key');
+        fields.sshHostKeys = (list as unknown[]).map((k, i) => {
+          const p = `ssh-host-keys/ssh-host-key[${i}]`;
+          if (!isObj(k)) return invalid(`${p} must be an object`, p);
+          return {
+            algorithm: str(k.algorithm, `${p}/algorithm`, 255),
+            keyData: b64(k['key-data'], `${p}/key-data`),
+          };
+        });
+        break;
+      }
+      case 'trust-anchor-certs': {
+        if (isEmptyContainer(v)) {
+          fields.trustAnchorCerts = [];
+          break;
+        }
+        if (!isObj(v)) invalid('trust-anchor-certs must be a container', key);
+        const list = (v as Record<string, unknown>)['trust-anchor-cert'];
+        if (list === undefined || isEmptyContainer(list)) {
+          fields.trustAnchorCerts = [];
+          break;
+        }
+        if (!Array.isArray(list) || list.length > 64)
+          invalid(
+            'trust-anchor-certs/trust-anchor-cert must be a list',
+            'trust-anchor-certs/trust-anchor-cert',
+          );
+        fields.trustAnchorCerts = (list as unknown[]).map((c, i) =>
+          b64(c, `trust-anchor-certs/trust-anchor-cert[${i}]`),
+        );
+        break;
+      }
+      default:
+        invalid(`unknown input node ${rawKey}`, rawKey);
+    }
+  }
+  return parseProgressCommon(fields);
+}
+
+function xmlInput(text: string, rpc: string): XmlElement {
+  let root: XmlElement;
+  try {
+    root = parseXml(text);
+  } catch (err) {
+    throw new SztpError('SZTP_ERR_MALFORMED', `XML body: ${(err as Error).message}`);
+  }
+  if (root.name !== 'input' || root.ns !== SZTP_SERVER_NS) {
+    invalid(`expected <input xmlns="${SZTP_SERVER_NS}"> for ${rpc}`);
+  }
+  for (const c of root.children) {
+    if (c.ns !== SZTP_SERVER_NS)
+      invalid(`element ${c.name} is not in the ${SZTP_SERVER_MOD} namespace`, c.name);
+  }
+  return root;
+}
+
+/** Parses get-bootstrapping-data input in XML; an empty body means no input. */
+export function parseGetBootstrappingDataXml(text: string): GetBootstrappingDataInput {
+  if (text.trim() === '') return { signedDataPreferred: false };
+  const root = xmlInput(text, 'get-bootstrapping-data');
+  const json: Record<string, unknown> = {};
+  for (const c of root.children) {
+    if (c.name in json) invalid(`${c.name} appears twice`, c.name);
+    json[c.name] = c.name === 'signed-data-preferred' ? [null] : c.text.trim();
+  }
+  return parseGetBootstrappingDataJson({ [`${SZTP_SERVER_MOD}:input`]: json });
+}
+
+/** Parses report-progress input in XML. */
+export function parseReportProgressXml(text: string): ReportProgressInput {
+  const root = xmlInput(text, 'report-progress');
+  const fields: Record<string, unknown> = {};
+  for (const c of root.children) {
+    switch (c.name) {
+      case 'progress-type':
+      case 'message':
+        fields[c.name === 'progress-type' ? 'progressType' : 'message'] = c.text;
+        break;
+      case 'ssh-host-keys':
+        fields.sshHostKeys = c.children.map((k, i) => {
+          const p = `ssh-host-keys/ssh-host-key[${i}]`;
+          if (k.name !== 'ssh-host-key') return invalid(`unexpected ${k.name} in ssh-host-keys`, p);
+          const alg = k.children.find((x) => x.name === 'algorithm');
+          const data = k.children.find((x) => x.name === 'key-data');
+          return {
+            algorithm: str(alg?.text, `${p}/algorithm`, 255),
+            keyData: b64(data?.text, `${p}/key-data`),
+          };
+        });
+        break;
+      case 'trust-anchor-certs':
+        fields.trustAnchorCerts = c.children.map((t, i) => {
+          if (t.name !== 'trust-anchor-cert') return invalid(`unexpected ${t.name} in trust-anchor-certs`);
+          return b64(t.text, `trust-anchor-certs/trust-anchor-cert[${i}]`);
+        });
+        break;
+      default:
+        invalid(`unknown input node ${c.name}`, c.name);
+    }
+  }
+  return parseProgressCommon(fields);
+}
+
+/** Encodes get-bootstrapping-data output. `fields` limits members (the OPI agent accepts only conveyed-information). */
+export function encodeGetBootstrappingDataOutput(
+  out: GetBootstrappingDataOutput,
+  encoding: Encoding,
+): string {
+  const members: Array<[string, string]> = [];
+  if (out.reportingLevel) members.push(['reporting-level', out.reportingLevel]);
+  members.push(['conveyed-information', Buffer.from(out.conveyedInformation).toString('base64')]);
+  if (out.ownerCertificate)
+    members.push(['owner-certificate', Buffer.from(out.ownerCertificate).toString('base64')]);
+  if (out.ownershipVoucher)
+    members.push(['ownership-voucher', Buffer.from(out.ownershipVoucher).toString('base64')]);
+  if (encoding === 'json') {
+    return JSON.stringify({ [`${SZTP_SERVER_MOD}:output`]: Object.fromEntries(members) });
+  }
+  const inner = members.map(([k, v]) => `<${k}>${escapeXml(v)}</${k}>`).join('');
+  return `<output xmlns="${SZTP_SERVER_NS}">${inner}</output>`;
+}
+
+/** Encodes an error as `ietf-restconf:errors` (RFC 8040 §7.1). */
+export function encodeErrors(err: SztpError, encoding: Encoding): string {
+  const { type, tag } = SZTP_ERRORS[err.code];
+  const entry: Record<string, string> = { 'error-type': type, 'error-tag': tag, 'error-app-tag': err.code };
+  // error-path is an instance-identifier of a data node; RPC input nodes have none, so the
+  // offending node is named in error-message instead.
+  entry['error-message'] = err.message;
+  if (encoding === 'json') return JSON.stringify({ 'ietf-restconf:errors': { error: [entry] } });
+  const inner = Object.entries(entry)
+    .map(([k, v]) => `<${k}>${escapeXml(v)}</${k}>`)
+    .join('');
+  return `<errors xmlns="${RESTCONF_NS}"><error>${inner}</error></errors>`;
+}

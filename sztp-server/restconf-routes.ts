@@ -1,0 +1,215 @@
+/**
+ * RESTCONF routes of the bootstrap server (RFC 8040 + RFC 8572 §7): root
+ * discovery, the two operations, content negotiation of JSON and XML, and
+ * every failure as `ietf-restconf:errors`. Registered as an encapsulated
+ * plugin on the device listener (STYLE.md lesson 3).
+ */
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { BootstrapService, ImageBase, RequestCredentials } from './bootstrap-rpc.js';
+import { SztpError } from './errors.js';
+import {
+  type Encoding,
+  encodeErrors,
+  encodeGetBootstrappingDataOutput,
+  MEDIA_TYPE,
+  parseGetBootstrappingDataJson,
+  parseGetBootstrappingDataXml,
+  parseReportProgressJson,
+  parseReportProgressXml,
+  SZTP_SERVER_MOD,
+} from './restconf-codec.js';
+
+/** Options of the RESTCONF plugin. */
+export interface RestconfRoutesOptions {
+  service: BootstrapService;
+  /** Advertised base URLs for image downloads; when absent, derived from the request's Host. */
+  imageBase?: (req: FastifyRequest) => ImageBase;
+  /** Largest request body (default 256 KiB: RPC inputs are small). */
+  bodyLimit?: number;
+}
+
+const JSON_TYPES = ['application/yang-data+json', 'application/json'];
+const XML_TYPES = ['application/yang-data+xml', 'application/xml', 'text/xml'];
+
+/** The request body's encoding, from Content-Type (absent: JSON, as the OPI agent sends none on some paths). */
+function requestEncoding(req: FastifyRequest): Encoding | undefined {
+  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (ct === '' || JSON_TYPES.includes(ct)) return 'json';
+  if (XML_TYPES.includes(ct)) return 'xml';
+  return undefined;
+}
+
+/** The response encoding by Accept (RFC 8040 §5.2); no Accept: the request's encoding. */
+function responseEncoding(req: FastifyRequest, fallback: Encoding): Encoding {
+  const accept = req.headers.accept;
+  if (!accept) return fallback;
+  let best: { enc: Encoding; q: number } | undefined;
+  for (const part of accept.split(',')) {
+    const [typeRaw, ...params] = part.trim().split(';');
+    const type = (typeRaw ?? '').trim().toLowerCase();
+    const qp = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const q = qp ? Number(qp.slice(2)) : 1;
+    if (!(q > 0)) continue;
+    let enc: Encoding | undefined;
+    if (JSON_TYPES.includes(type)) enc = 'json';
+    else if (XML_TYPES.includes(type)) enc = 'xml';
+    else if (type === '*/*' || type === 'application/*') enc = fallback;
+    if (enc && (!best || q > best.q)) best = { enc, q };
+  }
+  if (!best)
+    throw new SztpError(
+      'SZTP_ERR_NOT_ACCEPTABLE',
+      `Accept: ${accept} allows neither ${MEDIA_TYPE.json} nor ${MEDIA_TYPE.xml}`,
+    );
+  return best.enc;
+}
+
+/** The client certificate chain as the device sent it (leaf first), DER. */
+function peerChain(req: FastifyRequest): Uint8Array[] {
+  const socket = req.raw.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') return [];
+  const leaf = socket.getPeerCertificate(true);
+  if (!leaf?.raw) return [];
+  const chain: Uint8Array[] = [];
+  const seen = new Set<string>();
+  let c: typeof leaf | undefined = leaf;
+  while (c?.raw && !seen.has(c.fingerprint256) && chain.length < 10) {
+    seen.add(c.fingerprint256);
+    chain.push(new Uint8Array(c.raw));
+    c = c.issuerCertificate as typeof leaf | undefined;
+  }
+  return chain;
+}
+
+function credentials(req: FastifyRequest): RequestCredentials {
+  return { peerChain: peerChain(req), authorization: req.headers.authorization, remoteAddress: req.ip };
+}
+
+function defaultImageBase(req: FastifyRequest): ImageBase {
+  return { https: `https://${req.headers.host ?? req.hostname}` };
+}
+
+function sendError(reply: FastifyReply, err: SztpError, enc: Encoding): FastifyReply {
+  return reply.code(err.status).type(MEDIA_TYPE[enc]).send(encodeErrors(err, enc));
+}
+
+/** Registers root discovery and the two RFC 8572 operations. */
+export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesOptions): Promise<void> {
+  // Keep the raw body: each operation parses JSON or XML itself, so that a parse
+  // failure becomes a RESTCONF error rather than Fastify's generic one.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'string', bodyLimit: opts.bodyLimit ?? 256 * 1024 },
+    (_req, body, done) => done(null, body),
+  );
+
+  app.setErrorHandler((err, req, reply) => {
+    const enc = requestEncoding(req) ?? 'json';
+    if (err instanceof SztpError) return sendError(reply, err, enc);
+    const e = err as { statusCode?: number; code?: string; message: string };
+    if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, new SztpError('SZTP_ERR_INVALID_VALUE', 'request body too large'), enc);
+    }
+    if (e.statusCode && e.statusCode < 500)
+      return sendError(reply, new SztpError('SZTP_ERR_MALFORMED', e.message), enc);
+    req.log.error({ err }, 'RESTCONF request failed');
+    return sendError(reply, new SztpError('SZTP_ERR_INTERNAL', 'internal error'), enc);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(
+      reply,
+      new SztpError('SZTP_ERR_UNKNOWN_OPERATION', `no RESTCONF resource ${req.method} ${req.url}`),
+      'json',
+    ),
+  );
+
+  // RFC 8040 §3.1: root resource discovery.
+  app.get('/.well-known/host-meta', async (_req, reply) =>
+    reply
+      .type('application/xrd+xml')
+      .send(
+        '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><Link rel="restconf" href="/restconf"/></XRD>',
+      ),
+  );
+  app.get('/restconf', async (req, reply) => {
+    const enc = responseEncoding(req, 'json');
+    const body =
+      enc === 'json'
+        ? JSON.stringify({
+            'ietf-restconf:restconf': { data: {}, operations: {}, 'yang-library-version': '2019-01-04' },
+          })
+        : '<restconf xmlns="urn:ietf:params:xml:ns:yang:ietf-restconf"><data/><operations/><yang-library-version>2019-01-04</yang-library-version></restconf>';
+    return reply.type(MEDIA_TYPE[enc]).send(body);
+  });
+  app.get('/restconf/operations', async (req, reply) => {
+    const enc = responseEncoding(req, 'json');
+    const ops = ['get-bootstrapping-data', 'report-progress'];
+    const body =
+      enc === 'json'
+        ? JSON.stringify({
+            'ietf-restconf:operations': Object.fromEntries(
+              ops.map((o) => [`${SZTP_SERVER_MOD}:${o}`, [null]]),
+            ),
+          })
+        : `<operations xmlns="urn:ietf:params:xml:ns:yang:ietf-restconf">${ops.map((o) => `<${o} xmlns="urn:ietf:params:xml:ns:yang:${SZTP_SERVER_MOD}">/restconf/operations/${SZTP_SERVER_MOD}:${o}</${o}>`).join('')}</operations>`;
+    return reply.type(MEDIA_TYPE[enc]).send(body);
+  });
+
+  // Fastify route syntax: '::' is a literal ':'.
+  const base = `/restconf/operations/${SZTP_SERVER_MOD}:`.replace(/:$/, '::');
+
+  app.post(`${base}get-bootstrapping-data`, async (req, reply) => {
+    const reqEnc = requestEncoding(req);
+    if (!reqEnc) {
+      return sendError(
+        reply,
+        new SztpError(
+          'SZTP_ERR_UNSUPPORTED_MEDIA_TYPE',
+          `Content-Type ${req.headers['content-type']} is not ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`,
+        ),
+        'json',
+      );
+    }
+    const enc = responseEncoding(req, reqEnc);
+    const raw = typeof req.body === 'string' ? req.body : '';
+    const input =
+      reqEnc === 'json' ? parseGetBootstrappingDataJson(parseJson(raw)) : parseGetBootstrappingDataXml(raw);
+    const out = await opts.service.getBootstrappingData(
+      credentials(req),
+      input,
+      enc,
+      (opts.imageBase ?? defaultImageBase)(req),
+    );
+    return reply.type(MEDIA_TYPE[enc]).send(encodeGetBootstrappingDataOutput(out, enc));
+  });
+
+  app.post(`${base}report-progress`, async (req, reply) => {
+    const reqEnc = requestEncoding(req);
+    if (!reqEnc) {
+      return sendError(
+        reply,
+        new SztpError(
+          'SZTP_ERR_UNSUPPORTED_MEDIA_TYPE',
+          `Content-Type ${req.headers['content-type']} is not ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`,
+        ),
+        'json',
+      );
+    }
+    responseEncoding(req, reqEnc); // 406 when nothing acceptable, even though 204 has no body
+    const raw = typeof req.body === 'string' ? req.body : '';
+    const input = reqEnc === 'json' ? parseReportProgressJson(parseJson(raw)) : parseReportProgressXml(raw);
+    await opts.service.reportProgress(credentials(req), input);
+    return reply.code(204).send();
+  });
+}
+
+function parseJson(raw: string): unknown {
+  if (raw.trim() === '') return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new SztpError('SZTP_ERR_MALFORMED', `JSON body: ${(err as Error).message}`);
+  }
+}
