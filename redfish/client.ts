@@ -263,8 +263,8 @@ export class RedfishClient {
   /**
    * PATCH with `If-Match` (DSP0266 REQ_HEADERS_IF_MATCH). `etag` is the ETag from the caller's last GET;
    * with `'fetch'` the resource is read first. On 412 the resource is re-read and the PATCH retried with
-   * the fresh ETag, then once with the strong form of a weak ETag (sushy `_etag_handler`), then fails
-   * with REDFISH_ERR_PRECONDITION. Empty ETags are ignored (some BMCs answer 412 to `If-Match: ""`).
+   * the fresh ETag, then once with the strong form of a weak ETag, then once without If-Match (sushy
+   * `_etag_handler`), then fails with REDFISH_ERR_PRECONDITION. Empty ETags are ignored (some BMCs answer 412 to `If-Match: ""`).
    */
   async patch<T = RedfishJson>(
     path: string,
@@ -278,10 +278,11 @@ export class RedfishClient {
       if (tag) tried.add(tag);
       const res = await this.request<T>('PATCH', path, { body, headers, passStatuses: [412] });
       if (res.status !== 412) return res;
+      if (!tag) break; // already tried without If-Match
       const fresh = (await this.get(path)).etag;
       if (fresh && !tried.has(fresh)) tag = fresh;
-      else if (tag?.startsWith('W/') && !tried.has(tag.slice(2))) tag = tag.slice(2);
-      else break;
+      else if (tag.startsWith('W/') && !tried.has(tag.slice(2))) tag = tag.slice(2);
+      else tag = undefined; // last resort, as sushy does: without If-Match
     }
     throw new RedfishError(
       'REDFISH_ERR_PRECONDITION',
