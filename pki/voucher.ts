@@ -127,7 +127,11 @@ export function decodeVoucher(bytes: Uint8Array): Voucher {
     if (s === undefined) return undefined;
     // Unpadded base64 is tolerated only where it is seen in the wild (Minerva nonces).
     const padded = lenient && s.length % 4 !== 0 ? s + '='.repeat(4 - (s.length % 4)) : s;
-    return guard('PKI_ERR_MALFORMED_VOUCHER', `'${k}' is not base64`, () => decodeBase64(padded, k));
+    try {
+      return decodeBase64(padded, k);
+    } catch {
+      return bad(`'${k}' is not base64`);
+    }
   };
   const createdOn = date('created-on');
   if (!createdOn) return bad("'created-on' is mandatory (RFC 8366 §5.3)");
@@ -138,9 +142,11 @@ export function decodeVoucher(bytes: Uint8Array): Voucher {
   if (!serialNumber) return bad("'serial-number' is mandatory");
   const pinnedDomainCert = bin('pinned-domain-cert');
   if (!pinnedDomainCert) return bad("'pinned-domain-cert' is mandatory for sZTP (RFC 8572 §5.4)");
-  guard('PKI_ERR_MALFORMED_VOUCHER', "'pinned-domain-cert' is not a certificate", () =>
-    parseCertificate(pinnedDomainCert),
-  );
+  try {
+    parseCertificate(pinnedDomainCert);
+  } catch (err) {
+    bad(`'pinned-domain-cert' is not a certificate: ${(err as Error).message}`);
+  }
   const out: Voucher = {
     createdOn,
     assertion: assertion as VoucherAssertion,

@@ -14,7 +14,6 @@ import {
   parseCertificate,
   parseCertificateBag,
   signCms,
-  signerFromPrivateKey,
   validateCertificatePath,
   verifySignedData,
 } from '../../pki/index.js';
