@@ -277,9 +277,9 @@ export function registerBmcCommands(program: Command): void {
               ...(o.system ? { systemId: o.system } : {}),
               ...(o.profile ? { profileId: o.profile } : {}),
               waits: {
-                power: bounded(2_000, 10_000),
-                media: bounded(1_000, 5_000),
-                task: bounded(2_000, 15_000),
+                power: bounded(500, 10_000),
+                media: bounded(500, 5_000),
+                task: bounded(500, 15_000),
               },
               onStep: printStep,
             });
