@@ -7,8 +7,21 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerBmcCommands } from '../../cli/commands/bmc.js';
-import { type BmcEmulator, checkBmc, provisionBmc, RedfishClient, startBmcEmulator } from '../../redfish/index.js';
-import { FAST_EMULATOR, FAST_WAITS, fastClient, type ImageServer, mockupsDir, startImageServer } from './helpers.js';
+import {
+  type BmcEmulator,
+  checkBmc,
+  provisionBmc,
+  RedfishClient,
+  startBmcEmulator,
+} from '../../redfish/index.js';
+import {
+  FAST_EMULATOR,
+  FAST_WAITS,
+  fastClient,
+  type ImageServer,
+  mockupsDir,
+  startImageServer,
+} from './helpers.js';
 
 const smartnic = join(mockupsDir, 'public-smartnic');
 const rackmount = join(mockupsDir, 'public-rackmount1');
@@ -63,9 +76,15 @@ describe.skipIf(!existsSync(smartnic))('DMTF mockups', () => {
       expect(r.systems.map((s) => s.id)).toEqual(['437XR1138R2', 'Card1-SoC']);
       expect(r.profile.id).toBe('generic');
       // CD1 under Managers/BMC has no InsertMedia action but headers.json allows PATCH.
-      expect(r.virtualMedia.find((m) => m.id === 'CD1')).toMatchObject({ under: 'manager', insert: 'patch', inserted: true });
+      expect(r.virtualMedia.find((m) => m.id === 'CD1')).toMatchObject({
+        under: 'manager',
+        insert: 'patch',
+        inserted: true,
+      });
       expect(r.recommended).toBeUndefined();
-      expect(r.strategies.find((s) => s.strategy === 'virtual-media')?.reasons.join()).toMatch(/no Boot object/);
+      expect(r.strategies.find((s) => s.strategy === 'virtual-media')?.reasons.join()).toMatch(
+        /no Boot object/,
+      );
     } finally {
       await c.close();
     }
@@ -128,7 +147,17 @@ describe.skipIf(!existsSync(smartnic))('DMTF mockups', () => {
     expect(ok.out).toMatch(/ok {3}virtual-media .*\(recommended\)/);
     await emu.close();
     emu = await startBmcEmulator({ ...FAST_EMULATOR, mockupDir: smartnic });
-    const bad = await cli(['bmc', 'check', '--bmc', emu.url, '--username', 'admin', '--password', 'secret', '--json']);
+    const bad = await cli([
+      'bmc',
+      'check',
+      '--bmc',
+      emu.url,
+      '--username',
+      'admin',
+      '--password',
+      'secret',
+      '--json',
+    ]);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.out).system.id).toBe('Card1-SoC');
     expect(bad.err).toMatch(/^error: REDFISH_ERR_NO_STRATEGY: /);
@@ -147,14 +176,26 @@ describe('cli: bmc provision', () => {
     const emu = await startBmcEmulator({ ...FAST_EMULATOR, persona: 'bluefield', serial: 'BF-9' });
     try {
       const r = await cli([
-        'bmc', 'provision', '--bmc', emu.url, '--username', 'admin', '--password', 'secret',
-        '--image', `${images.url}/os.bfb`, '--timeout', '5',
+        'bmc',
+        'provision',
+        '--bmc',
+        emu.url,
+        '--username',
+        'admin',
+        '--password',
+        'secret',
+        '--image',
+        `${images.url}/os.bfb`,
+        '--timeout',
+        '5',
       ]);
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
       expect(r.out).toContain('[image-push] prepare done: enabled BMC RShim');
       expect(r.out).toContain('[image-push] task done');
-      expect(r.out).toMatch(/provisioned: system Bluefield \(SN BF-9\) .* via image-push \[profile bluefield\]/);
+      expect(r.out).toMatch(
+        /provisioned: system Bluefield \(SN BF-9\) .* via image-push \[profile bluefield\]/,
+      );
     } finally {
       await emu.close();
     }
@@ -164,12 +205,35 @@ describe('cli: bmc provision', () => {
     const emu = await startBmcEmulator({ ...FAST_EMULATOR, persona: 'bluefield' });
     try {
       const r = await cli([
-        'bmc', 'provision', '--bmc', emu.url, '--username', 'admin', '--password', 'secret',
-        '--image', `${images.url}/x.iso`, '--strategy', 'virtual-media',
+        'bmc',
+        'provision',
+        '--bmc',
+        emu.url,
+        '--username',
+        'admin',
+        '--password',
+        'secret',
+        '--image',
+        `${images.url}/x.iso`,
+        '--strategy',
+        'virtual-media',
       ]);
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/^error: REDFISH_ERR_NO_STRATEGY: strategy virtual-media will not work/);
-      const u = await cli(['bmc', 'provision', '--bmc', emu.url, '--username', 'a', '--password', 'b', '--image', 'x', '--strategy', 'pxe']);
+      const u = await cli([
+        'bmc',
+        'provision',
+        '--bmc',
+        emu.url,
+        '--username',
+        'a',
+        '--password',
+        'b',
+        '--image',
+        'x',
+        '--strategy',
+        'pxe',
+      ]);
       expect(u.code).toBe(2);
       expect(u.err).toMatch(/CLI_ERR_USAGE/);
     } finally {
