@@ -7,6 +7,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ConveyedInformation,
   createOwnerCertificateArtifact,
   createUnsignedConveyedInformation,
   decodeArtifact,
@@ -25,14 +26,14 @@ const run = (cli: 'dpu-ztp' | 'sztp-client', args: string[]) => {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 
-const INFO = {
+const INFO: ConveyedInformation = {
   'ietf-sztp-conveyed-info:onboarding-information': {
     'boot-image': {
       'download-uri': ['https://images.example/os.iso'],
       'image-verification': [{ 'hash-algorithm': 'ietf-sztp-conveyed-info:sha-256', 'hash-value': '01:02' }],
     },
   },
-} as const;
+};
 
 let t: ReturnType<typeof tempDir>;
 let pki: string;
