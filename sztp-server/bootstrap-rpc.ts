@@ -259,11 +259,11 @@ export class BootstrapService {
     return text.replace(/\s+/g, '');
   };
 
-  async #voucher(device: Device, id: DeviceIdentity, nonce: Uint8Array | undefined): Promise<Uint8Array> {
+  async #voucher(device: Device, nonce: Uint8Array | undefined): Promise<Uint8Array> {
     const masa = this.#o.pki.masa;
     const pinned = this.#o.pki.pinnedDomainCert;
     if (nonce) {
-      if (masa && pinned) return this.#mint(device.serial, id, pinned, nonce);
+      if (masa && pinned) return this.#mint(device.serial, pinned, nonce);
       if (device.ownership_voucher) {
         throw new SztpError(
           'SZTP_ERR_NONCE_UNSATISFIABLE',
@@ -277,10 +277,10 @@ export class BootstrapService {
     }
     if (device.ownership_voucher) return device.ownership_voucher;
     if (masa && pinned) {
-      const key = `${device.serial}|${id.certificate?.authorityKeyIdentifier ?? ''}`;
+      const key = device.serial;
       const hit = this.#vouchers.get(key);
       if (hit && hit.until > this.#now().getTime() + DAY) return hit.der;
-      const der = await this.#mint(device.serial, id, pinned, undefined);
+      const der = await this.#mint(device.serial, pinned, undefined);
       this.#vouchers.set(key, {
         der,
         until: this.#now().getTime() + (this.#o.voucherLifetimeMs?.plain ?? 30 * DAY),
@@ -293,17 +293,15 @@ export class BootstrapService {
     );
   }
 
-  async #mint(
-    serial: string,
-    id: DeviceIdentity,
-    pinned: Uint8Array,
-    nonce: Uint8Array | undefined,
-  ): Promise<Uint8Array> {
+  /**
+   * Mints a voucher as the lab MASA. `idevid-issuer` is left out (optional in RFC 8366 §5.3):
+   * a verifier that is not told its IDevID issuer must reject a voucher that pins one.
+   */
+  async #mint(serial: string, pinned: Uint8Array, nonce: Uint8Array | undefined): Promise<Uint8Array> {
     const now = this.#now();
     const life = nonce
       ? (this.#o.voucherLifetimeMs?.nonce ?? DAY)
       : (this.#o.voucherLifetimeMs?.plain ?? 30 * DAY);
-    const aki = id.certificate?.authorityKeyIdentifier;
     this.signatures++;
     return signVoucher(
       {
@@ -312,7 +310,6 @@ export class BootstrapService {
         assertion: 'verified',
         serialNumber: serial,
         pinnedDomainCert: pinned,
-        ...(aki ? { idevidIssuer: Buffer.from(aki, 'hex') } : {}),
         ...(nonce ? { nonce } : {}),
       },
       this.#o.pki.masa as NonNullable<ServerPki['masa']>,
@@ -335,7 +332,7 @@ export class BootstrapService {
         span.setAttribute(Attr.deviceSerial, id.serial);
         const device = await this.#device(id, cred, 'get-bootstrapping-data');
         try {
-          const out = await this.#build(device, id, input, encoding, base);
+          const out = await this.#build(device, input, encoding, base);
           await this.#record(id.serial, 'bootstrap-request', cred, id, {
             detail: {
               result: 'served',
@@ -361,7 +358,6 @@ export class BootstrapService {
 
   async #build(
     device: Device,
-    id: DeviceIdentity,
     input: GetBootstrappingDataInput,
     encoding: Encoding,
     base: ImageBase,
@@ -417,7 +413,7 @@ export class BootstrapService {
         'signed data needs an owner certificate and key in the PKI directory',
       );
     }
-    const voucher = await this.#voucher(device, id, input.nonce);
+    const voucher = await this.#voucher(device, input.nonce);
     const key = `${device.serial}|${profile.name}|${profile.version}|${profile.updated_at.getTime()}|${ciFormat}|${image?.sha256 ?? ''}|${image?.downloadUris.join(' ') ?? ''}`;
     let ci = this.#signed.get(key);
     if (!ci) {
