@@ -16,7 +16,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Kysely } from 'kysely';
 import type { Database, TokenRole } from '../db/index.js';
 import { ApiError, type ApiErrorCode, problem } from './errors.js';
+import type { OwnerStore } from './owner.js';
 import { registerDeviceRoutes } from './routes/devices.js';
+import { registerOwnerRoutes } from './routes/owner.js';
 import { registerProfileRoutes } from './routes/profiles.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { findToken, roleAllows } from './tokens.js';
@@ -34,8 +36,8 @@ export type ApiRoutes = (api: ApiInstance, ctx: ApiContext) => void | Promise<vo
 /** What route modules get. */
 export interface ApiContext {
   db: Kysely<Database>;
-  /** Checks an uploaded ownership voucher (DER CMS); returns a reason when it is unusable. */
-  checkVoucher?: ((der: Uint8Array) => string | undefined) | undefined;
+  /** The owner certificate store (absent: `/owner` answers 404). */
+  owner?: OwnerStore | undefined;
 }
 
 /** The Fastify instance type routes are registered on (TypeBox-typed). */
@@ -53,8 +55,8 @@ export interface OperatorApiOptions {
   bodyLimit?: number;
   /** Requests per minute per client before 429 (default 1200). */
   rateLimitPerMinute?: number;
-  /** Checks uploaded ownership vouchers (from pki/); without it only base64 is checked. */
-  checkVoucher?: (der: Uint8Array) => string | undefined;
+  /** Where the owner certificate lives (`GET/PUT /api/v1/owner`). */
+  owner?: OwnerStore;
   /** Extra route modules (later issues: images, jobs, BMCs, …). */
   routes?: ApiRoutes[];
 }
@@ -172,7 +174,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const ctx: ApiContext = { db: opts.db, checkVoucher: opts.checkVoucher };
+  const ctx: ApiContext = { db: opts.db, owner: opts.owner };
   await app.register(
     async (api) => {
       await api.register(rateLimit, { max: opts.rateLimitPerMinute ?? 1200, timeWindow: 60_000 });
@@ -194,6 +196,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
         registerTokenRoutes,
         registerProfileRoutes,
         registerDeviceRoutes,
+        registerOwnerRoutes,
         ...(opts.routes ?? []),
       ]) {
         await routes(api as unknown as ApiInstance, ctx);

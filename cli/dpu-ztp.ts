@@ -10,6 +10,7 @@ import { readPackageVersion } from './version.js';
 import { registerBmcCommands } from './commands/bmc.js';
 import { registerPkiCommands } from './commands/pki.js';
 import { registerServeCommands } from './commands/serve.js';
+import { registerTokenCommands } from './commands/tokens.js';
 
 const program = new Command('dpu-ztp')
   .description('Secure zero-touch provisioning (RFC 8572 sZTP + Redfish) for DPUs and IPUs')
@@ -21,5 +22,6 @@ const program = new Command('dpu-ztp')
 registerBmcCommands(program);
 registerPkiCommands(program);
 registerServeCommands(program);
+registerTokenCommands(program);
 
 await program.parseAsync(process.argv);

@@ -16,6 +16,7 @@ import {
   decodeArtifacts,
   isPkiError,
   parseCertificate,
+  type Signer,
   signConveyedInformation,
   signVoucher,
   validateCertificatePath,
@@ -98,6 +99,9 @@ class Lru<K, V> {
   get size(): number {
     return this.#map.size;
   }
+  clear(): void {
+    this.#map.clear();
+  }
 }
 
 /** The device-facing bootstrap logic. */
@@ -106,7 +110,9 @@ export class BootstrapService {
   readonly #now: () => Date;
   readonly #signed: Lru<string, Uint8Array>;
   readonly #vouchers: Lru<string, { der: Uint8Array; until: number }>;
-  readonly #ownerArtifact: Uint8Array | undefined;
+  #ownerArtifact: Uint8Array | undefined;
+  #owner: Signer | undefined;
+  #pinned: Uint8Array | undefined;
   /** Signatures made (for the cache test and the benchmark). */
   signatures = 0;
 
@@ -115,9 +121,23 @@ export class BootstrapService {
     this.#now = options.now ?? (() => new Date());
     this.#signed = new Lru(options.cacheSize ?? 10_000);
     this.#vouchers = new Lru(options.cacheSize ?? 10_000);
-    this.#ownerArtifact = options.pki.owner
-      ? createOwnerCertificateArtifact([...options.pki.owner.certificates])
+    this.#owner = options.pki.owner;
+    this.#pinned = options.pki.pinnedDomainCert;
+    this.#ownerArtifact = this.#owner
+      ? createOwnerCertificateArtifact([...this.#owner.certificates])
       : undefined;
+  }
+
+  /**
+   * Swaps in new owner credentials (PUT /api/v1/owner): later responses are signed with
+   * them, and cached signatures and minted vouchers made with the old ones are dropped.
+   */
+  replaceOwner(owner: Signer, pinnedDomainCert: Uint8Array): void {
+    this.#owner = owner;
+    this.#pinned = pinnedDomainCert;
+    this.#ownerArtifact = createOwnerCertificateArtifact([...owner.certificates]);
+    this.#signed.clear();
+    this.#vouchers.clear();
   }
 
   /** Authenticates a request (RFC 8572 §5.3): IDevID chain and/or HTTP Basic; both must name the same device. */
@@ -261,7 +281,7 @@ export class BootstrapService {
 
   async #voucher(device: Device, nonce: Uint8Array | undefined): Promise<Uint8Array> {
     const masa = this.#o.pki.masa;
-    const pinned = this.#o.pki.pinnedDomainCert;
+    const pinned = this.#pinned;
     if (nonce) {
       if (masa && pinned) return this.#mint(device.serial, pinned, nonce);
       if (device.ownership_voucher) {
@@ -404,7 +424,7 @@ export class BootstrapService {
         conveyedInformation: createUnsignedConveyedInformation(info, ciFormat),
       };
     }
-    const owner = this.#o.pki.owner;
+    const owner = this.#owner;
     if (!owner || !this.#ownerArtifact) {
       if (input.signedDataPreferred && spec.type === 'onboarding')
         throw new SztpError('SZTP_ERR_UNSIGNED_REFUSED', 'no owner certificate configured to sign with');

@@ -9,6 +9,7 @@ import { hashPassword } from '../../pki/password.js';
 import { audit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
+import { voucherUploadProblem } from '../voucher-upload.js';
 import { isBase64, ResourceName } from './profiles.js';
 
 /** Device serial numbers as they appear in IDevID subjects. */
@@ -103,7 +104,7 @@ function decodeCursor(cursor: string | undefined): string | undefined {
   return s;
 }
 
-async function prepare(ctx: ApiContext, body: DeviceBodyT) {
+async function prepare(ctx: ApiContext, serial: string, body: DeviceBodyT) {
   const out: Record<string, unknown> = {};
   if (body.profile !== undefined) {
     const p = await ctx.db
@@ -121,7 +122,7 @@ async function prepare(ctx: ApiContext, body: DeviceBodyT) {
     if (!isBase64(body.ownershipVoucher))
       throw new ApiError('API_ERR_BAD_REQUEST', 'ownershipVoucher must be base64 (DER CMS)');
     const der = Buffer.from(body.ownershipVoucher.replace(/\s+/g, ''), 'base64');
-    const problem = ctx.checkVoucher?.(der);
+    const problem = voucherUploadProblem(der, serial, new Date());
     if (problem) throw new ApiError('API_ERR_BAD_REQUEST', `ownershipVoucher: ${problem}`);
     out.ownership_voucher = der;
   }
@@ -145,7 +146,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
       },
     },
     async (req, reply) => {
-      const values = await prepare(ctx, req.body);
+      const values = await prepare(ctx, req.params.serial, req.body);
       const { serial } = req.params;
       const existed = await db
         .selectFrom('devices')
@@ -261,7 +262,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
       if (!row) throw new ApiError('API_ERR_NOT_FOUND', `no device ${serial}`);
       if (row.state !== 'pending')
         throw new ApiError('API_ERR_CONFLICT', `device ${serial} is ${row.state}, not pending`);
-      const values = await prepare(ctx, { profile: req.body?.profile });
+      const values = await prepare(ctx, serial, { profile: req.body?.profile });
       const profile = (values.profile as string | undefined) ?? row.profile;
       if (!profile)
         throw new ApiError('API_ERR_BAD_REQUEST', `device ${serial} has no profile: give one to approve it`);

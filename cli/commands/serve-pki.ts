@@ -10,7 +10,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createLabPki, decodeArtifacts, signerFromPrivateKey } from '../../pki/index.js';
+import { checkOwnerUpload, type OwnerStore, ownerView } from '../../bootstrap/index.js';
+import { createLabPki, decodeArtifacts, type Signer, signerFromPrivateKey, toPem } from '../../pki/index.js';
 import type { ServerPki } from '../../sztp-server/index.js';
 import { CliError } from '../exit.js';
 import { writeAtomic } from './pki.js';
@@ -89,5 +90,41 @@ export async function loadServerPki(
   return {
     pki: { tls, manufacturerAnchors, owner, pinnedDomainCert: ownerCa[0], masa },
     revoked,
+  };
+}
+
+/**
+ * The owner store of a running service: owner credentials live as
+ * `owner.crt`/`owner.key`/`owner-ca.crt` in the PKI directory; a replacement
+ * is checked, written atomically (key mode 0600) and swapped into the running
+ * bootstrap service. Replicas sharing PostgreSQL each read their own PKI
+ * directory: share it (a common volume) or PUT on each replica.
+ */
+export function fileOwnerStore(
+  pkiDir: string,
+  pki: ServerPki,
+  swap: (owner: Signer, pinned: Uint8Array) => void,
+): OwnerStore {
+  let chain = pki.owner ? [...pki.owner.certificates] : [];
+  let pinned = pki.pinnedDomainCert;
+  const keyRef = `file:${join(pkiDir, 'owner.key')}`;
+  return {
+    async get() {
+      return chain.length ? ownerView(chain, pinned, keyRef, Boolean(pki.masa)) : undefined;
+    },
+    async replace(upload) {
+      const creds = checkOwnerUpload(upload, pinned, new Date());
+      await writeAtomic(join(pkiDir, 'owner.key'), creds.keyPem, 0o600);
+      await writeAtomic(
+        join(pkiDir, 'owner.crt'),
+        creds.chain.map((c) => toPem(c, 'CERTIFICATE')).join(''),
+        0o644,
+      );
+      await writeAtomic(join(pkiDir, 'owner-ca.crt'), toPem(creds.pinned, 'CERTIFICATE'), 0o644);
+      swap(creds.signer, creds.pinned);
+      chain = creds.chain;
+      pinned = creds.pinned;
+      return ownerView(chain, pinned, keyRef, Boolean(pki.masa));
+    },
   };
 }

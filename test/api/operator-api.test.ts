@@ -5,12 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ERRORS } from '../../bootstrap/index.js';
+import { createLabPki } from '../../pki/index.js';
 import { backend } from '../helpers/db.js';
 import { type TestApi, testApi } from '../helpers/api.js';
 
 let api: TestApi;
+let voucher: string; // a real RFC 8366 voucher for DPU-0001, base64
 beforeAll(async () => {
   api = await testApi();
+  const lab = await createLabPki({ devices: ['DPU-0001'], now: new Date() });
+  const file = lab.files.find((f) => f.path === 'devices/DPU-0001/ownership-voucher.cms');
+  voucher = Buffer.from(file?.data as Uint8Array).toString('base64');
 });
 afterAll(async () => {
   await api?.close();
@@ -296,10 +301,10 @@ describe(`devices (${backend})`, () => {
         hwModel: 'bf3',
         labels: { rack: 'r1' },
         password: 'correct horse',
-        ownershipVoucher: 'MIIBAA==',
+        ownershipVoucher: voucher,
       },
     });
-    expect(res.statusCode).toBe(201);
+    expect(res.statusCode, res.body).toBe(201);
     const d = res.json();
     expect(d).toMatchObject({
       serial: 'DPU-0001',
@@ -364,11 +369,25 @@ describe(`devices (${backend})`, () => {
   const bad: Array<[string, string, unknown, string]> = [
     ['unknown profile', 'SN-B1', { profile: 'missing' }, 'API_ERR_BAD_REQUEST'],
     ['bad base64 voucher', 'SN-B2', { ownershipVoucher: 'not*base64' }, 'API_ERR_BAD_REQUEST'],
+    ['a voucher that is not CMS', 'SN-B6', { ownershipVoucher: 'MIIBAA==' }, 'API_ERR_BAD_REQUEST'],
     ['short password', 'SN-B3', { password: 'short' }, 'API_ERR_VALIDATION'],
     ['labels of the wrong type', 'SN-B4', { labels: { a: 1 } }, 'API_ERR_VALIDATION'],
     ['unknown field', 'SN-B5', { state: 'provisioned' }, 'API_ERR_VALIDATION'],
     ['bad serial', 'bad serial!', {}, 'API_ERR_VALIDATION'],
   ];
+  it('rejects a voucher issued for another serial number', async () => {
+    const before = await counts();
+    const res = await api.req({
+      method: 'PUT',
+      url: '/api/v1/devices/OTHER-1',
+      payload: { ownershipVoucher: voucher },
+    });
+    expect(expectProblem(res, 400, 'API_ERR_BAD_REQUEST').detail).toMatch(
+      /serial number DPU-0001, not OTHER-1/,
+    );
+    expect(await counts()).toEqual(before);
+  });
+
   for (const [what, serial, payload, code] of bad) {
     it(`rejects ${what} and changes nothing`, async () => {
       const before = await counts();

@@ -1,0 +1,61 @@
+/** `/api/v1/owner`: the owner certificate chain and signing-key reference in use (the key never comes back out). */
+import { Type } from 'typebox';
+import { audit } from '../audit.js';
+import { ApiError } from '../errors.js';
+import type { ApiContext, ApiInstance } from '../operator-api.js';
+
+const Pem = (max: number) => Type.String({ minLength: 20, maxLength: max });
+const OwnerView = Type.Object({
+  certificateChain: Type.Array(Type.String()),
+  subject: Type.String(),
+  issuer: Type.String(),
+  notBefore: Type.String({ format: 'date-time' }),
+  notAfter: Type.String({ format: 'date-time' }),
+  fingerprintSha256: Type.String(),
+  keyAlgorithm: Type.String(),
+  keyReference: Type.String(),
+  pinnedDomainCert: Type.Union([Type.String(), Type.Null()]),
+  pinnedDomainCertSubject: Type.Union([Type.String(), Type.Null()]),
+  labMasa: Type.Boolean(),
+});
+
+/** Registers the owner routes (only when the service provides an owner store). */
+export function registerOwnerRoutes(api: ApiInstance, ctx: ApiContext): void {
+  const store = ctx.owner;
+  api.get(
+    '/owner',
+    { schema: { tags: ['owner'], summary: 'The owner certificate in use', response: { 200: OwnerView } } },
+    async () => {
+      const view = await store?.get();
+      if (!view) throw new ApiError('API_ERR_NOT_FOUND', 'no owner certificate is configured');
+      return view;
+    },
+  );
+  api.put(
+    '/owner',
+    {
+      config: { role: 'admin' },
+      schema: {
+        tags: ['owner'],
+        summary: 'Replace the owner certificate chain and key (PEM); the key is stored, never returned',
+        body: Type.Object(
+          {
+            certificateChain: Pem(256 * 1024),
+            privateKey: Pem(64 * 1024),
+            pinnedDomainCert: Type.Optional(Pem(64 * 1024)),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: OwnerView },
+      },
+    },
+    async (req) => {
+      if (!store) throw new ApiError('API_ERR_CONFLICT', 'this service has no owner store');
+      const view = await store.replace(req.body);
+      await audit(ctx.db, req.actor!.name, 'owner.replace', view.fingerprintSha256, {
+        subject: view.subject,
+      });
+      return view;
+    },
+  );
+}

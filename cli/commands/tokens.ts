@@ -1,0 +1,46 @@
+/** `dpu-ztp tokens create|list|revoke`: API tokens, through the operator API (admin role). */
+import type { Command } from 'commander';
+import { type ApiFlags, addApiOptions, apiClient } from '../api-client.js';
+import { action, CliError } from '../exit.js';
+
+const ROLES = ['admin', 'operator', 'viewer'];
+
+/** Registers the `tokens` command group. */
+export function registerTokenCommands(program: Command): void {
+  const tokens = program.command('tokens').description('API bearer tokens (needs an admin token)');
+  addApiOptions(
+    tokens
+      .command('create')
+      .description('create a token and print it once')
+      .requiredOption('--role <ROLE>', `one of ${ROLES.join(', ')}`)
+      .option('--name <NAME>', 'what the token is for', 'cli'),
+  ).action(
+    action(async (opts: ApiFlags & { role: string; name: string }) => {
+      if (!ROLES.includes(opts.role)) throw new CliError('CLI_ERR_USAGE', `--role must be one of ${ROLES.join(', ')}`);
+      const created = await apiClient(opts).call<{ id: string; token: string; role: string }>('POST', '/api/v1/tokens', {
+        role: opts.role,
+        name: opts.name,
+      });
+      process.stdout.write(`${created.token}\n`);
+      process.stderr.write(`created ${created.role} token ${created.id}; it is shown only this once\n`);
+    }),
+  );
+  addApiOptions(tokens.command('list').description('list tokens (never their secrets)').option('--json', 'print JSON')).action(
+    action(async (opts: ApiFlags & { json?: boolean }) => {
+      const { items } = await apiClient(opts).call<{ items: Array<Record<string, string | null>> }>('GET', '/api/v1/tokens');
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+        return;
+      }
+      for (const t of items) {
+        process.stdout.write(`${t.id}  ${String(t.role).padEnd(8)} ${t.revokedAt ? 'revoked ' : 'live    '} ${t.name}\n`);
+      }
+    }),
+  );
+  addApiOptions(tokens.command('revoke').description('revoke a token').argument('<ID>', 'token id')).action(
+    action(async (id: string, opts: ApiFlags) => {
+      await apiClient(opts).call('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+      process.stdout.write(`revoked ${id}\n`);
+    }),
+  );
+}
