@@ -1,24 +1,25 @@
 /**
  * Parsing X.509 certificates (RFC 5280 §4) into a plain, typed summary that
- * path validation and callers use. Decoding goes through `@peculiar/x509`;
- * the raw TBS and signature come from the DER itself so signature checks see
- * exactly the signed bytes.
+ * path validation and callers use. Decoding walks the DER with the bounded
+ * reader in `der.ts` (the ASN.1 object libraries cost ~0.7 ms per certificate,
+ * most of a device's §5.4 budget), so signature checks also see exactly the
+ * signed TBS bytes.
  */
 import { createHash } from 'node:crypto';
-import { decodeOid, expectSingleTlv, readChildren } from './der.js';
+import {
+  type Tlv,
+  bytesEqual,
+  decodeOid,
+  decodeSmallInt,
+  decodeTime,
+  expectSingleTlv,
+  readChildren,
+  readTlv,
+} from './der.js';
 import { PkiError, guard } from './errors.js';
-import { describeKey, importPublicKey } from './keys.js';
+import { describeSpki } from './keys.js';
 import { nameToString, decodeName } from './names.js';
 import { ExtOid, NameOid } from './oids.js';
-import {
-  AuthorityKeyIdentifierExtension,
-  BasicConstraintsExtension,
-  ExtendedKeyUsageExtension,
-  KeyUsagesExtension,
-  SubjectAlternativeNameExtension,
-  SubjectKeyIdentifierExtension,
-  X509Certificate,
-} from './x509-lib.js';
 
 /** Key usage bits by name (RFC 5280 §4.2.1.3). */
 export type KeyUsageName =
@@ -105,6 +106,7 @@ export interface CertificateInfo {
  */
 export function parseCertificate(der: Uint8Array): CertificateInfo {
   return guard('PKI_ERR_MALFORMED_DER', 'cannot parse certificate', () => {
+    if (!(der instanceof Uint8Array)) throw new PkiError('PKI_ERR_MALFORMED_DER', 'certificate is not bytes');
     const top = expectSingleTlv(der, 0x30, 'certificate');
     const [tbsT, algT, sigT, extra] = readChildren(top.value);
     if (!tbsT || !algT || !sigT || extra || tbsT.tag !== 0x30 || algT.tag !== 0x30 || sigT.tag !== 0x03)
@@ -116,35 +118,30 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
     if (algOid?.tag !== 0x06) throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad signature algorithm');
     if (sigT.value[0] !== 0)
       throw new PkiError('PKI_ERR_MALFORMED_DER', 'signature BIT STRING has unused bits');
-    // TBSCertificate fields: [0] version, serial, signature, issuer, validity, subject, spki, …
+    // RFC 5280 §4.1: TBSCertificate ::= SEQUENCE { [0] version, serial, signature, issuer, validity, subject, spki, [1] [2] [3] extensions }
     const fields = readChildren(tbsT.value);
-    const i = fields[0]?.tag === 0xa0 ? 1 : 0;
-    const serialT = fields[i];
-    const issuerT = fields[i + 2];
-    const subjectT = fields[i + 4];
-    const spkiT = fields[i + 5];
-    if (serialT?.tag !== 0x02 || !issuerT || !subjectT || !spkiT || spkiT.tag !== 0x30)
+    const hasVersion = fields[0]?.tag === 0xa0;
+    const i = hasVersion ? 1 : 0;
+    const [serialT, innerAlgT, issuerT, validityT, subjectT, spkiT] = fields.slice(i, i + 6);
+    if (
+      serialT?.tag !== 0x02 ||
+      innerAlgT?.tag !== 0x30 ||
+      issuerT?.tag !== 0x30 ||
+      validityT?.tag !== 0x30 ||
+      subjectT?.tag !== 0x30 ||
+      spkiT?.tag !== 0x30
+    )
       throw new PkiError('PKI_ERR_MALFORMED_DER', 'TBSCertificate is incomplete');
-
-    const x = new X509Certificate(der);
+    // RFC 5280 §4.1.1.2: the inner and outer signature algorithms must be the same.
+    if (!bytesEqual(innerAlgT.raw, algT.raw))
+      throw new PkiError(
+        'PKI_ERR_MALFORMED_DER',
+        'TBSCertificate signature algorithm differs from the outer one',
+      );
+    const [nbT, naT] = readChildren(validityT.value);
+    if (!nbT || !naT) throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad Validity');
+    const extsT = fields.slice(i + 6).find((f) => f.tag === 0xa3);
     const subjectAttrs = decodeName(subjectT.raw);
-    const bc = x.getExtension(BasicConstraintsExtension);
-    const ku = x.getExtension(KeyUsagesExtension);
-    const eku = x.getExtension(ExtendedKeyUsageExtension);
-    const san = x.getExtension(SubjectAlternativeNameExtension);
-    const ski = x.getExtension(SubjectKeyIdentifierExtension);
-    const aki = x.getExtension(AuthorityKeyIdentifierExtension);
-    const seen = new Set<string>();
-    for (const e of x.extensions) {
-      // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
-      if (seen.has(e.type)) throw new PkiError('PKI_ERR_MALFORMED_DER', `duplicate extension ${e.type}`);
-      seen.add(e.type);
-    }
-    const sans = { dns: [] as string[], ip: [] as string[] };
-    for (const n of san?.names.items ?? []) {
-      if (n.type === 'dns') sans.dns.push(n.value);
-      else if (n.type === 'ip') sans.ip.push(n.value);
-    }
     const publicKey = new Uint8Array(spkiT.raw);
     const info: CertificateInfo = {
       der,
@@ -158,15 +155,17 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
       issuer: nameToString(issuerT.raw),
       subjectDer: subjectT.raw,
       issuerDer: issuerT.raw,
-      serialNumber: Buffer.from(serialT.value).toString('hex'),
+      serialNumber: Buffer.from(serialT.value)
+        .toString('hex')
+        .replace(/^00(?=[89a-f])/, ''),
       serialNumberBytes: serialT.value,
-      notBefore: x.notBefore,
-      notAfter: x.notAfter,
+      notBefore: decodeTime(nbT),
+      notAfter: decodeTime(naT),
       publicKey,
-      keyAlgorithm: describeKey(importPublicKey(publicKey)),
-      isCa: bc?.ca ?? false,
-      subjectAltNames: sans,
-      criticalExtensions: x.extensions.filter((e) => e.critical).map((e) => e.type),
+      keyAlgorithm: describeSpki(publicKey),
+      isCa: false,
+      subjectAltNames: { dns: [], ip: [] },
+      criticalExtensions: [],
       fingerprintSha256: createHash('sha256')
         .update(der)
         .digest('hex')
@@ -176,11 +175,85 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
     const sn = subjectAttrs.find((a) => a.oid === NameOid.serialNumber)?.value;
     if (cn !== undefined) info.commonName = cn;
     if (sn !== undefined) info.subjectSerialNumber = sn;
-    if (bc?.pathLength !== undefined) info.pathLength = bc.pathLength;
-    if (ku) info.keyUsage = KU_NAMES.filter((_, b) => ku.usages & (1 << b));
-    if (eku) info.extendedKeyUsage = eku.usages.map(String);
-    if (ski) info.subjectKeyIdentifier = ski.keyId.toLowerCase();
-    if (aki?.keyId) info.authorityKeyIdentifier = aki.keyId.toLowerCase();
+    if (extsT) decodeExtensions(expectSingleTlv(extsT.value, 0x30, 'Extensions'), info);
     return info;
   });
+}
+
+const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Decodes the extensions this module processes (RFC 5280 §4.2) into `info`. */
+function decodeExtensions(exts: Tlv, info: CertificateInfo): void {
+  const seen = new Set<string>();
+  for (const ext of readChildren(exts.value)) {
+    const parts = readChildren(ext.value);
+    const idT = parts[0];
+    const critT = parts[1]?.tag === 0x01 ? parts[1] : undefined;
+    const valT = parts[critT ? 2 : 1];
+    if (ext.tag !== 0x30 || idT?.tag !== 0x06 || valT?.tag !== 0x04)
+      throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad Extension');
+    const id = decodeOid(idT.value);
+    // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
+    if (seen.has(id)) throw new PkiError('PKI_ERR_MALFORMED_DER', `duplicate extension ${id}`);
+    seen.add(id);
+    if (critT && critT.value[0] !== 0) info.criticalExtensions.push(id);
+    const v = expectSingleTlv(valT.value, readTlv(valT.value).tag, `extension ${id}`);
+    switch (id) {
+      case ExtOid.basicConstraints: {
+        const [a, b] = readChildren(v.value);
+        const caT = a?.tag === 0x01 ? a : undefined;
+        const lenT = caT ? b : a;
+        info.isCa = caT !== undefined && caT.value[0] !== 0;
+        if (lenT?.tag === 0x02) info.pathLength = decodeSmallInt(lenT.value);
+        break;
+      }
+      case ExtOid.keyUsage: {
+        if (v.tag !== 0x03) throw new PkiError('PKI_ERR_MALFORMED_DER', 'keyUsage is not a BIT STRING');
+        const bits = v.value.subarray(1);
+        info.keyUsage = KU_NAMES.filter((_, n) => ((bits[n >> 3] ?? 0) & (0x80 >> (n & 7))) !== 0);
+        break;
+      }
+      case ExtOid.extKeyUsage:
+        info.extendedKeyUsage = readChildren(v.value).map((o) => decodeOid(o.value));
+        break;
+      case ExtOid.subjectAltName:
+        for (const gn of readChildren(v.value)) {
+          if (gn.tag === 0x82) info.subjectAltNames.dns.push(Buffer.from(gn.value).toString('latin1'));
+          else if (gn.tag === 0x87) info.subjectAltNames.ip.push(formatIp(gn.value));
+        }
+        break;
+      case ExtOid.subjectKeyIdentifier:
+        info.subjectKeyIdentifier = hexOf(v.value);
+        break;
+      case ExtOid.authorityKeyIdentifier: {
+        const kid = readChildren(v.value).find((c) => c.tag === 0x80);
+        if (kid) info.authorityKeyIdentifier = hexOf(kid.value);
+        break;
+      }
+    }
+  }
+}
+
+/** Formats an iPAddress GeneralName: dotted quad, or RFC 5952 compressed IPv6. */
+function formatIp(b: Uint8Array): string {
+  if (b.length === 4) return Array.from(b).join('.');
+  if (b.length !== 16) return `#${hexOf(b)}`;
+  const groups = Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }

@@ -5,11 +5,12 @@
  * BER, trailing bytes and indefinite lengths are rejected.
  */
 import { createHash } from 'node:crypto';
-import { SignedData } from '@peculiar/asn1-cms';
-import { AsnConvert } from '@peculiar/asn1-schema';
 import {
+  type Tlv,
   bytesEqual,
   decodeOid,
+  decodeSmallInt,
+  decodeTime,
   expectSingleTlv,
   int,
   oid,
@@ -33,9 +34,6 @@ import {
   signatureAlgorithmIdentifier,
   verifySignature,
 } from './signer.js';
-
-const u8 = (b: ArrayBuffer | ArrayBufferView): Uint8Array =>
-  b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 /** A decoded ContentInfo (RFC 5652 §3). */
 export interface ContentInfoParts {
@@ -177,45 +175,80 @@ export function parseSignedData(der: Uint8Array): SignedDataParts {
     const certsT = fields.slice(3).find((f) => f.tag === 0xa0);
     const certificates = certsT ? readChildren(certsT.value).map((c) => c.raw) : [];
 
-    // The structure itself goes through asn1-cms (a schema check of every field).
-    const sd = AsnConvert.parse(sdT.raw, SignedData);
-    // signedAttrs must be verified over the bytes as received, so take them from the DER itself.
+    // RFC 5652 §5.1: SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo,
+    // [0] certificates, [1] crls, signerInfos SET }. Walked with the bounded DER reader: signed
+    // attributes must be verified over the bytes as received, and the ASN.1 object libraries cost
+    // ~0.3 ms per SignedData.
+    const [versionT, digestsT] = fields;
+    if (versionT?.tag !== 0x02 || digestsT?.tag !== 0x31)
+      throw new PkiError('PKI_ERR_MALFORMED_DER', 'SignedData without version and digestAlgorithms');
+    const version = decodeSmallInt(versionT.value);
+    if (![1, 3, 4, 5].includes(version))
+      throw new PkiError('PKI_ERR_MALFORMED_CMS', `SignedData version ${version}`);
     const sisT = fields[fields.length - 1];
-    if (sisT?.tag !== 0x31) throw new PkiError('PKI_ERR_MALFORMED_DER', 'SignedData without signerInfos');
-    const rawSignerInfos = readChildren(sisT.value);
-    if (rawSignerInfos.length !== sd.signerInfos.length)
-      throw new PkiError('PKI_ERR_MALFORMED_DER', 'signerInfos do not decode consistently');
-    const signerInfos: SignerInfoParts[] = sd.signerInfos.map((si, index) => {
-      const part: SignerInfoParts = {
-        digestHash: hashFromOid(si.digestAlgorithm.algorithm),
-        signatureAlgorithm: {
-          oid: si.signatureAlgorithm.algorithm,
-          ...(si.signatureAlgorithm.parameters ? { parameters: u8(si.signatureAlgorithm.parameters) } : {}),
-        },
-        signature: u8(si.signature.buffer),
-        attributes: (si.signedAttrs ?? []).map((a) => ({ type: a.attrType, values: a.attrValues.map(u8) })),
-      };
-      if (si.sid.issuerAndSerialNumber) {
-        part.issuerAndSerial = {
-          issuer: u8(AsnConvert.serialize(si.sid.issuerAndSerialNumber.issuer)),
-          serial: u8(si.sid.issuerAndSerialNumber.serialNumber),
-        };
-      } else if (si.sid.subjectKeyIdentifier) {
-        part.subjectKeyIdentifier = Buffer.from(u8(si.sid.subjectKeyIdentifier.buffer)).toString('hex');
-      }
-      const attrsT = readChildren(rawSignerInfos[index]!.value)[3];
-      if (attrsT?.tag === 0xa0) {
-        if (!si.signedAttrs) throw new PkiError('PKI_ERR_MALFORMED_DER', 'signedAttrs do not decode');
-        // RFC 5652 §5.4: the signature is over the EXPLICIT SET OF encoding, not the [0] IMPLICIT one.
-        const raw = Uint8Array.from(attrsT.raw);
-        raw[0] = 0x31;
-        part.signedAttrs = raw;
-      } else if (si.signedAttrs)
-        throw new PkiError('PKI_ERR_MALFORMED_DER', 'signedAttrs do not decode consistently');
-      return part;
-    });
+    if (fields.length < 4 || sisT?.tag !== 0x31)
+      throw new PkiError('PKI_ERR_MALFORMED_DER', 'SignedData without signerInfos');
+    for (const f of fields.slice(3, -1))
+      if (f.tag !== 0xa0 && f.tag !== 0xa1)
+        throw new PkiError('PKI_ERR_MALFORMED_DER', 'unexpected SignedData field');
+    const signerInfos = readChildren(sisT.value).map(decodeSignerInfo);
     return { eContentType: decodeOid(ectT.value), content, certificates, signerInfos };
   });
+}
+
+function algorithmOf(t: Tlv | undefined, what: string): { oid: string; parameters?: Uint8Array } {
+  if (t?.tag !== 0x30) throw new PkiError('PKI_ERR_MALFORMED_DER', `${what} is not an AlgorithmIdentifier`);
+  const [o, p, extra] = readChildren(t.value);
+  if (o?.tag !== 0x06 || extra)
+    throw new PkiError('PKI_ERR_MALFORMED_DER', `${what} is not an AlgorithmIdentifier`);
+  return { oid: decodeOid(o.value), ...(p ? { parameters: p.raw } : {}) };
+}
+
+/** Decodes one SignerInfo (RFC 5652 §5.3). */
+function decodeSignerInfo(t: Tlv): SignerInfoParts {
+  if (t.tag !== 0x30) throw new PkiError('PKI_ERR_MALFORMED_DER', 'SignerInfo is not a SEQUENCE');
+  const f = readChildren(t.value);
+  const [versionT, sidT, digestT] = f;
+  if (versionT?.tag !== 0x02) throw new PkiError('PKI_ERR_MALFORMED_DER', 'SignerInfo without version');
+  let k = 3;
+  const attrsT = f[k]?.tag === 0xa0 ? f[k++] : undefined;
+  const sigAlgT = f[k++];
+  const sigT = f[k++];
+  const rest = f.slice(k);
+  if (sigT?.tag !== 0x04 || rest.length > 1 || (rest[0] && rest[0].tag !== 0xa1))
+    throw new PkiError('PKI_ERR_MALFORMED_DER', 'SignerInfo fields out of order');
+  const part: SignerInfoParts = {
+    digestHash: hashFromOid(algorithmOf(digestT, 'digestAlgorithm').oid),
+    signatureAlgorithm: algorithmOf(sigAlgT, 'signatureAlgorithm'),
+    signature: sigT.value,
+    attributes: [],
+  };
+  if (sidT?.tag === 0x30) {
+    const [issuerT, serialT, extra] = readChildren(sidT.value);
+    if (issuerT?.tag !== 0x30 || serialT?.tag !== 0x02 || extra)
+      throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad IssuerAndSerialNumber');
+    part.issuerAndSerial = { issuer: issuerT.raw, serial: serialT.value };
+  } else if (sidT?.tag === 0x80) part.subjectKeyIdentifier = Buffer.from(sidT.value).toString('hex');
+  else throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad SignerIdentifier');
+  if (attrsT) {
+    for (const a of readChildren(attrsT.value)) {
+      const [typeT, valuesT, extra] = readChildren(a.value);
+      if (a.tag !== 0x30 || typeT?.tag !== 0x06 || valuesT?.tag !== 0x31 || extra)
+        throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad Attribute');
+      part.attributes.push({
+        type: decodeOid(typeT.value),
+        values: readChildren(valuesT.value).map((v) => v.raw),
+      });
+    }
+    // RFC 5652 §5.3: SignedAttributes is SET SIZE (1..MAX).
+    if (part.attributes.length === 0)
+      throw new PkiError('PKI_ERR_MISSING_SIGNED_ATTRS', 'signedAttrs is empty');
+    // RFC 5652 §5.4: the signature is over the EXPLICIT SET OF encoding, not the [0] IMPLICIT one.
+    const raw = Uint8Array.from(attrsT.raw);
+    raw[0] = 0x31;
+    part.signedAttrs = raw;
+  }
+  return part;
 }
 
 /** True when `cert` is the one a SignerInfo's sid names (RFC 5652 §5.3). */
@@ -351,16 +384,7 @@ export function verifySignedData(der: Uint8Array, options: VerifySignedDataOptio
 
 function parseTime(der: Uint8Array): Date | undefined {
   try {
-    const t = readTlv(der);
-    const s = new TextDecoder().decode(t.value);
-    const m =
-      t.tag === 0x17
-        ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
-        : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
-    if (!m) return undefined;
-    let y = Number(m[1]);
-    if (t.tag === 0x17) y += y < 50 ? 2000 : 1900;
-    return new Date(Date.UTC(y, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+    return decodeTime(readTlv(der));
   } catch {
     return undefined;
   }

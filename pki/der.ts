@@ -178,3 +178,23 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** Decodes a UTCTime (RFC 5280 §4.1.2.5.1: YY ≥ 50 is 19YY) or GeneralizedTime TLV, Zulu, whole seconds. */
+export function decodeTime(t: Tlv): Date {
+  let s = '';
+  for (const b of t.value) s += String.fromCharCode(b);
+  const m =
+    t.tag === 0x17
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+      : t.tag === 0x18
+        ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+        : null;
+  if (!m) bad('Time is not UTCTime/GeneralizedTime YYMMDDHHMMSSZ');
+  let y = Number(m![1]);
+  if (t.tag === 0x17) y += y < 50 ? 2000 : 1900;
+  const d = new Date(
+    Date.UTC(y, Number(m![2]) - 1, Number(m![3]), Number(m![4]), Number(m![5]), Number(m![6])),
+  );
+  if (Number.isNaN(d.getTime())) bad('Time out of range');
+  return d;
+}

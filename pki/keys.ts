@@ -9,7 +9,9 @@ import {
   generateKeyPair as nodeGenerateKeyPair,
   type KeyObject,
 } from 'node:crypto';
+import { decodeOid, readChildren, readTlv } from './der.js';
 import { PkiError, guard } from './errors.js';
+import { AlgOid } from './oids.js';
 
 /** Key algorithms `pki/` generates: EC P-256 is the lab default (DESIGN.md, Trust model). */
 export type KeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
@@ -86,4 +88,48 @@ export function describeKey(key: KeyObject): string {
   }
   if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') return `rsa-${d.modulusLength}`;
   return String(key.asymmetricKeyType);
+}
+
+const CURVES: Record<string, string> = {
+  '1.2.840.10045.3.1.7': 'ec-p256',
+  '1.3.132.0.34': 'ec-p384',
+  '1.3.132.0.35': 'ec-p521',
+};
+
+/**
+ * Names the key in a SubjectPublicKeyInfo (RFC 5480 §2, RFC 3279 §2.3.1)
+ * without importing it: `ec-p256`, `rsa-2048`, …, or the algorithm OID.
+ * Importing costs ~0.1 ms; a malformed key still fails when it is used.
+ */
+export function describeSpki(spki: Uint8Array): string {
+  const [algT, bitsT] = readChildren(readTlv(spki).value);
+  if (algT?.tag !== 0x30 || bitsT?.tag !== 0x03)
+    throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad SubjectPublicKeyInfo');
+  const [oidT, paramT] = readChildren(algT.value);
+  const alg = oidT?.tag === 0x06 ? decodeOid(oidT.value) : '';
+  if (alg === AlgOid.ecPublicKey) {
+    const curve = paramT?.tag === 0x06 ? decodeOid(paramT.value) : '';
+    return CURVES[curve] ?? `ec-${curve}`;
+  }
+  if (alg === AlgOid.rsaEncryption || alg === AlgOid.rsassaPss) {
+    const [modT] = readChildren(readTlv(bitsT.value.subarray(1)).value);
+    if (modT?.tag !== 0x02) throw new PkiError('PKI_ERR_MALFORMED_DER', 'bad RSAPublicKey');
+    let m = modT.value;
+    while (m.length > 0 && m[0] === 0) m = m.subarray(1);
+    const bits = m.length === 0 ? 0 : (m.length - 1) * 8 + (32 - Math.clz32(m[0]!));
+    return `rsa-${bits}`;
+  }
+  return alg;
+}
+
+const keyCache = new WeakMap<Uint8Array, KeyObject>();
+
+/** {@link importPublicKey}, memoised per SPKI array (certificate summaries hold theirs for life). */
+export function publicKeyOf(spki: Uint8Array): KeyObject {
+  let k = keyCache.get(spki);
+  if (!k) {
+    k = importPublicKey(spki);
+    keyCache.set(spki, k);
+  }
+  return k;
 }

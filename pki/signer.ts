@@ -14,7 +14,7 @@ import {
 } from 'node:crypto';
 import { decodeOid, decodeSmallInt, int, nul, oid, readChildren, readTlv, seq, tlv } from './der.js';
 import { PkiError } from './errors.js';
-import { importPrivateKey } from './keys.js';
+import { importPrivateKey, publicKeyOf } from './keys.js';
 import { AlgOid, HashOid } from './oids.js';
 
 /** Digest algorithms: SHA-2 only (RFC 5754 §2). */
@@ -234,10 +234,7 @@ export function verifySignature(
   signature: Uint8Array,
 ): boolean {
   try {
-    const key =
-      publicKey instanceof Uint8Array
-        ? createPublicKey({ key: Buffer.from(publicKey), format: 'der', type: 'spki' })
-        : publicKey;
+    const key = publicKey instanceof Uint8Array ? publicKeyOf(publicKey) : publicKey;
     const kt = key.asymmetricKeyType;
     if (alg.scheme === 'ecdsa' ? kt !== 'ec' : kt !== 'rsa' && kt !== 'rsa-pss') return false;
     const opts =
