@@ -13,5 +13,4 @@ export {
   KeyUsagesExtension,
   SubjectAlternativeNameExtension,
   SubjectKeyIdentifierExtension,
-  X509Certificate,
 } from '@peculiar/x509';
