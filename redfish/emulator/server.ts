@@ -597,18 +597,24 @@ class Emulator {
       plan.push(['PoweringOff', 0], ['PoweringOn', T / 2], ['On', T / 2]);
     }
     if (plan.length > 0) this.#applySettings(sysPath);
-    let at = 0;
+    // Steps are chained (each schedules the next) rather than scheduled at absolute offsets: under
+    // load Node may run two expired timers of different durations out of order, which once left a
+    // system "PoweringOn" after it had reached "On".
     const timers: NodeJS.Timeout[] = [];
-    for (const [s, dt] of plan) {
-      at += dt;
+    const step = (i: number) => {
+      const next = plan[i];
+      if (!next) return;
+      const [s, dt] = next;
       const apply = () => {
         sys.PowerState = s;
         this.#touch(sysPath);
         if (s === 'On') this.#boot(sysPath);
+        step(i + 1);
       };
-      if (at === 0) apply();
-      else timers.push(this.#later(at, apply));
-    }
+      if (dt === 0) apply();
+      else timers.push(this.#later(dt, apply));
+    };
+    step(0);
     this.#powerTimers.set(sysPath, timers);
     return { status: 204 };
   }
