@@ -82,6 +82,14 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
       `${root}/AccountService/Accounts/1`,
     ]),
   );
+  r.set(`${root}/AccountService/Accounts/1`, {
+    '@odata.id': `${root}/AccountService/Accounts/1`,
+    '@odata.type': '#ManagerAccount.v1_10_0.ManagerAccount',
+    Id: '1',
+    UserName: 'admin',
+    RoleId: 'Administrator',
+    Password: null,
+  });
   r.set(`${root}/TaskService`, {
     '@odata.id': `${root}/TaskService`,
     '@odata.type': '#TaskService.v1_2_0.TaskService',
