@@ -21,7 +21,6 @@ export const REDFISH_ERROR_CODES = {
   REDFISH_ERR_MEDIA_NOT_INSERTED:
     'The BMC accepted the insert but the slot never reported the image inserted.',
   REDFISH_ERR_MEDIA_STUCK: 'The slot still reports media inserted after eject.',
-  REDFISH_ERR_IMAGE_URL: 'The image URL is not acceptable to this BMC (scheme or form).',
   REDFISH_ERR_UNSUPPORTED: 'The BMC does not offer a value or action this step needs (see AllowableValues).',
   REDFISH_ERR_TASK_FAILED: 'A BMC task ended in Exception, Killed or Cancelled.',
   REDFISH_ERR_WAIT_TIMEOUT:

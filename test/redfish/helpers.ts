@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BmcEmulatorOptions, RedfishClientOptions } from '../../redfish/index.js';
+import type { BmcEmulatorOptions, RedfishClientOptions, StrategyWaits } from '../../redfish/index.js';
 
 /** Repo root (two levels up from this file). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -36,11 +36,11 @@ export function fastClient(url: string, extra: Partial<RedfishClientOptions> = {
 }
 
 /** Fast waits for strategies. */
-export const FAST_WAITS = {
+export const FAST_WAITS: StrategyWaits = {
   power: { timeoutMs: 3_000, intervalMs: 10, maxIntervalMs: 40 },
   media: { timeoutMs: 1_000, intervalMs: 10, maxIntervalMs: 40 },
   task: { timeoutMs: 5_000, intervalMs: 10, maxIntervalMs: 40 },
-} as const;
+};
 
 /** An image server: serves `size` bytes at any path, answers HEAD and Range with 206. */
 export interface ImageServer {
