@@ -5,12 +5,12 @@
  * certificate and ownership voucher beside it, §3), and what it reported.
  * Transport-free: the Fastify routes in `device-server.ts` call it.
  */
+import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, Device } from '../db/index.js';
 import { Attr, withSpan } from '../otel/index.js';
 import {
   type CertificateInfo,
-  type ConveyedInformation,
   createOwnerCertificateArtifact,
   createUnsignedConveyedInformation,
   decodeArtifacts,
@@ -24,6 +24,7 @@ import {
 import { verifyPassword } from '../pki/password.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
 import { SztpError } from './errors.js';
+import { EventWriter } from './event-writer.js';
 import type {
   Encoding,
   GetBootstrappingDataInput,
@@ -70,8 +71,10 @@ export interface BootstrapServiceOptions {
   now?: () => Date;
   /** Lifetime of a voucher the lab MASA mints without a nonce (default 30 days) and with one (default 1 day). */
   voucherLifetimeMs?: { plain: number; nonce: number };
-  /** Entries kept in the signed-response cache (default 10 000). */
+  /** Entries kept in each cache (signed responses, vouchers, validated chains; default 10 000). */
   cacheSize?: number;
+  /** Told when a batch of request records could not be stored. */
+  onEventWriteError?: (err: unknown, rows: number) => void;
 }
 
 const DAY = 86_400_000;
@@ -104,12 +107,29 @@ class Lru<K, V> {
   }
 }
 
+/** A device row with its profile's columns (null when it has none). */
+type DeviceWithProfile = Device & {
+  profile_spec: Record<string, unknown> | null;
+  profile_version: number | null;
+  profile_updated_at: Date | null;
+};
+
+function tlsIdentity(id: DeviceIdentity | undefined): string | null {
+  if (id?.certificate) return `${id.certificate.subject} (sha256 ${id.certificate.fingerprintSha256})`;
+  return id ? `basic:${id.serial}` : null;
+}
+
 /** The device-facing bootstrap logic. */
 export class BootstrapService {
   readonly #o: BootstrapServiceOptions;
   readonly #now: () => Date;
   readonly #signed: Lru<string, Uint8Array>;
   readonly #vouchers: Lru<string, { der: Uint8Array; until: number }>;
+  /** Validated client certificate chains by SHA-256 of their DER, with the window they are valid in. */
+  readonly #chains: Lru<string, { certificate: CertificateInfo; notBefore: number; notAfter: number }>;
+  /** HTTP Basic passwords already checked against a stored hash: scrypt is too slow to repeat per request. */
+  readonly #passwords: Lru<string, string>;
+  readonly #events: EventWriter;
   #ownerArtifact: Uint8Array | undefined;
   #owner: Signer | undefined;
   #pinned: Uint8Array | undefined;
@@ -121,6 +141,12 @@ export class BootstrapService {
     this.#now = options.now ?? (() => new Date());
     this.#signed = new Lru(options.cacheSize ?? 10_000);
     this.#vouchers = new Lru(options.cacheSize ?? 10_000);
+    this.#chains = new Lru(options.cacheSize ?? 10_000);
+    this.#passwords = new Lru(options.cacheSize ?? 10_000);
+    this.#events = new EventWriter(
+      options.db,
+      options.onEventWriteError ? { onError: options.onEventWriteError } : {},
+    );
     this.#owner = options.pki.owner;
     this.#pinned = options.pki.pinnedDomainCert;
     this.#ownerArtifact = this.#owner
@@ -140,24 +166,46 @@ export class BootstrapService {
     this.#vouchers.clear();
   }
 
+  /** Validates a client chain to the manufacturer anchors, remembering the result until the path's validity ends. */
+  #validatedChain(chain: Uint8Array[]): CertificateInfo {
+    const h = createHash('sha256');
+    for (const c of chain) h.update(c);
+    const key = h.digest('base64');
+    const now = this.#now();
+    const hit = this.#chains.get(key);
+    if (hit && now.getTime() >= hit.notBefore && now.getTime() <= hit.notAfter) return hit.certificate;
+    try {
+      const certificate = parseCertificate(chain[0] as Uint8Array);
+      const { path } = validateCertificatePath({
+        certificate,
+        intermediates: chain.slice(1),
+        trustAnchors: this.#o.pki.manufacturerAnchors,
+        now,
+        untrustedCode: 'PKI_ERR_UNTRUSTED_SIGNER',
+      });
+      this.#chains.set(key, {
+        certificate,
+        notBefore: Math.max(...path.map((c) => c.notBefore.getTime())),
+        notAfter: Math.min(...path.map((c) => c.notAfter.getTime())),
+      });
+      return certificate;
+    } catch (err) {
+      const why = isPkiError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
+      throw new SztpError('SZTP_ERR_UNTRUSTED_IDEVID', `client certificate rejected (${why})`);
+    }
+  }
+
+  /** Writes queued request records now (before closing the database, or before reading them). */
+  flush(): Promise<void> {
+    return this.#events.flush();
+  }
+
   /** Authenticates a request (RFC 8572 §5.3): IDevID chain and/or HTTP Basic; both must name the same device. */
   async authenticate(cred: RequestCredentials): Promise<DeviceIdentity> {
     let certSerial: string | undefined;
     let certificate: CertificateInfo | undefined;
     if (cred.peerChain.length > 0) {
-      try {
-        certificate = parseCertificate(cred.peerChain[0] as Uint8Array);
-        validateCertificatePath({
-          certificate,
-          intermediates: cred.peerChain.slice(1),
-          trustAnchors: this.#o.pki.manufacturerAnchors,
-          now: this.#now(),
-          untrustedCode: 'PKI_ERR_UNTRUSTED_SIGNER',
-        });
-      } catch (err) {
-        const why = isPkiError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
-        throw new SztpError('SZTP_ERR_UNTRUSTED_IDEVID', `client certificate rejected (${why})`);
-      }
+      certificate = this.#validatedChain(cred.peerChain);
       if (this.#o.revokedFingerprints?.has(certificate.fingerprintSha256)) {
         throw new SztpError(
           'SZTP_ERR_REVOKED_IDEVID',
@@ -184,9 +232,15 @@ export class BootstrapService {
         .select(['password_hash'])
         .where('serial', '=', user)
         .executeTakeFirst();
-      if (!row?.password_hash || !(await verifyPassword(password, row.password_hash))) {
+      const memo = `${user}\0${createHash('sha256').update(password).digest('base64')}`;
+      const known =
+        row?.password_hash !== undefined &&
+        row.password_hash !== null &&
+        this.#passwords.get(memo) === row.password_hash;
+      if (!known && (!row?.password_hash || !(await verifyPassword(password, row.password_hash)))) {
         throw new SztpError('SZTP_ERR_BAD_PASSWORD', 'HTTP Basic authentication failed');
       }
+      this.#passwords.set(memo, row?.password_hash as string);
       basicSerial = user;
     }
     if (certSerial && basicSerial && certSerial !== basicSerial) {
@@ -208,38 +262,37 @@ export class BootstrapService {
     };
   }
 
-  async #record(
+  /** Queues a request record (written in batches by the event writer). */
+  #record(
     serial: string,
     kind: string,
     cred: RequestCredentials,
     id: DeviceIdentity | undefined,
-    extra: { progressType?: string; message?: string; detail?: Record<string, unknown> },
-  ) {
-    await this.#o.db
-      .insertInto('bootstrap_events')
-      .values({
-        serial,
-        kind,
-        progress_type: extra.progressType ?? null,
-        message: extra.message ?? null,
-        remote_address: cred.remoteAddress ?? null,
-        tls_identity: id?.certificate
-          ? `${id.certificate.subject} (sha256 ${id.certificate.fingerprintSha256})`
-          : id
-            ? `basic:${id.serial}`
-            : null,
-        detail: extra.detail ? JSON.stringify(extra.detail) : null,
-      })
-      .execute();
+    detail: Record<string, unknown>,
+  ): void {
+    this.#events.add({
+      serial,
+      kind,
+      remote_address: cred.remoteAddress ?? null,
+      tls_identity: tlsIdentity(id),
+      detail: JSON.stringify(detail),
+    });
   }
 
   /** Loads the device, applying the unknown-device policy; throws for unknown/pending devices. */
-  async #device(id: DeviceIdentity, cred: RequestCredentials, rpc: string): Promise<Device> {
+  async #device(id: DeviceIdentity, cred: RequestCredentials, rpc: string): Promise<DeviceWithProfile> {
     const db = this.#o.db;
+    // One query for the device and its profile: this is the hot path of every request.
     const device = await db
       .selectFrom('devices')
-      .selectAll()
-      .where('serial', '=', id.serial)
+      .leftJoin('profiles', 'profiles.name', 'devices.profile')
+      .selectAll('devices')
+      .select([
+        'profiles.spec as profile_spec',
+        'profiles.version as profile_version',
+        'profiles.updated_at as profile_updated_at',
+      ])
+      .where('devices.serial', '=', id.serial)
       .executeTakeFirst();
     if (!device) {
       if ((this.#o.unknownDevicePolicy ?? 'reject') === 'hold' && id.certificate) {
@@ -254,13 +307,13 @@ export class BootstrapService {
           })
           .onConflict((oc) => oc.column('serial').doNothing())
           .execute();
-        await this.#record(id.serial, 'held', cred, id, { detail: { rpc } });
+        this.#record(id.serial, 'held', cred, id, { rpc });
         throw new SztpError(
           'SZTP_ERR_DEVICE_PENDING',
           `device ${id.serial} is held until an operator approves it`,
         );
       }
-      await this.#record(id.serial, 'rejected', cred, id, { detail: { rpc, reason: 'unknown device' } });
+      this.#record(id.serial, 'rejected', cred, id, { rpc, reason: 'unknown device' });
       throw new SztpError('SZTP_ERR_UNKNOWN_DEVICE', `device ${id.serial} is not registered`);
     }
     if (device.state === 'pending') {
@@ -353,23 +406,20 @@ export class BootstrapService {
         const device = await this.#device(id, cred, 'get-bootstrapping-data');
         try {
           const out = await this.#build(device, input, encoding, base);
-          await this.#record(id.serial, 'bootstrap-request', cred, id, {
-            detail: {
-              result: 'served',
-              signed: out.ownershipVoucher !== undefined,
-              signedDataPreferred: input.signedDataPreferred,
-              hwModel: input.hwModel,
-              osName: input.osName,
-              osVersion: input.osVersion,
-              nonce: input.nonce !== undefined,
-            },
+          this.#record(id.serial, 'bootstrap-request', cred, id, {
+            result: 'served',
+            signed: out.ownershipVoucher !== undefined,
+            signedDataPreferred: input.signedDataPreferred,
+            hwModel: input.hwModel,
+            osName: input.osName,
+            osVersion: input.osVersion,
+            nonce: input.nonce !== undefined,
           });
           return out;
         } catch (err) {
-          if (err instanceof SztpError)
-            await this.#record(id.serial, 'bootstrap-request', cred, id, {
-              detail: { result: err.code, reason: err.message },
-            });
+          if (err instanceof SztpError) {
+            this.#record(id.serial, 'bootstrap-request', cred, id, { result: err.code, reason: err.message });
+          }
           throw err;
         }
       },
@@ -377,32 +427,30 @@ export class BootstrapService {
   }
 
   async #build(
-    device: Device,
+    device: DeviceWithProfile,
     input: GetBootstrappingDataInput,
     encoding: Encoding,
     base: ImageBase,
   ): Promise<GetBootstrappingDataOutput> {
-    if (!device.profile) throw new SztpError('SZTP_ERR_NO_PROFILE', `device ${device.serial} has no profile`);
-    const profile = await this.#o.db
-      .selectFrom('profiles')
-      .selectAll()
-      .where('name', '=', device.profile)
-      .executeTakeFirst();
-    if (!profile)
-      throw new SztpError(
-        'SZTP_ERR_NO_PROFILE',
-        `profile ${device.profile} of device ${device.serial} is gone`,
-      );
-    const spec = profile.spec as unknown as ProfileSpec;
+    if (
+      !device.profile ||
+      !device.profile_spec ||
+      device.profile_version === null ||
+      !device.profile_updated_at
+    ) {
+      throw new SztpError('SZTP_ERR_NO_PROFILE', `device ${device.serial} has no profile`);
+    }
+    const spec = device.profile_spec as unknown as ProfileSpec;
     const opi = spec.responseFormat === 'opi-agent';
     let image: ResolvedImage | undefined;
     if (spec.type === 'onboarding' && spec.bootImage) {
       image = await this.#o.resolveImage(spec.bootImage.image, base);
-      if (!image)
+      if (!image) {
         throw new SztpError(
           'SZTP_ERR_IMAGE_MISSING',
-          `image ${spec.bootImage.image} of profile ${profile.name} is not held by the image service`,
+          `image ${spec.bootImage.image} of profile ${device.profile} is not held by the image service`,
         );
+      }
     }
     // Conveyed information is encoded like the request (the OPI agent only reads JSON).
     const ciFormat = opi ? 'json' : encoding;
@@ -417,29 +465,34 @@ export class BootstrapService {
         'the opi-agent response format is unsigned, but the device asked for signed data',
       );
     }
-    const info: ConveyedInformation = buildConveyedInformation(spec, image, this.#encodeTrustAnchor, opi);
+    // Conveyed information depends on the profile, its image and the URLs the device reached us
+    // by — not on the device — so one signature serves every device of a profile.
+    const key = `${wantSigned ? 's' : 'u'}|${device.profile}|${device.profile_version}|${device.profile_updated_at.getTime()}|${ciFormat}|${image?.sha256 ?? ''}|${image?.downloadUris.join(' ') ?? ''}`;
+    const info = () => buildConveyedInformation(spec, image, this.#encodeTrustAnchor, opi);
     if (!wantSigned) {
-      return {
-        ...(opi ? {} : { reportingLevel: 'verbose' as const }),
-        conveyedInformation: createUnsignedConveyedInformation(info, ciFormat),
-      };
+      let ci = this.#signed.get(key);
+      if (!ci) {
+        ci = createUnsignedConveyedInformation(info(), ciFormat);
+        this.#signed.set(key, ci);
+      }
+      return { ...(opi ? {} : { reportingLevel: 'verbose' as const }), conveyedInformation: ci };
     }
     const owner = this.#owner;
     if (!owner || !this.#ownerArtifact) {
-      if (input.signedDataPreferred && spec.type === 'onboarding')
+      if (input.signedDataPreferred && spec.type === 'onboarding') {
         throw new SztpError('SZTP_ERR_UNSIGNED_REFUSED', 'no owner certificate configured to sign with');
+      }
       throw new SztpError(
         'SZTP_ERR_NO_VOUCHER',
         'signed data needs an owner certificate and key in the PKI directory',
       );
     }
     const voucher = await this.#voucher(device, input.nonce);
-    const key = `${device.serial}|${profile.name}|${profile.version}|${profile.updated_at.getTime()}|${ciFormat}|${image?.sha256 ?? ''}|${image?.downloadUris.join(' ') ?? ''}`;
     let ci = this.#signed.get(key);
     if (!ci) {
       this.signatures++;
       ci = await signConveyedInformation({
-        information: info,
+        information: info(),
         format: ciFormat,
         signer: owner,
         signingTime: this.#now(),
@@ -463,6 +516,8 @@ export class BootstrapService {
         const id = await this.authenticate(cred);
         span.setAttribute(Attr.deviceSerial, id.serial);
         await this.#device(id, cred, 'report-progress');
+        // Queued request records go first, so a device's history stays in the order it happened.
+        await this.#events.flush();
         const db = this.#o.db;
         await db.transaction().execute(async (tx) => {
           await tx

@@ -65,20 +65,25 @@ function responseEncoding(req: FastifyRequest, fallback: Encoding): Encoding {
   return best.enc;
 }
 
+/** Peer chains by TLS connection: a keep-alive connection's client certificate cannot change. */
+const chains = new WeakMap<TLSSocket, Uint8Array[]>();
+
 /** The client certificate chain as the device sent it (leaf first), DER. */
 function peerChain(req: FastifyRequest): Uint8Array[] {
   const socket = req.raw.socket as TLSSocket;
   if (typeof socket.getPeerCertificate !== 'function') return [];
-  const leaf = socket.getPeerCertificate(true);
-  if (!leaf?.raw) return [];
+  const known = chains.get(socket);
+  if (known) return known;
   const chain: Uint8Array[] = [];
+  const leaf = socket.getPeerCertificate(true);
   const seen = new Set<string>();
-  let c: typeof leaf | undefined = leaf;
+  let c: typeof leaf | undefined = leaf?.raw ? leaf : undefined;
   while (c?.raw && !seen.has(c.fingerprint256) && chain.length < 10) {
     seen.add(c.fingerprint256);
     chain.push(new Uint8Array(c.raw));
     c = c.issuerCertificate as typeof leaf | undefined;
   }
+  chains.set(socket, chain);
   return chain;
 }
 

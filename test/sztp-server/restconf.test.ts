@@ -580,6 +580,7 @@ describe(`get-bootstrapping-data over mTLS (${backend})`, () => {
   });
 
   it('records every request, served or refused, with address and TLS identity', async () => {
+    await service.flush();
     const ev = await t.db
       .selectFrom('bootstrap_events')
       .selectAll()
