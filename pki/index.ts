@@ -81,3 +81,5 @@ export {
   type LabPkiOptions,
   createLabPki,
 } from './lab-pki.js';
+export { hashPassword, verifyPassword } from './password.js';
+export { escapeXml, parseXml, type XmlElement, XmlSyntaxError } from './xml.js';

@@ -20,8 +20,8 @@ import {
   signConveyedInformation,
   signVoucher,
   validateCertificatePath,
+  verifyPassword,
 } from '../pki/index.js';
-import { verifyPassword } from '../pki/password.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
 import { SztpError } from './errors.js';
 import { EventWriter } from './event-writer.js';

@@ -5,7 +5,7 @@
  * empty `ssh-host-keys`/`trust-anchor-certs` containers): those are dropped
  * rather than refused.
  */
-import { escapeXml, parseXml, type XmlElement } from '../pki/xml.js';
+import { escapeXml, parseXml, type XmlElement } from '../pki/index.js';
 import { SZTP_ERRORS, SztpError } from './errors.js';
 
 /** The bootstrap-server module's namespace and JSON module name. */

@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
 import type { Device, DeviceState } from '../../db/index.js';
-import { hashPassword } from '../../pki/password.js';
+import { hashPassword } from '../../pki/index.js';
 import { audit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';

@@ -32,7 +32,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Writes via a temp file created with the final mode, then renames: no moment with a readable key. */
-async function writeAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+export async function writeAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, data, { mode, flag: 'wx' });

@@ -17,11 +17,11 @@ import { migrateToLatest } from '../../db/index.js';
 import {
   createCertificate,
   generateKey,
+  hashPassword,
   parseCertificate,
   signerFromPrivateKey,
   toPem,
 } from '../../pki/index.js';
-import { hashPassword } from '../../pki/password.js';
 import {
   BootstrapService,
   buildDeviceServer,
