@@ -1,5 +1,5 @@
 /** An in-process operator API over a fresh, migrated test database, with tokens for each role. */
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { buildOperatorApi, createToken, type OperatorApiOptions } from '../../bootstrap/index.js';
 import { migrateToLatest } from '../../db/index.js';
@@ -13,7 +13,7 @@ export interface TestApi {
   /** `app.inject` with the given role's bearer token (default operator). */
   req(
     opts: InjectOptions & { as?: 'admin' | 'operator' | 'viewer' | null },
-  ): ReturnType<FastifyInstance['inject']>;
+  ): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
