@@ -81,6 +81,7 @@ const coercingAjv = new Ajv({ ...ajvBase, coerceTypes: 'array' });
 for (const ajv of [strictAjv, coercingAjv]) {
   ajv.addFormat('date-time', true);
   ajv.addFormat('uri', true);
+  ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
 }
 
 function errorCodeFor(err: FastifyError): ApiErrorCode {
