@@ -22,6 +22,14 @@ export const API_ERRORS = {
     status: 415,
     description: 'the request body has an unsupported content type',
   },
+  API_ERR_HASH_MISMATCH: {
+    status: 422,
+    description: 'an uploaded image does not match its X-Expected-Sha256/384/512 header; nothing was stored',
+  },
+  API_ERR_INSUFFICIENT_STORAGE: {
+    status: 507,
+    description: 'the image store ran out of space during an upload; nothing was stored',
+  },
   API_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
   API_ERR_UNAVAILABLE: { status: 503, description: 'the service is overloaded or not ready' },
   API_ERR_INTERNAL: { status: 500, description: 'an unexpected error; the log has the details' },

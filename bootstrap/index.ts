@@ -10,3 +10,13 @@ export {
   type ReadinessCheck,
 } from './operator-api.js';
 export { createToken, ensureAdminToken, findToken, hashToken, ROLES, roleAllows } from './tokens.js';
+export {
+  IMAGE_HASHES,
+  type ImageHash,
+  type ImageMeta,
+  ImageStore,
+  type ImageStoreOptions,
+  imageContentType,
+  type ReceivedImage,
+} from './image-store.js';
+export { type ImageRoutesOptions, type ImageUrls, imageRoutes } from './routes/images.js';

@@ -27,6 +27,10 @@ export interface ServiceConfig {
   readonly logFormat: LogFormat;
   readonly unknownDevices: 'reject' | 'hold';
   readonly migrate: boolean;
+  /** Base URL the images HTTP listener is reached at (`http://host:port[/prefix]`); default: the request's local address. */
+  readonly imagesAdvertiseUrl: string | undefined;
+  /** Base URL the device TLS listener is reached at (`https://host:port[/prefix]`); default: the request's local address. */
+  readonly deviceAdvertiseUrl: string | undefined;
 }
 
 type Raw = string | number | boolean;
@@ -66,6 +70,24 @@ function oneOf<T extends string>(allowed: readonly T[]) {
     if (!(allowed as readonly string[]).includes(s))
       fail(where, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(s)}`);
     return s as T;
+  };
+}
+
+/** An advertised base URL: the given scheme, a host, no query or fragment; stored without a trailing slash. */
+function baseUrl(scheme: 'http' | 'https') {
+  return (value: Raw, where: string): string => {
+    const s = nonEmpty(value, where).trim();
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      fail(where, `must be a URL like ${scheme}://host:port, got ${JSON.stringify(s)}`);
+    }
+    if (u.protocol !== `${scheme}:`) fail(where, `must be an ${scheme}:// URL, got ${JSON.stringify(s)}`);
+    if (!u.hostname) fail(where, 'must name a host');
+    if (u.search || u.hash || u.username || u.password)
+      fail(where, 'must not carry a query, fragment or credentials');
+    return u.toString().replace(/\/+$/, '');
   };
 }
 
@@ -133,6 +155,24 @@ export const SETTINGS = [
     description: 'images over plain HTTP port',
     defaultText: '8081',
     parse: port,
+  },
+  {
+    key: 'imagesAdvertiseUrl',
+    flag: 'images-advertise-url',
+    env: 'DPU_ZTP_IMAGES_ADVERTISE_URL',
+    placeholder: 'URL',
+    description: 'base URL BMCs and devices reach the images HTTP listener at, in handed-out image URLs',
+    defaultText: 'http://<address the request came in on>:<images-port>',
+    parse: baseUrl('http'),
+  },
+  {
+    key: 'deviceAdvertiseUrl',
+    flag: 'device-advertise-url',
+    env: 'DPU_ZTP_DEVICE_ADVERTISE_URL',
+    placeholder: 'URL',
+    description: 'base URL devices reach the device TLS listener at, in handed-out image URLs',
+    defaultText: 'https://<address the request came in on>:<device-port>',
+    parse: baseUrl('https'),
   },
   {
     key: 'pkiDir',
@@ -279,6 +319,8 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     logFormat: (out.logFormat as LogFormat | undefined) ?? 'auto',
     unknownDevices: (out.unknownDevices as 'reject' | 'hold' | undefined) ?? 'reject',
     migrate: flags.migrate !== false,
+    imagesAdvertiseUrl: out.imagesAdvertiseUrl as string | undefined,
+    deviceAdvertiseUrl: out.deviceAdvertiseUrl as string | undefined,
   };
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
     fail('--api-tls-cert/--api-tls-key', 'give both or neither');

@@ -30,6 +30,11 @@ export const Attr = {
   redfishStrategy: 'dpu_ztp.redfish.strategy',
   redfishStep: 'dpu_ztp.redfish.step',
   redfishSystem: 'dpu_ztp.redfish.system',
+  imageListener: 'dpu_ztp.image.listener',
+  imageRange: 'dpu_ztp.image.range',
+  imageBytesSent: 'dpu_ztp.image.bytes_sent',
+  imageSize: 'dpu_ztp.image.size',
+  httpStatusCode: 'http.response.status_code',
 } as const;
 
 /** Returns the project's tracer (no-op until the SDK is started). */

@@ -5,6 +5,7 @@
  * RESTCONF error instead of a TLS abort; each request is judged on its own.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { type ImageServingOptions, imageServing } from './image-serving.js';
 
 /** TLS material for the device listener. */
 export interface DeviceTls {
@@ -20,6 +21,8 @@ export interface DeviceTls {
 export interface DeviceServerOptions {
   logger: FastifyBaseLogger;
   tls: DeviceTls;
+  /** Serve `GET|HEAD /images/{name}` over HTTPS too (some BMCs refuse plain HTTP). */
+  images?: Omit<ImageServingOptions, 'listener'> | undefined;
 }
 
 /** Builds the device-facing app (not listening). */
@@ -36,5 +39,6 @@ export function buildDeviceServer(opts: DeviceServerOptions): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
   app.get('/healthz', async () => ({ status: 'ok' }));
+  if (opts.images) app.register(imageServing, { ...opts.images, listener: 'https' });
   return app;
 }

@@ -1,14 +1,18 @@
 /** The plain-HTTP images listener (:8081) that BMCs and devices download from. */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { type ImageServingOptions, imageServing } from './image-serving.js';
 
 /** What the images listener needs. */
 export interface ImagesServerOptions {
   logger: FastifyBaseLogger;
+  /** Serve `GET|HEAD /images/{name}` (without it only /healthz answers). */
+  images?: Omit<ImageServingOptions, 'listener'> | undefined;
 }
 
 /** Builds the images app (not listening). */
 export function buildImagesServer(opts: ImagesServerOptions): FastifyInstance {
   const app = Fastify({ loggerInstance: opts.logger }) as unknown as FastifyInstance;
   app.get('/healthz', async () => ({ status: 'ok' }));
+  if (opts.images) app.register(imageServing, { ...opts.images, listener: 'http' });
   return app;
 }

@@ -9,43 +9,29 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildOperatorApi, ensureAdminToken, type ReadinessCheck } from '../../bootstrap/index.js';
+import {
+  buildOperatorApi,
+  ensureAdminToken,
+  ImageStore,
+  imageRoutes,
+  type ReadinessCheck,
+} from '../../bootstrap/index.js';
 import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
 import {
   BootstrapService,
   buildDeviceServer,
   buildImagesServer,
-  type ImageBase,
+  conveyedImageResolver,
+  ImageCatalog,
+  ImageFetchLog,
+  imageBaseResolver,
+  imageUrl,
 } from '../../sztp-server/index.js';
-import type { FastifyRequest } from 'fastify';
 import { addConfigOptions, loadConfig, type ServiceConfig } from '../config.js';
 import { action, CliError } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { toPem } from '../../pki/index.js';
-import { ensurePki, loadServerPki } from './serve-pki.js';
-
-/** The image service's base URLs as the device reached us: HTTPS on the device port, HTTP on the images port. */
-function imageBase(req: FastifyRequest, config: ServiceConfig, imagesPort: number): ImageBase {
-  const host = req.hostname.replace(/:\d+$/, '');
-  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const devicePort = (req.raw.socket.localPort ?? config.devicePort) as number;
-  return { https: `https://${h}:${devicePort}`, http: `http://${h}:${imagesPort}` };
-}
-
-/** Download URIs (HTTPS first, then HTTP) and SHA-256 of an image held by the image service. */
-async function resolveImage(handle: DatabaseHandle, name: string, base: ImageBase) {
-  const img = await handle.db
-    .selectFrom('images')
-    .select(['name', 'sha256'])
-    .where('name', '=', name)
-    .executeTakeFirst();
-  if (!img) return undefined;
-  const path = `/images/${encodeURIComponent(img.name)}`;
-  return {
-    downloadUris: [base.https, base.http].filter(Boolean).map((b) => `${b}${path}`),
-    sha256: img.sha256,
-  };
-}
+import { ensurePki, fileOwnerStore, loadServerPki } from './serve-pki.js';
 
 /** Grace period for in-flight requests on shutdown before connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
@@ -136,7 +122,19 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       const { applied } = await migrateToLatest(handle.db);
       log.info({ applied }, applied.length ? 'migrations applied' : 'schema is current');
     }
-    let imagesPort = config.imagesPort;
+    // The image service: files under <data-dir>/images, metadata in the database,
+    // served on the images listener (HTTP) and the device listener (HTTPS).
+    const imagesDir = join(config.dataDir, 'images');
+    const imageStore = new ImageStore(handle.db, { dir: imagesDir });
+    await imageStore.init();
+    const imageCatalog = new ImageCatalog(handle.db, { dir: imagesDir });
+    const fetchLog = new ImageFetchLog(handle.db, log.child({ component: 'image-fetches' }));
+    const ports = { http: config.imagesPort, https: config.devicePort };
+    const imageBases = imageBaseResolver({
+      httpAdvertise: config.imagesAdvertiseUrl,
+      httpsAdvertise: config.deviceAdvertiseUrl,
+      ports: () => ports,
+    });
     await ensurePki(config.pkiDir, log);
     const { pki, revoked } = await loadServerPki(config.pkiDir, log);
     const service = new BootstrapService({
@@ -144,7 +142,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       pki,
       revokedFingerprints: revoked,
       unknownDevicePolicy: config.unknownDevices,
-      resolveImage: (name, base) => resolveImage(handle, name, base),
+      resolveImage: conveyedImageResolver(imageCatalog),
     });
     const apiHttps = config.apiTlsCert
       ? { cert: await readFile(config.apiTlsCert), key: await readFile(config.apiTlsKey as string) }
@@ -155,6 +153,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       const tokenFile = await ensureAdminToken(handle.db, join(config.dataDir, 'admin-token'));
       if (tokenFile)
         log.info({ file: tokenFile }, 'created the first admin API token (mode 0600); keep it safe');
+      const swept = await imageStore.sweep();
+      if (swept.length) log.info({ files: swept }, 'removed stale partial or unreferenced image files');
     } else {
       log.warn(
         'migrations are pending (--no-migrate): /readyz reports not-ready until `dpu-ztp migrate` runs',
@@ -166,20 +166,35 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         db: handle.db,
         readiness: () => readiness(handle),
         https: apiHttps,
+        owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
+        routes: [
+          imageRoutes({
+            store: imageStore,
+            urls: (name, origin) => {
+              const b = imageBases(origin);
+              return { https: imageUrl(b.https, name), http: imageUrl(b.http, name) };
+            },
+            onChange: (name) => imageCatalog.invalidate(name),
+          }),
+        ],
       }),
       await buildDeviceServer({
         logger: log.child({ listener: 'device' }),
         tls: { ...pki.tls, ca: pki.manufacturerAnchors.map((d) => toPem(d, 'CERTIFICATE')) },
         service,
-        imageBase: (req) => imageBase(req, config, imagesPort),
+        imageBase: (req) => imageBases({ host: req.headers.host, localAddress: req.socket.localAddress }),
+        images: { catalog: imageCatalog, fetchLog },
       }),
-      buildImagesServer({ logger: log.child({ listener: 'images' }) }),
+      buildImagesServer({
+        logger: log.child({ listener: 'images' }),
+        images: { catalog: imageCatalog, fetchLog },
+      }),
     );
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
     await listen(apps[0]!, config.host, config.apiPort, apiHttps ? 'https' : 'http', 'operator API', log);
-    await listen(apps[1]!, config.host, config.devicePort, 'https', 'device RESTCONF', log);
-    imagesPort = await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log);
+    ports.https = await listen(apps[1]!, config.host, config.devicePort, 'https', 'device RESTCONF', log);
+    ports.http = await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log);
     log.info('dpu-ztp ready');
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));

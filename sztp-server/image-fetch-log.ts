@@ -1,0 +1,96 @@
+/**
+ * The image fetch log: every GET/HEAD of `/images/…` becomes one
+ * `image_fetches` row (image, client, listener, status, range, bytes sent,
+ * duration). Rows are buffered and written in batches off the hot path, so a
+ * BMC reading an ISO in 4 KiB ranges costs one insert per batch, not per read.
+ * A database outage drops records (counted and logged), never requests.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/index.js';
+
+/** One recorded fetch. */
+export interface ImageFetch {
+  image: string;
+  clientAddress: string | undefined;
+  listener: 'http' | 'https';
+  status: number;
+  /** The Range header as sent, if any. */
+  range: string | undefined;
+  bytesSent: number;
+  durationMs: number;
+}
+
+/** Options of the fetch log. */
+export interface ImageFetchLogOptions {
+  /** Flush at most this long after a record arrives (default 250 ms). */
+  flushMs?: number;
+  /** Rows per insert (default 500). */
+  batchSize?: number;
+  /** Records held while the database is slow or down before the oldest are dropped (default 50 000). */
+  maxPending?: number;
+}
+
+/** Batches fetch records into `image_fetches`. */
+export class ImageFetchLog {
+  readonly #db: Kysely<Database>;
+  readonly #log: FastifyBaseLogger;
+  readonly #flushMs: number;
+  readonly #batchSize: number;
+  readonly #maxPending: number;
+  #pending: ImageFetch[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+  /** Records dropped because the database could not keep up (or failed). */
+  dropped = 0;
+
+  constructor(db: Kysely<Database>, logger: FastifyBaseLogger, opts: ImageFetchLogOptions = {}) {
+    this.#db = db;
+    this.#log = logger;
+    this.#flushMs = opts.flushMs ?? 250;
+    this.#batchSize = opts.batchSize ?? 500;
+    this.#maxPending = opts.maxPending ?? 50_000;
+  }
+
+  /** Queues one record (never throws, never waits). */
+  record(f: ImageFetch): void {
+    this.#pending.push(f);
+    if (this.#pending.length > this.#maxPending) {
+      const over = this.#pending.length - this.#maxPending;
+      this.#pending.splice(0, over);
+      this.dropped += over;
+    }
+    if (this.#pending.length >= this.#batchSize) void this.flush();
+    else this.#timer ??= setTimeout(() => void this.flush(), this.#flushMs).unref();
+  }
+
+  /** Writes everything queued so far; resolves when it is in the database (or dropped). */
+  flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#writing = this.#writing.then(() => this.#write(batch));
+    return this.#writing;
+  }
+
+  async #write(batch: ImageFetch[]): Promise<void> {
+    for (let i = 0; i < batch.length; i += this.#batchSize) {
+      const rows = batch.slice(i, i + this.#batchSize).map((f) => ({
+        image: f.image,
+        client_address: f.clientAddress ?? null,
+        listener: f.listener,
+        status: f.status,
+        range: f.range ?? null,
+        bytes_sent: f.bytesSent,
+        duration_ms: f.durationMs,
+      }));
+      try {
+        await this.#db.insertInto('image_fetches').values(rows).execute();
+      } catch (err) {
+        this.dropped += rows.length;
+        this.#log.warn({ err, dropped: rows.length }, 'could not record image fetches');
+      }
+    }
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * `GET|HEAD /images/{name}`: image bytes for BMCs (virtual media reads ISOs in
+ * Range requests) and devices (whole multi-GB downloads), on the plain-HTTP
+ * images listener and on the device TLS listener.
+ *
+ * RFC 9110 semantics (see http-range.ts): `Accept-Ranges: bytes`, single byte
+ * ranges (206 + Content-Range), 416 with `Content-Range: bytes *\/size`,
+ * `If-Range`, a strong ETag from the image's SHA-256 (not size+mtime: an image
+ * replaced by one of equal size must never satisfy an old If-Range),
+ * If-None-Match/If-Modified-Since (304), If-Match/If-Unmodified-Since (412).
+ *
+ * The body path is a small loop instead of `fs.createReadStream().pipe()`:
+ * Node has no sendfile, so throughput comes from large reads (512 KiB) and
+ * memory from reusing them. Each response has at most two chunks in flight
+ * (one being read while the previous is written), a chunk goes back to a
+ * shared pool only when the socket has taken it (back-pressure: a slow client
+ * holds two chunks, never more), and the pool is capped; past the cap, small
+ * unpooled chunks keep everyone moving. Measured here on a 1 GiB image this is
+ * 4-8x faster than a 64 KiB read stream and keeps RSS flat.
+ */
+import { close, open, read } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Attr, withSpan } from '../otel/index.js';
+import { evaluatePreconditions, ifRangeAllows, parseRange } from './http-range.js';
+import type { ImageCatalog, ServedImage } from './image-catalog.js';
+import type { ImageFetchLog } from './image-fetch-log.js';
+
+/** What the serving plugin needs. */
+export interface ImageServingOptions {
+  catalog: ImageCatalog;
+  /** Where fetches are recorded; none records nothing. */
+  fetchLog?: ImageFetchLog | undefined;
+  /** Which listener this is, as recorded with each fetch. */
+  listener: 'http' | 'https';
+  /** Read size per chunk of a body (default 512 KiB). */
+  chunkBytes?: number;
+  /** Most bytes kept in reusable chunks per listener (default 32 MiB). */
+  poolBytes?: number;
+}
+
+/**
+ * The rule for image names (mirrors `ResourceName` of the operator API, which
+ * sztp-server may not import): no path separators, no leading dot, no NUL,
+ * at most 128 bytes. Anything else is a 400 before any lookup.
+ */
+export const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Chunk size past the pool's cap (and the largest range read in one go). */
+const SMALL = 64 * 1024;
+
+/** Reusable read buffers of one size, at most `max` of them. */
+class ChunkPool {
+  readonly #free: Buffer[] = [];
+  #count = 0;
+  constructor(
+    readonly size: number,
+    readonly max: number,
+  ) {}
+  acquire(): Buffer {
+    const b = this.#free.pop();
+    if (b) return b;
+    if (this.#count < this.max) {
+      this.#count++;
+      return Buffer.allocUnsafeSlow(this.size);
+    }
+    return Buffer.allocUnsafe(SMALL);
+  }
+  /** The socket is done with `b`. */
+  release(b: Buffer): void {
+    if (b.length === this.size) this.#free.push(b);
+  }
+  /** `b` may still be referenced by a dead socket: never reuse it, let it be collected. */
+  forget(b: Buffer): void {
+    if (b.length === this.size) this.#count--;
+  }
+}
+
+const openFd = (path: string) =>
+  new Promise<number>((resolve, reject) => open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
+const closeFd = (fd: number) => close(fd, () => {});
+const readAt = (fd: number, buf: Buffer, length: number, position: number) =>
+  new Promise<number>((resolve, reject) =>
+    read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+
+/** One chunk on its way to the socket. */
+interface InFlight {
+  buf: Buffer;
+  settled: boolean;
+  done: Promise<void>;
+}
+
+/**
+ * Writes bytes [start, end] of `fd` to `res`, two chunks deep. Resolves with
+ * the bytes the socket took; stops early (without throwing) when the client
+ * goes away.
+ */
+async function sendFile(
+  res: ServerResponse,
+  fd: number,
+  start: number,
+  end: number,
+  pool: ChunkPool,
+): Promise<number> {
+  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  const slots: Array<InFlight | undefined> = [undefined, undefined];
+  let pos = start;
+  let sent = 0;
+  let i = 0;
+  const wait = async (s: InFlight | undefined) => {
+    if (s) await Promise.race([s.done, closed]);
+  };
+  try {
+    while (pos <= end && !res.destroyed) {
+      i ^= 1;
+      await wait(slots[i]);
+      if (res.destroyed) break;
+      const buf = pool.acquire();
+      let n: number;
+      try {
+        n = await readAt(fd, buf, Math.min(buf.length, end - pos + 1), pos);
+      } catch (err) {
+        pool.release(buf);
+        throw err;
+      }
+      if (n === 0) {
+        pool.release(buf);
+        throw new Error('image file is shorter than its recorded size');
+      }
+      pos += n;
+      const slot: InFlight = { buf, settled: false, done: Promise.resolve() };
+      slot.done = new Promise<void>((resolve) => {
+        res.write(n === buf.length ? buf : buf.subarray(0, n), (err) => {
+          if (!slot.settled) {
+            slot.settled = true;
+            if (err) pool.forget(buf);
+            else {
+              sent += n;
+              pool.release(buf);
+            }
+          }
+          resolve();
+        });
+      });
+      slots[i] = slot;
+    }
+    await Promise.all(slots.map(wait));
+    if (!res.destroyed) res.end();
+  } catch (err) {
+    // Headers are out: the only honest signal left is a cut connection.
+    res.destroy(err as Error);
+  } finally {
+    for (const s of slots) {
+      if (s && !s.settled) {
+        s.settled = true;
+        pool.forget(s.buf);
+      }
+    }
+    closeFd(fd);
+  }
+  return sent;
+}
+
+/** Registers `GET` and `HEAD /images/:name` on an app (the images or device listener). */
+export async function imageServing(app: FastifyInstance, opts: ImageServingOptions): Promise<void> {
+  const chunk = opts.chunkBytes ?? 512 * 1024;
+  const pool = new ChunkPool(chunk, Math.max(2, Math.floor((opts.poolBytes ?? 32 * 1024 * 1024) / chunk)));
+
+  const text = (reply: FastifyReply, status: number, message: string) =>
+    reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
+
+  async function handle(req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) {
+    const t0 = performance.now();
+    const name = req.params.name;
+    const range = req.headers.range;
+    let bytes = 0;
+    const record = () =>
+      opts.fetchLog?.record({
+        image: name,
+        clientAddress: req.ip,
+        listener: opts.listener,
+        status: reply.raw.statusCode,
+        range,
+        bytesSent: bytes,
+        durationMs: performance.now() - t0,
+      });
+    if (!IMAGE_NAME.test(name)) return text(reply, 400, 'bad image name');
+    return withSpan(
+      'image.serve',
+      { [Attr.image]: name, [Attr.imageListener]: opts.listener, [Attr.imageRange]: range },
+      async (span) => {
+        bytes = await respond(req, reply, name);
+        span.setAttribute(Attr.httpStatusCode, reply.raw.statusCode);
+        span.setAttribute(Attr.imageBytesSent, bytes);
+        record();
+        return reply;
+      },
+    );
+  }
+
+  /** Opens the image's file, re-reading the row once if a newer upload or a delete unlinked it. */
+  async function openImage(name: string): Promise<{ image: ServedImage; fd: number } | undefined> {
+    let image = await opts.catalog.get(name);
+    if (!image) return undefined;
+    try {
+      return { image, fd: await openFd(image.path) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    image = await opts.catalog.get(name, true);
+    return image && { image, fd: await openFd(image.path) };
+  }
+
+  /** Answers one request; resolves with the body bytes sent once the response is done. */
+  async function respond(req: FastifyRequest, reply: FastifyReply, name: string): Promise<number> {
+    const head = req.method === 'HEAD';
+    const found = head
+      ? await opts.catalog.get(name).then((image) => image && { image, fd: undefined })
+      : await openImage(name);
+    if (!found) {
+      text(reply, 404, `no image ${name}`);
+      return 0;
+    }
+    const { image, fd } = found;
+    const h = req.headers;
+    const headers: Record<string, string> = {
+      'accept-ranges': 'bytes',
+      etag: image.etag,
+      'last-modified': image.lastModified,
+    };
+    const pre = evaluatePreconditions(h, image);
+    const r =
+      pre !== 'proceed'
+        ? undefined
+        : ifRangeAllows(h['if-range'] as string | undefined, image)
+          ? parseRange(h.range, image.size)
+          : ({ kind: 'full' } as const);
+    if (!r || r.kind === 'unsatisfiable') {
+      if (fd !== undefined) closeFd(fd);
+      reply.headers(headers);
+      if (pre === 'not-modified') reply.code(304).send();
+      else if (pre === 'failed') text(reply, 412, 'precondition failed');
+      else text(reply.header('content-range', `bytes */${image.size}`), 416, 'range not satisfiable');
+      return 0;
+    }
+    const start = r.kind === 'partial' ? r.start : 0;
+    const end = r.kind === 'partial' ? r.end : image.size - 1;
+    const length = end - start + 1;
+    if (r.kind === 'partial') headers['content-range'] = `bytes ${start}-${end}/${image.size}`;
+    headers['content-type'] = image.contentType;
+    headers['content-length'] = String(length);
+    const status = r.kind === 'partial' ? 206 : 200;
+    if (fd === undefined || length === 0) {
+      if (fd !== undefined) closeFd(fd);
+      reply.code(status).headers(headers).send();
+      return 0;
+    }
+    if (length <= SMALL) {
+      // One read, one write: the common BMC virtual-media request (a few KiB).
+      try {
+        const buf = Buffer.allocUnsafe(length);
+        const n = await readAt(fd, buf, length, start);
+        if (n !== length) throw new Error(`image ${image.name}: file shorter than its recorded size`);
+        reply.code(status).headers(headers).send(buf);
+        return length;
+      } finally {
+        closeFd(fd);
+      }
+    }
+    reply.hijack();
+    reply.raw.writeHead(status, headers);
+    return sendFile(reply.raw, fd, start, end, pool);
+  }
+
+  // Own HEAD route (exposeHeadRoute off): a HEAD must not open and read the file.
+  // Request logging is off for these routes: a BMC mounting an ISO sends
+  // thousands of reads, each already recorded in image_fetches.
+  const route = { logLevel: 'warn', exposeHeadRoute: false } as const;
+  app.get<{ Params: { name: string } }>('/images/:name', route, handle);
+  app.head<{ Params: { name: string } }>('/images/:name', route, handle);
+  app.addHook('onClose', async () => {
+    await opts.fetchLog?.flush();
+  });
+}
