@@ -166,19 +166,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
   const base = `/restconf/operations/${SZTP_SERVER_MOD}:`.replace(/:$/, '::');
 
   app.post(`${base}get-bootstrapping-data`, async (req, reply) => {
-    const reqEnc = requestEncoding(req);
-    if (!reqEnc) {
-      return sendError(
-        reply,
-        new SztpError(
-          'SZTP_ERR_UNSUPPORTED_MEDIA_TYPE',
-          `Content-Type ${req.headers['content-type']} is not ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`,
-        ),
-        'json',
-      );
-    }
-    const enc = responseEncoding(req, reqEnc);
-    const raw = typeof req.body === 'string' ? req.body : '';
+    const { reqEnc, enc, raw } = negotiate(req);
     const input =
       reqEnc === 'json' ? parseGetBootstrappingDataJson(parseJson(raw)) : parseGetBootstrappingDataXml(raw);
     const out = await opts.service.getBootstrappingData(
@@ -191,23 +179,24 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
   });
 
   app.post(`${base}report-progress`, async (req, reply) => {
-    const reqEnc = requestEncoding(req);
-    if (!reqEnc) {
-      return sendError(
-        reply,
-        new SztpError(
-          'SZTP_ERR_UNSUPPORTED_MEDIA_TYPE',
-          `Content-Type ${req.headers['content-type']} is not ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`,
-        ),
-        'json',
-      );
-    }
-    responseEncoding(req, reqEnc); // 406 when nothing acceptable, even though 204 has no body
-    const raw = typeof req.body === 'string' ? req.body : '';
+    // Negotiated even though 204 has no body: 406 when nothing acceptable.
+    const { reqEnc, raw } = negotiate(req);
     const input = reqEnc === 'json' ? parseReportProgressJson(parseJson(raw)) : parseReportProgressXml(raw);
     await opts.service.reportProgress(credentials(req), input);
     return reply.code(204).send();
   });
+}
+
+/** Request and response encodings of an operation, and its raw body; 415/406 as RESTCONF errors. */
+function negotiate(req: FastifyRequest): { reqEnc: Encoding; enc: Encoding; raw: string } {
+  const reqEnc = requestEncoding(req);
+  if (!reqEnc) {
+    throw new SztpError(
+      'SZTP_ERR_UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type ${req.headers['content-type']} is not ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`,
+    );
+  }
+  return { reqEnc, enc: responseEncoding(req, reqEnc), raw: typeof req.body === 'string' ? req.body : '' };
 }
 
 function parseJson(raw: string): unknown {
