@@ -1,0 +1,261 @@
+/**
+ * `dpu-ztp images add|list|rm`: the image service through the operator API.
+ * `add` hashes the file first (SHA-256, sent as X-Expected-Sha256 so that a
+ * corrupted transfer is refused and leaves nothing behind), then streams it
+ * with a progress bar on stderr when that is a terminal.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import { request } from 'undici';
+import { action, CliError } from '../exit.js';
+
+interface ApiFlags {
+  api?: string;
+  token?: string;
+  tokenFile?: string;
+  dataDir?: string;
+}
+
+/** One image as the operator API returns it. */
+interface ImageView {
+  name: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  osName?: string;
+  osVersion?: string;
+  createdAt: string;
+  urls?: { https: string; http: string };
+}
+
+function withApiOptions(cmd: Command): Command {
+  return cmd
+    .option('--api <URL>', 'operator API base URL (env DPU_ZTP_API_URL) [default: http://127.0.0.1:8080]')
+    .option('--token <TOKEN>', 'API bearer token (env DPU_ZTP_TOKEN) [default: <data-dir>/admin-token]')
+    .option('--token-file <FILE>', 'read the API token from a file')
+    .option(
+      '--data-dir <DIR>',
+      'data directory holding admin-token (env DPU_ZTP_DATA_DIR) [default: ./data]',
+    );
+}
+
+async function apiTarget(flags: ApiFlags): Promise<{ base: string; token: string }> {
+  const base = (flags.api ?? process.env.DPU_ZTP_API_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(base))
+    throw new CliError('CLI_ERR_USAGE', `--api must be an http(s) URL, got ${base}`);
+  if (flags.token && flags.tokenFile)
+    throw new CliError('CLI_ERR_USAGE', 'give --token or --token-file, not both');
+  if (flags.token) return { base, token: flags.token };
+  if (!flags.tokenFile && process.env.DPU_ZTP_TOKEN) return { base, token: process.env.DPU_ZTP_TOKEN };
+  const file =
+    flags.tokenFile ??
+    join(resolve(flags.dataDir ?? process.env.DPU_ZTP_DATA_DIR ?? './data'), 'admin-token');
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (!token) throw new Error('empty');
+    return { base, token };
+  } catch (err) {
+    throw new CliError(
+      'CLI_ERR_NO_TOKEN',
+      `no API token: pass --token, --token-file or DPU_ZTP_TOKEN (cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+}
+
+/** Sends one API request; a problem body becomes a CliError with its code. */
+async function call(
+  target: { base: string; token: string },
+  method: 'GET' | 'PUT' | 'DELETE',
+  path: string,
+  extra: { body?: NodeJS.ReadableStream; headers?: Record<string, string> } = {},
+): Promise<{ status: number; json: unknown }> {
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(`${target.base}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${target.token}`, ...(extra.headers ?? {}) },
+      ...(extra.body ? { body: extra.body as unknown as import('node:stream').Readable } : {}),
+      // Large uploads: no body timeout while the server hashes and syncs the last bytes.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    throw new CliError(
+      'CLI_ERR_API_UNREACHABLE',
+      `${method} ${target.base}: ${e.code ?? ''} ${e.message}`.trim(),
+    );
+  }
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (res.statusCode >= 400) {
+    const p = json as { code?: string; detail?: string } | undefined;
+    throw new CliError(
+      p?.code ?? `HTTP_${res.statusCode}`,
+      p?.detail ?? (text.trim() || `HTTP ${res.statusCode}`),
+    );
+  }
+  return { status: res.statusCode, json };
+}
+
+function human(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** A one-line progress bar on stderr, redrawn at most 10 times a second; silent when stderr is not a TTY. */
+function progress(label: string, total: number) {
+  const tty = process.stderr.isTTY === true;
+  const t0 = performance.now();
+  let last = 0;
+  let done = 0;
+  const draw = (final: boolean) => {
+    const now = performance.now();
+    if (!tty || (!final && now - last < 100)) return;
+    last = now;
+    const frac = total > 0 ? done / total : 1;
+    const width = 30;
+    const fill = Math.round(frac * width);
+    const rate = done / Math.max(0.001, (now - t0) / 1000);
+    process.stderr.write(
+      `\r${label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ` +
+        `${human(done)}/${human(total)} ${human(rate)}/s\x1b[K${final ? '\n' : ''}`,
+    );
+  };
+  return {
+    counter: () =>
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          done += chunk.length;
+          draw(false);
+          cb(null, chunk);
+        },
+      }),
+    finish: () => draw(true),
+  };
+}
+
+async function add(name: string, file: string, flags: ApiFlags & { osName?: string; osVersion?: string }) {
+  const target = await apiTarget(flags);
+  let size: number;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    size = st.size;
+  } catch (err) {
+    throw new CliError(
+      'CLI_ERR_FILE',
+      `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  const hash = createHash('sha256');
+  const hashing = progress(`hashing ${basename(file)}`, size);
+  await pipeline(
+    createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    hashing.counter(),
+    async (chunks: AsyncIterable<Buffer>) => {
+      for await (const c of chunks) hash.update(c);
+    },
+  );
+  hashing.finish();
+  const sha256 = hash.digest('hex');
+  const uploading = progress(`uploading ${name}`, size);
+  const body = createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(uploading.counter());
+  const query = new URLSearchParams();
+  if (flags.osName) query.set('osName', flags.osName);
+  if (flags.osVersion) query.set('osVersion', flags.osVersion);
+  const qs = query.size ? `?${query}` : '';
+  const { json } = await call(target, 'PUT', `/images/${encodeURIComponent(name)}${qs}`, {
+    body,
+    headers: {
+      'content-type': /\.iso$/i.test(name) ? 'application/x-iso9660-image' : 'application/octet-stream',
+      'content-length': String(size),
+      'x-expected-sha256': sha256,
+    },
+  });
+  uploading.finish();
+  const img = json as ImageView;
+  process.stdout.write(
+    `${img.name}: ${img.size} bytes, sha256 ${img.sha256}\n` +
+      (img.urls ? `  ${img.urls.https}\n  ${img.urls.http}\n` : ''),
+  );
+}
+
+async function list(flags: ApiFlags & { json?: boolean }) {
+  const { json } = await call(await apiTarget(flags), 'GET', '/images');
+  const items = (json as { items: ImageView[] }).items;
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+    return;
+  }
+  const rows = [
+    ['NAME', 'SIZE', 'SHA256', 'OS', 'CREATED'],
+    ...items.map((i) => [
+      i.name,
+      human(i.size),
+      `${i.sha256.slice(0, 16)}…`,
+      [i.osName, i.osVersion].filter(Boolean).join(' ') || '-',
+      i.createdAt,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] as string).length)));
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((v, c) => v.padEnd(widths[c] as number))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+}
+
+async function rm(name: string, flags: ApiFlags & { force?: boolean }) {
+  await call(
+    await apiTarget(flags),
+    'DELETE',
+    `/images/${encodeURIComponent(name)}${flags.force ? '?force=true' : ''}`,
+  );
+  process.stdout.write(`deleted ${name}\n`);
+}
+
+/** Registers `images add|list|rm`. */
+export function registerImagesCommands(program: Command): void {
+  const images = program.command('images').description('upload, list and delete images of the image service');
+  withApiOptions(
+    images
+      .command('add')
+      .description('upload FILE as image NAME (SHA-256 checked end to end; replaces an image of that name)')
+      .argument(
+        '<NAME>',
+        'image name, e.g. ubuntu-24.04.iso (ends the download URL; BMCs want .iso for ISOs)',
+      )
+      .argument('<FILE>', 'the image file')
+      .option('--os-name <NAME>', 'OS name conveyed with the image')
+      .option('--os-version <VERSION>', 'OS version conveyed with the image'),
+  ).action(action((name: string, file: string, opts: ApiFlags) => add(name, file, opts)));
+  withApiOptions(
+    images.command('list').description('list images').option('--json', 'print the API objects as JSON'),
+  ).action(action((opts: ApiFlags & { json?: boolean }) => list(opts)));
+  withApiOptions(
+    images
+      .command('rm')
+      .description('delete an image (one a profile uses needs --force)')
+      .argument('<NAME>', 'image name')
+      .option('--force', 'delete even when profiles use it'),
+  ).action(action((name: string, opts: ApiFlags & { force?: boolean }) => rm(name, opts)));
+}
