@@ -23,6 +23,7 @@ export const Attr = {
   redfishPath: 'dpu_ztp.redfish.path',
   sztpRpc: 'dpu_ztp.sztp.rpc',
   sztpProgressType: 'dpu_ztp.sztp.progress_type',
+  sztpSource: 'dpu_ztp.sztp.source',
   errorCode: 'dpu_ztp.error.code',
   pkiOperation: 'dpu_ztp.pki.operation',
   redfishStatus: 'dpu_ztp.redfish.status',

@@ -4,15 +4,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import {
-  decodeArtifact,
-  decodeArtifacts,
-  decodeBase64,
-  isPkiError,
-  parseCertificate,
-  parseCertificateBag,
-  verifyBootstrappingData,
-} from '../../pki/index.js';
+// The verifying pki modules only (not pki/index.ts): this command ships in the agent bundle.
+import { verifyBootstrappingData } from '../../pki/bootstrapping-data.js';
+import { parseCertificate } from '../../pki/certificate-info.js';
+import { parseCertificateBag } from '../../pki/cms.js';
+import { decodeArtifact, decodeArtifacts, decodeBase64 } from '../../pki/encoding.js';
+import { isPkiError } from '../../pki/errors.js';
 import { CliError, action } from '../exit.js';
 
 interface VerifyOptions {
