@@ -281,6 +281,7 @@ export class HttpsSource implements Source, Reporter {
     return {
       data: parseBootstrappingOutput(r.body),
       serverTrusted: r.trusted,
+      nonceSent: request.nonce !== undefined,
       ...(r.trusted ? { reporter: this } : {}),
     };
   }

@@ -93,6 +93,8 @@ export interface SourceReply {
   serverTrusted: boolean;
   /** Present only for trusted servers: where progress reports go. */
   reporter?: Reporter;
+  /** The request's nonce reached the data's maker (a server); a voucher must then carry it. */
+  nonceSent?: boolean;
 }
 
 /** A source of bootstrapping data: a bootstrap server, a directory, a DNS record. */

@@ -244,7 +244,8 @@ export class Procedure {
     await attempt.enter('verify', source.name);
     let verified: ReturnType<Verifier['verify']>;
     try {
-      verified = o.verifier.verify(reply.data, nonce ? { nonce } : {});
+      // Files and DNS records were made before our nonce existed: only a server's reply must echo it.
+      verified = o.verifier.verify(reply.data, nonce && reply.nonceSent ? { nonce } : {});
     } catch (err) {
       // A trusted server is told why its data was refused; nothing else happens with it.
       const e = describeError(err);
