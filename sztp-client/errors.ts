@@ -36,8 +36,6 @@ export const AGENT_ERROR_CODES = {
     'The pre- or post-configuration script failed (non-zero exit other than the warning code, killed, or timed out).',
   SZTP_CLIENT_ERR_CONFIG:
     'The configuration could not be committed: no --config-path, the atomic write failed, or --config-hook failed (the previous file is restored).',
-  SZTP_CLIENT_ERR_REBOOT_PENDING:
-    'The install hook installed the boot image and asked for a reboot (boot-image-installed-rebooting); run again after the reboot.',
   SZTP_CLIENT_ERR_GAVE_UP:
     'Every source failed, with --once or after --max-attempts passes over the sources.',
   SZTP_CLIENT_ERR_STATE: 'The state file in --state-dir cannot be read or written.',

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AGENT_ERROR_CODES } from '../../sztp-client/index.js';
 import {
   DISCOVERY_ERROR_CODES,
   DISCOVERY_WARNING_CODES,
@@ -197,14 +198,18 @@ describe('error catalogue', () => {
   );
 
   it('every code is documented in the README sztp-client section, and nothing else is', () => {
-    const codes = [...Object.keys(DISCOVERY_ERROR_CODES), ...Object.keys(DISCOVERY_WARNING_CODES)];
+    const codes = [
+      ...Object.keys(DISCOVERY_ERROR_CODES),
+      ...Object.keys(DISCOVERY_WARNING_CODES),
+      ...Object.keys(AGENT_ERROR_CODES),
+    ];
     for (const code of codes) expect(section, code).toContain(`\`${code}\``);
     const documented = [...new Set(section.match(/SZTP_CLIENT_(?:ERR|WARN)_[A-Z0-9_]+/g) ?? [])];
     expect(documented.sort()).toEqual(codes.sort());
   });
 
   it('codes follow the house pattern and have descriptions', () => {
-    for (const [code, text] of Object.entries(DISCOVERY_ERROR_CODES)) {
+    for (const [code, text] of Object.entries({ ...DISCOVERY_ERROR_CODES, ...AGENT_ERROR_CODES })) {
       expect(code).toMatch(/^SZTP_CLIENT_ERR_[A-Z_]+$/);
       expect(text.length).toBeGreaterThan(20);
     }
