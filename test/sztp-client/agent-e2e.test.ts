@@ -34,6 +34,7 @@ import {
   signerFromPrivateKey,
   toPem,
 } from '../../pki/index.js';
+import { encodeBootstrapServerList } from '../../sztp-client/discovery/index.js';
 import { childEnv, repoRoot, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sztp-agent-e2e-'));
@@ -166,7 +167,7 @@ function runAgent(
   const d = deviceDir(serial);
   const args = opts.command ?? [
     'run',
-    '--no-dhcp',
+    ...(extra.includes('--dhcp-lease-file') ? [] : ['--no-dhcp']),
     '--once',
     '--backoff',
     '0.05',
@@ -540,15 +541,24 @@ describe('sztp-client run against dpu-ztp serve (real mTLS, pki init PKI)', () =
     expect(existsSync(join(root, 'dev', 'rogue', 'etc'))).toBe(false);
   });
 
-  it('the bundled dist/sztp-client.mjs onboards from a directory without node_modules', async () => {
+  it('the bundled dist/sztp-client.mjs, in a directory without node_modules, onboards from a server found in a DHCP lease', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sztp-bundle-'));
     try {
       copyFileSync(bundle, join(dir, 'sztp-client.mjs'));
-      const r = await runAgent('DEV-BUNDLE', [...trustA(), '--bootstrap-url', a.device], {
+      // ISC dhclient's rendering of option 143 (RFC 8572 §8.3 framing, hex without leading zeros).
+      const hex = Array.from(encodeBootstrapServerList([a.device]), (x) => x.toString(16)).join(':');
+      const lease = join(root, 'dhclient.leases');
+      writeFileSync(
+        lease,
+        `lease {\n  interface "eth0";\n  fixed-address 10.0.0.9;\n  option sztp-redirect-urls ${hex};\n  renew 0 2030/01/01 00:00:00;\n}\n`,
+      );
+      const args = [...trustA(), '--dhcp-lease-file', lease];
+      const r = await runAgent('DEV-BUNDLE', args, {
         bin: join(dir, 'sztp-client.mjs'),
         cwd: dir,
       });
       expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain(`discover: 1 source(s): ${a.device}`);
       expect(readFileSync(join(deviceDir('DEV-BUNDLE').dir, 'installed.img')).equals(IMAGE)).toBe(true);
       expect(readFileSync(deviceDir('DEV-BUNDLE').config, 'utf8')).toBe('hostname e2e\n');
       expect((await api(a, join(root, 'data-a'), 'GET', '/api/v1/devices/DEV-BUNDLE')).body.state).toBe(
