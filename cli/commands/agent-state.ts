@@ -14,11 +14,22 @@ function attemptLine(a: AttemptRecord): string {
   return `#${a.attempt} ${a.finishedAt} ${a.source}${trust} ${a.outcome} at ${a.step} in ${a.durationMs} ms${err}`;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Formats the state for people. */
 export function formatStatus(s: AgentState, verbose: boolean): string {
   const lines: string[] = [];
   lines.push(`SZTP:          ${s.enabled ? 'enabled' : `disabled (${s.disabledReason ?? 'operator'})`}`);
-  lines.push(`status:        ${s.status}${s.pid ? ` (pid ${s.pid})` : ''}`);
+  lines.push(
+    `status:        ${s.status}${s.pid ? ` (pid ${s.pid}${alive(s.pid) ? '' : ', gone: the last run was interrupted'})` : ''}`,
+  );
   if (s.completedAt) lines.push(`bootstrapped:  ${s.completedAt} by ${s.bootstrappedBy ?? '?'}`);
   if (s.current)
     lines.push(`now:           ${s.current.step} at ${s.current.source} since ${s.current.since}`);

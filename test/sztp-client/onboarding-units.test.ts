@@ -15,8 +15,10 @@ import {
   downloadImage,
   OnboardingExecutor,
   type ProgressType,
+  parseBootstrappingOutput,
   parseOsRelease,
   parseSshPublicKey,
+  progressInput,
   runHook,
   runProcess,
   SCRIPT_WARNING_EXIT,
@@ -241,5 +243,50 @@ describe('device facts', () => {
       keyData: blob,
     });
     expect(parseSshPublicKey(`ssh-rsa ${blob} root@x`)).toBeUndefined(); // algorithm and blob disagree
+  });
+
+  it('encodes report-progress input with the bootstrap-complete-only containers (YANG when)', () => {
+    const cert = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]);
+    const complete = progressInput({
+      type: 'bootstrap-complete',
+      message: 'done',
+      sshHostKeys: [{ algorithm: 'ssh-ed25519', keyData: 'AAAA' }],
+      trustAnchorCerts: [cert],
+    });
+    expect(complete).toEqual({
+      'ietf-sztp-bootstrap-server:input': {
+        'progress-type': 'bootstrap-complete',
+        message: 'done',
+        'ssh-host-keys': { 'ssh-host-key': [{ algorithm: 'ssh-ed25519', 'key-data': 'AAAA' }] },
+        'trust-anchor-certs': { 'trust-anchor-cert': ['MAMCAQE='] },
+      },
+    });
+    // Never on other types (the OPI agent's empty containers break strict servers, notes §5.4).
+    expect(
+      progressInput({ type: 'config-complete', sshHostKeys: [{ algorithm: 'a', keyData: 'b' }] }),
+    ).toEqual({
+      'ietf-sztp-bootstrap-server:input': { 'progress-type': 'config-complete' },
+    });
+  });
+
+  it('decodes get-bootstrapping-data output and refuses what is not', () => {
+    const out = parseBootstrappingOutput(
+      JSON.stringify({
+        'ietf-sztp-bootstrap-server:output': {
+          'reporting-level': 'verbose',
+          'conveyed-information': 'MAMCAQE=',
+        },
+      }),
+    );
+    expect(out).toEqual({
+      conveyedInformation: new Uint8Array([0x30, 3, 2, 1, 1]),
+      reportingLevel: 'verbose',
+    });
+    expect(() => parseBootstrappingOutput('{}')).toThrow(/no ietf-sztp-bootstrap-server:output/);
+    expect(() =>
+      parseBootstrappingOutput(
+        JSON.stringify({ 'ietf-sztp-bootstrap-server:output': { 'conveyed-information': '%%' } }),
+      ),
+    ).toThrow(/not base64/);
   });
 });
