@@ -83,3 +83,4 @@ export {
 } from './lab-pki.js';
 export { hashPassword, verifyPassword } from './password.js';
 export { escapeXml, parseXml, type XmlElement, XmlSyntaxError } from './xml.js';
+export { PROGRESS_TYPES, type ProgressType } from './progress-types.js';

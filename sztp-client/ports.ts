@@ -7,39 +7,8 @@
  */
 import type { ConveyedInformation, OnboardingInformation } from '../pki/conveyed-info.js';
 
-/** The 27 `progress-type` values of `ietf-sztp-bootstrap-server` (RFC 8572 §7.3), in YANG order. */
-export const PROGRESS_TYPES = [
-  'bootstrap-initiated',
-  'parsing-initiated',
-  'parsing-warning',
-  'parsing-error',
-  'parsing-complete',
-  'boot-image-initiated',
-  'boot-image-warning',
-  'boot-image-error',
-  'boot-image-mismatch',
-  'boot-image-installed-rebooting',
-  'boot-image-complete',
-  'pre-script-initiated',
-  'pre-script-warning',
-  'pre-script-error',
-  'pre-script-complete',
-  'config-initiated',
-  'config-warning',
-  'config-error',
-  'config-complete',
-  'post-script-initiated',
-  'post-script-warning',
-  'post-script-error',
-  'post-script-complete',
-  'bootstrap-warning',
-  'bootstrap-error',
-  'bootstrap-complete',
-  'informational',
-] as const;
-
-/** One `progress-type`. */
-export type ProgressType = (typeof PROGRESS_TYPES)[number];
+export { PROGRESS_TYPES, type ProgressType } from '../pki/progress-types.js';
+import type { ProgressType } from '../pki/progress-types.js';
 
 /** An SSH host key as report-progress carries it (algorithm name + RFC 4253 §6.6 blob). */
 export interface SshHostKey {

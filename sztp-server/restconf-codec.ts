@@ -5,7 +5,7 @@
  * empty `ssh-host-keys`/`trust-anchor-certs` containers): those are dropped
  * rather than refused.
  */
-import { escapeXml, parseXml, type XmlElement } from '../pki/index.js';
+import { escapeXml, PROGRESS_TYPES, type ProgressType, parseXml, type XmlElement } from '../pki/index.js';
 import { SZTP_ERRORS, SztpError } from './errors.js';
 
 /** The bootstrap-server module's namespace and JSON module name. */
@@ -20,38 +20,7 @@ export const MEDIA_TYPE: Record<Encoding, string> = {
   xml: 'application/yang-data+xml',
 };
 
-/** The 27 progress types of `ietf-sztp-bootstrap-server@2019-04-30`, in module order. */
-export const PROGRESS_TYPES = [
-  'bootstrap-initiated',
-  'parsing-initiated',
-  'parsing-warning',
-  'parsing-error',
-  'parsing-complete',
-  'boot-image-initiated',
-  'boot-image-warning',
-  'boot-image-error',
-  'boot-image-mismatch',
-  'boot-image-installed-rebooting',
-  'boot-image-complete',
-  'pre-script-initiated',
-  'pre-script-warning',
-  'pre-script-error',
-  'pre-script-complete',
-  'config-initiated',
-  'config-warning',
-  'config-error',
-  'config-complete',
-  'post-script-initiated',
-  'post-script-warning',
-  'post-script-error',
-  'post-script-complete',
-  'bootstrap-warning',
-  'bootstrap-error',
-  'bootstrap-complete',
-  'informational',
-] as const;
-/** A progress type. */
-export type ProgressType = (typeof PROGRESS_TYPES)[number];
+export { PROGRESS_TYPES, type ProgressType } from '../pki/index.js';
 
 /** get-bootstrapping-data input (RFC 8572 §7, all optional). */
 export interface GetBootstrappingDataInput {
