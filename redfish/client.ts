@@ -9,7 +9,7 @@ import { Pool } from 'undici';
 import { describeMessages, parseRedfishMessages, RedfishError, type RedfishMessage } from './errors.js';
 import { SessionCache } from './session-cache.js';
 import { taskStateFromRedfish } from './vocabulary.js';
-import { backoffDelay, type PollOptions, parseRetryAfter, pollUntil, sleep } from './wait.js';
+import { abortError, backoffDelay, type PollOptions, parseRetryAfter, pollUntil, sleep } from './wait.js';
 
 /** A JSON object as the BMC returned it. */
 export type RedfishJson = Record<string, unknown>;
@@ -118,6 +118,23 @@ class Semaphore {
   }
 }
 
+/** Per-BMC state shared by a client and its {@link RedfishClient.withSignal} views. */
+interface ClientState {
+  readonly opts: RedfishClientOptions;
+  readonly pool: Pool;
+  readonly sem: Semaphore;
+  readonly cache: SessionCache;
+  readonly ownsCache: boolean;
+  readonly cacheKey: string;
+  readonly retry: RetryOptions;
+  readonly requestMs: number;
+  readonly transient: Set<string>;
+  authMode: 'session' | 'basic' | undefined;
+  login: Promise<void> | undefined;
+  root: RedfishJson | undefined;
+  requests: number;
+}
+
 /** Normalises a Redfish reference (absolute URL, `redfish/v1/…` without slash) to an absolute path. */
 export function toPath(ref: string): string {
   if (/^https?:\/\//i.test(ref)) {
@@ -164,21 +181,27 @@ function mapTransportError(err: unknown, method: string, path: string, requestMs
 export class RedfishClient {
   /** Origin of the BMC (`https://host:port`). */
   readonly origin: string;
-  readonly #opts: RedfishClientOptions;
-  readonly #pool: Pool;
-  readonly #sem: Semaphore;
-  readonly #cache: SessionCache;
-  readonly #ownsCache: boolean;
-  readonly #cacheKey: string;
-  readonly #retry: RetryOptions;
-  readonly #requestMs: number;
-  readonly #transient = new Set<string>();
-  #authMode: 'session' | 'basic' | undefined;
-  #login: Promise<void> | undefined;
-  #root: RedfishJson | undefined;
-  #requests = 0;
+  readonly #s: ClientState;
+  /** Set on views made by {@link withSignal}: every request and wait of the view stops when it aborts. */
+  readonly #signal: AbortSignal | undefined;
+  /**
+   * Hand-off from {@link withSignal} to the constructor (set and consumed synchronously): a view shares
+   * the pool, sessions and limits of its client instead of building its own.
+   */
+  static #viewOf:
+    | { readonly state: ClientState; readonly origin: string; readonly signal: AbortSignal }
+    | undefined;
 
   constructor(options: RedfishClientOptions) {
+    const view = RedfishClient.#viewOf;
+    if (view) {
+      RedfishClient.#viewOf = undefined;
+      this.origin = view.origin;
+      this.#s = view.state;
+      this.#signal = view.signal;
+      return;
+    }
+    this.#signal = undefined;
     let u: URL;
     try {
       u = new URL(options.url);
@@ -188,18 +211,15 @@ export class RedfishClient {
     if (u.protocol !== 'https:' && u.protocol !== 'http:')
       throw new RedfishError('REDFISH_ERR_CONFIG', `BMC URL must be http(s): ${options.url}`);
     this.origin = u.origin;
-    this.#opts = options;
     const connectMs = options.timeouts?.connectMs ?? DEFAULT_CLIENT_OPTIONS.connectMs;
-    this.#requestMs = options.timeouts?.requestMs ?? DEFAULT_CLIENT_OPTIONS.requestMs;
-    this.#retry = { ...DEFAULT_CLIENT_OPTIONS.retry, ...options.retry };
+    const requestMs = options.timeouts?.requestMs ?? DEFAULT_CLIENT_OPTIONS.requestMs;
     const maxConcurrency = options.maxConcurrency ?? DEFAULT_CLIENT_OPTIONS.maxConcurrency;
     if (!(maxConcurrency >= 1)) throw new RedfishError('REDFISH_ERR_CONFIG', 'maxConcurrency must be ≥ 1');
-    this.#sem = new Semaphore(maxConcurrency);
     const tls = options.tls ?? {};
-    this.#pool = new Pool(this.origin, {
+    const pool = new Pool(this.origin, {
       connections: maxConcurrency,
-      headersTimeout: this.#requestMs,
-      bodyTimeout: this.#requestMs,
+      headersTimeout: requestMs,
+      bodyTimeout: requestMs,
       connect: {
         timeout: connectMs,
         ...(u.protocol === 'https:'
@@ -210,39 +230,69 @@ export class RedfishClient {
           : {}),
       },
     });
-    this.#ownsCache = options.sessionCache === undefined;
-    this.#cache = options.sessionCache ?? new SessionCache();
     const tlsMode = tls.insecure ? 'insecure' : tls.ca ? 'ca' : 'system';
-    this.#cacheKey = SessionCache.key(this.origin, options.username, options.password, tlsMode);
-    for (const id of options.transientMessageIds ?? []) this.#transient.add(id);
     const auth = options.auth ?? DEFAULT_CLIENT_OPTIONS.auth;
-    this.#authMode = auth === 'basic' ? 'basic' : undefined;
+    this.#s = {
+      opts: options,
+      pool,
+      sem: new Semaphore(maxConcurrency),
+      cache: options.sessionCache ?? new SessionCache(),
+      ownsCache: options.sessionCache === undefined,
+      cacheKey: SessionCache.key(this.origin, options.username, options.password, tlsMode),
+      retry: { ...DEFAULT_CLIENT_OPTIONS.retry, ...options.retry },
+      requestMs,
+      transient: new Set(options.transientMessageIds ?? []),
+      authMode: auth === 'basic' ? 'basic' : undefined,
+      login: undefined,
+      root: undefined,
+      requests: 0,
+    };
+  }
+
+  /**
+   * A view of this client whose every request, retry delay and wait (tasks, and the strategies' polls
+   * through {@link signal}) stops once `signal` aborts, failing with the abort reason when it is a
+   * RedfishError (else REDFISH_ERR_DEADLINE). The view shares connections, sessions and the concurrency
+   * limit; closing it does nothing — close the client it came from. Used for the overall deadline of a run.
+   */
+  withSignal(signal: AbortSignal): RedfishClient {
+    RedfishClient.#viewOf = {
+      state: this.#s,
+      origin: this.origin,
+      signal: this.#signal ? AbortSignal.any([this.#signal, signal]) : signal,
+    };
+    return new RedfishClient(this.#s.opts);
+  }
+
+  /** The signal of a {@link withSignal} view (pass it to waits); undefined on a plain client. */
+  get signal(): AbortSignal | undefined {
+    return this.#signal;
   }
 
   /** Number of HTTP requests sent so far (all attempts, including login). */
   get requestCount(): number {
-    return this.#requests;
+    return this.#s.requests;
   }
 
   /** The authentication in use after login (`undefined` before the first authenticated call). */
   get authMode(): 'session' | 'basic' | undefined {
-    return this.#authMode;
+    return this.#s.authMode;
   }
 
   /** Adds MessageId suffixes that mean "transient, retry" (vendor profile data). */
   addTransientMessageIds(ids: Iterable<string>): void {
-    for (const id of ids) this.#transient.add(id);
+    for (const id of ids) this.#s.transient.add(id);
   }
 
   /** Task polling options (defaults merged with the client's). */
   taskPollOptions(override?: Partial<PollOptions>): PollOptions {
-    return { ...DEFAULT_CLIENT_OPTIONS.taskPoll, ...this.#opts.taskPoll, ...override };
+    return { ...DEFAULT_CLIENT_OPTIONS.taskPoll, ...this.#s.opts.taskPoll, ...override };
   }
 
   /** GET the service root (`/redfish/v1/`, readable without auth), cached. */
   async serviceRoot(): Promise<RedfishJson> {
-    if (!this.#root) this.#root = (await this.request('GET', '/redfish/v1/', { anonymous: true })).body;
-    return this.#root;
+    if (!this.#s.root) this.#s.root = (await this.request('GET', '/redfish/v1/', { anonymous: true })).body;
+    return this.#s.root;
   }
 
   /** GET a resource. */
@@ -323,6 +373,7 @@ export class RedfishClient {
             return this.#taskOutcome(path, t);
           },
           () => last,
+          this.#signal,
         );
       }
       const monitor = accepted.location!;
@@ -336,6 +387,7 @@ export class RedfishClient {
           return r.body.TaskState === undefined ? r.body : this.#taskOutcome(monitor, r.body);
         },
         () => last,
+        this.#signal,
       );
     });
   }
@@ -362,15 +414,16 @@ export class RedfishClient {
    * `fix-to-close-session-on-dealloc`); with a shared cache it stays for reuse — call {@link logout}.
    */
   async close(): Promise<void> {
-    if (this.#ownsCache) await this.logout().catch(() => undefined);
-    await this.#pool.close().catch(() => undefined);
+    if (this.#signal) return; // a view: its client owns the connections
+    if (this.#s.ownsCache) await this.logout().catch(() => undefined);
+    await this.#s.pool.close().catch(() => undefined);
   }
 
   /** DELETEs the current session (if any) and forgets it. */
   async logout(): Promise<void> {
-    const s = this.#cache.get(this.#cacheKey);
+    const s = this.#s.cache.get(this.#s.cacheKey);
     if (!s) return;
-    this.#cache.delete(this.#cacheKey, s.token);
+    this.#s.cache.delete(this.#s.cacheKey, s.token);
     if (s.location) {
       await this.#send('DELETE', s.location, { headers: { 'X-Auth-Token': s.token } }).catch(() => undefined);
     }
@@ -390,6 +443,7 @@ export class RedfishClient {
         let attempts = 0;
         let reauthed = false;
         for (;;) {
+          if (this.#signal?.aborted) throw abortError(this.#signal);
           attempts++;
           span.setAttribute(Attr.redfishAttempts, attempts);
           let res: RawResponse;
@@ -401,8 +455,11 @@ export class RedfishClient {
             const transient =
               err instanceof RedfishError &&
               (err.code === 'REDFISH_ERR_CONNECTION' || err.code === 'REDFISH_ERR_TIMEOUT');
-            if (transient && attempts < this.#retry.attempts) {
-              await sleep(backoffDelay(attempts - 1, this.#retry.baseDelayMs, this.#retry.maxDelayMs));
+            if (transient && attempts < this.#s.retry.attempts) {
+              await sleep(
+                backoffDelay(attempts - 1, this.#s.retry.baseDelayMs, this.#s.retry.maxDelayMs),
+                this.#signal,
+              );
               continue;
             }
             throw err;
@@ -411,14 +468,14 @@ export class RedfishClient {
           if (res.status < 300 || opts.passStatuses?.includes(res.status))
             return this.#toResponse<T>(res, method, path);
           const err = this.#httpError(res, method, path);
-          if (res.status === 401 && !opts.anonymous && !reauthed && this.#authMode === 'session') {
+          if (res.status === 401 && !opts.anonymous && !reauthed && this.#s.authMode === 'session') {
             // Session expired or evicted: re-authenticate once (sushy/Ironic behaviour).
             reauthed = true;
             this.#dropSession();
             continue;
           }
-          if (this.#isTransient(err) && attempts < this.#retry.attempts) {
-            await sleep(this.#retryDelay(err, attempts));
+          if (this.#isTransient(err) && attempts < this.#s.retry.attempts) {
+            await sleep(this.#retryDelay(err, attempts), this.#signal);
             continue;
           }
           throw err;
@@ -429,14 +486,14 @@ export class RedfishClient {
 
   #retryDelay(err: RedfishError, attempts: number): number {
     if (err.retryAfterSeconds !== undefined)
-      return Math.min(err.retryAfterSeconds * 1000, this.#retry.maxRetryAfterMs);
-    return backoffDelay(attempts - 1, this.#retry.baseDelayMs, this.#retry.maxDelayMs);
+      return Math.min(err.retryAfterSeconds * 1000, this.#s.retry.maxRetryAfterMs);
+    return backoffDelay(attempts - 1, this.#s.retry.baseDelayMs, this.#s.retry.maxDelayMs);
   }
 
   #isTransient(err: RedfishError): boolean {
     if (err.status !== undefined && RETRY_STATUSES.has(err.status)) return true;
     if (err.status === 400 || err.status === 409) {
-      for (const id of this.#transient) if (err.hasMessage(id)) return true;
+      for (const id of this.#s.transient) if (err.hasMessage(id)) return true;
     }
     return false;
   }
@@ -484,33 +541,33 @@ export class RedfishClient {
 
   async #authHeaders(): Promise<Record<string, string>> {
     await this.#ensureAuth();
-    if (this.#authMode === 'basic') {
-      const b = Buffer.from(`${this.#opts.username}:${this.#opts.password}`).toString('base64');
+    if (this.#s.authMode === 'basic') {
+      const b = Buffer.from(`${this.#s.opts.username}:${this.#s.opts.password}`).toString('base64');
       return { Authorization: `Basic ${b}` };
     }
-    const s = this.#cache.get(this.#cacheKey);
+    const s = this.#s.cache.get(this.#s.cacheKey);
     if (s) return { 'X-Auth-Token': s.token };
     // Evicted between ensureAuth and here (another client logged out): log in again.
-    this.#authMode = undefined;
+    this.#s.authMode = undefined;
     return this.#authHeaders();
   }
 
   #dropSession(): void {
-    const s = this.#cache.get(this.#cacheKey);
-    if (s) this.#cache.delete(this.#cacheKey, s.token);
-    this.#authMode = undefined;
+    const s = this.#s.cache.get(this.#s.cacheKey);
+    if (s) this.#s.cache.delete(this.#s.cacheKey, s.token);
+    this.#s.authMode = undefined;
   }
 
   async #ensureAuth(): Promise<void> {
-    if (this.#authMode === 'basic') return;
-    if (this.#cache.get(this.#cacheKey)) {
-      this.#authMode = 'session';
+    if (this.#s.authMode === 'basic') return;
+    if (this.#s.cache.get(this.#s.cacheKey)) {
+      this.#s.authMode = 'session';
       return;
     }
-    this.#login ??= this.#createSession().finally(() => {
-      this.#login = undefined;
+    this.#s.login ??= this.#createSession().finally(() => {
+      this.#s.login = undefined;
     });
-    await this.#login;
+    await this.#s.login;
   }
 
   /**
@@ -519,7 +576,7 @@ export class RedfishClient {
    * Retry-After; in `auto` mode a BMC without usable sessions falls back to Basic.
    */
   async #createSession(): Promise<void> {
-    const auto = (this.#opts.auth ?? DEFAULT_CLIENT_OPTIONS.auth) === 'auto';
+    const auto = (this.#s.opts.auth ?? DEFAULT_CLIENT_OPTIONS.auth) === 'auto';
     return withSpan('redfish.session.login', { [Attr.bmcUrl]: this.origin }, async () => {
       let sessionsPath = '/redfish/v1/SessionService/Sessions';
       try {
@@ -535,16 +592,16 @@ export class RedfishClient {
           throw err;
       }
       let lastErr: RedfishError | undefined;
-      for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
+      for (let attempt = 1; attempt <= this.#s.retry.attempts; attempt++) {
         const res = await this.#send('POST', sessionsPath, {
-          body: { UserName: this.#opts.username, Password: this.#opts.password },
+          body: { UserName: this.#s.opts.username, Password: this.#s.opts.password },
           headers: {},
         });
         const token = res.headers['x-auth-token'];
         if (res.status < 300 && token) {
           const location = res.headers.location ? toPath(res.headers.location) : odataId(res.json);
-          this.#cache.set(this.#cacheKey, { token, location });
-          this.#authMode = 'session';
+          this.#s.cache.set(this.#s.cacheKey, { token, location });
+          this.#s.authMode = 'session';
           return;
         }
         lastErr = this.#httpError(res, 'POST', sessionsPath);
@@ -555,19 +612,19 @@ export class RedfishClient {
             path: sessionsPath,
             messages: lastErr.messages,
           });
-        if (RETRY_STATUSES.has(res.status) && attempt < this.#retry.attempts) {
+        if (RETRY_STATUSES.has(res.status) && attempt < this.#s.retry.attempts) {
           // A full session pool: another client may have left a session in the shared cache meanwhile.
-          if (this.#cache.get(this.#cacheKey)) {
-            this.#authMode = 'session';
+          if (this.#s.cache.get(this.#s.cacheKey)) {
+            this.#s.authMode = 'session';
             return;
           }
-          await sleep(this.#retryDelay(lastErr, attempt));
+          await sleep(this.#retryDelay(lastErr, attempt), this.#signal);
           continue;
         }
         break;
       }
       if (auto) {
-        this.#authMode = 'basic';
+        this.#s.authMode = 'basic';
         return;
       }
       throw lastErr ?? new RedfishError('REDFISH_ERR_AUTH', 'session login failed');
@@ -580,7 +637,7 @@ export class RedfishClient {
     path: string,
     opts: { headers: Record<string, string>; body?: unknown },
   ): Promise<RawResponse> {
-    this.#requests++;
+    this.#s.requests++;
     const headers: Record<string, string> = {
       'OData-Version': '4.0',
       Accept: 'application/json',
@@ -593,15 +650,20 @@ export class RedfishClient {
       body = JSON.stringify(opts.body);
       headers['Content-Type'] = 'application/json';
     }
-    return this.#sem.run(async () => {
+    const signal = this.#signal;
+    return this.#s.sem.run(async () => {
+      // A view's deadline may have passed while this request queued for the concurrency limit.
+      if (signal?.aborted) throw abortError(signal);
       try {
-        const res = await this.#pool.request({
+        const res = await this.#s.pool.request({
           path,
           method: method as 'GET',
           headers,
           body,
-          signal: AbortSignal.timeout(this.#requestMs),
-          reset: this.#opts.keepAlive === false,
+          signal: signal
+            ? AbortSignal.any([AbortSignal.timeout(this.#s.requestMs), signal])
+            : AbortSignal.timeout(this.#s.requestMs),
+          reset: this.#s.opts.keepAlive === false,
         });
         const text = await res.body.text();
         const h: Record<string, string> = {};
@@ -618,7 +680,8 @@ export class RedfishClient {
         }
         return { status: res.statusCode, headers: h, text, json };
       } catch (err) {
-        throw mapTransportError(err, method, path, this.#requestMs);
+        if (signal?.aborted) throw abortError(signal);
+        throw mapTransportError(err, method, path, this.#s.requestMs);
       }
     });
   }

@@ -31,6 +31,12 @@ export interface ProvisionOptions {
   readonly systemId?: string;
   readonly profileId?: string;
   readonly waits?: Partial<StrategyWaits>;
+  /**
+   * Bound on the whole run — probe, every step, wait, request and retry delay — in milliseconds. When it
+   * passes, the run stops at once with REDFISH_ERR_DEADLINE naming the step it was in. Each wait keeps
+   * its own bound (`waits`) too; whichever is nearer applies.
+   */
+  readonly timeoutMs?: number;
   readonly onStep?: (event: StepEvent) => void;
 }
 
@@ -78,6 +84,34 @@ function mergeWaits(w?: Partial<StrategyWaits>): StrategyWaits {
   return { ...DEFAULT_WAITS, ...w };
 }
 
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * The overall deadline of one run: a timer that aborts with REDFISH_ERR_DEADLINE naming the step then in
+ * progress (`where()`), so every request and wait of the run's client view fails with it.
+ */
+function startDeadline(
+  timeoutMs: number,
+  where: () => string,
+): { readonly signal: AbortSignal; readonly dispose: () => void } {
+  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs))
+    throw new RedfishError('REDFISH_ERR_CONFIG', `timeoutMs must be a positive number, not ${timeoutMs}`);
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () =>
+      ac.abort(
+        new RedfishError(
+          'REDFISH_ERR_DEADLINE',
+          `provisioning did not finish within ${seconds(timeoutMs)}: stopped during ${where()}`,
+        ),
+      ),
+    timeoutMs,
+  );
+  return { signal: ac.signal, dispose: () => clearTimeout(timer) };
+}
+
 /**
  * Provisions one BMC: probes it, chooses a strategy, and runs it until the system was reset into the
  * image and reports On. Every step is a span and an `onStep` event.
@@ -86,32 +120,50 @@ export async function provisionBmc(
   client: RedfishClient,
   options: ProvisionOptions,
 ): Promise<ProvisionResult> {
-  return withSpan('redfish.provision', { [Attr.bmcUrl]: client.origin }, async (span) => {
-    const probe = await probeBmc(client, {
-      ...(options.systemId ? { systemId: options.systemId } : {}),
-      ...(options.profileId ? { profileId: options.profileId } : {}),
+  let current = 'probe';
+  let since = Date.now();
+  const deadline =
+    options.timeoutMs === undefined
+      ? undefined
+      : startDeadline(options.timeoutMs, () => `${current} (after ${seconds(Date.now() - since)} in it)`);
+  const bmc = deadline ? client.withSignal(deadline.signal) : client;
+  const onStep = (e: StepEvent) => {
+    if (e.status === 'start') {
+      current = `${e.strategy} step ${e.step}`;
+      since = Date.now();
+    }
+    options.onStep?.(e);
+  };
+  try {
+    return await withSpan('redfish.provision', { [Attr.bmcUrl]: client.origin }, async (span) => {
+      const probe = await probeBmc(bmc, {
+        ...(options.systemId ? { systemId: options.systemId } : {}),
+        ...(options.profileId ? { profileId: options.profileId } : {}),
+      });
+      const assessments = assessStrategies(probe, options.image.url);
+      const strategy = chooseStrategy(assessments, options.strategy);
+      span.setAttribute(Attr.redfishStrategy, strategy);
+      span.setAttribute(Attr.bmcVendorProfile, probe.profile.id);
+      const ctx: StrategyContext = {
+        client: bmc,
+        probe,
+        image: options.image,
+        waits: mergeWaits(options.waits),
+        onStep,
+      };
+      await RUNNERS[strategy](ctx);
+      return {
+        strategy,
+        systemId: probe.system.id,
+        serial: probe.system.serial,
+        profile: probe.profile.id,
+        assessments,
+        probe,
+      };
     });
-    const assessments = assessStrategies(probe, options.image.url);
-    const strategy = chooseStrategy(assessments, options.strategy);
-    span.setAttribute(Attr.redfishStrategy, strategy);
-    span.setAttribute(Attr.bmcVendorProfile, probe.profile.id);
-    const ctx: StrategyContext = {
-      client,
-      probe,
-      image: options.image,
-      waits: mergeWaits(options.waits),
-      ...(options.onStep ? { onStep: options.onStep } : {}),
-    };
-    await RUNNERS[strategy](ctx);
-    return {
-      strategy,
-      systemId: probe.system.id,
-      serial: probe.system.serial,
-      profile: probe.profile.id,
-      assessments,
-      probe,
-    };
-  });
+  } finally {
+    deadline?.dispose();
+  }
 }
 
 /** Options of {@link finishProvisioning}. */

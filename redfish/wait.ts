@@ -15,8 +15,23 @@ export interface PollOptions {
   readonly maxIntervalMs: number;
 }
 
-/** Resolves after `ms` (or at once when `ms` ≤ 0); rejects early if `signal` aborts. */
+/**
+ * The error a run stopped by `signal` fails with: its reason when that is a RedfishError (the overall
+ * deadline of `provisionBmc` aborts with one naming the step), else REDFISH_ERR_DEADLINE.
+ */
+export function abortError(signal: AbortSignal): RedfishError {
+  const r: unknown = signal.reason;
+  if (r instanceof RedfishError) return r;
+  return new RedfishError(
+    'REDFISH_ERR_DEADLINE',
+    `stopped by the caller: ${r instanceof Error ? r.message : String(r ?? 'aborted')}`,
+    { cause: r },
+  );
+}
+
+/** Resolves after `ms` (or at once when `ms` ≤ 0); rejects early (with {@link abortError}) if `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
@@ -25,7 +40,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = () => {
       clearTimeout(t);
-      reject(signal?.reason ?? new Error('aborted'));
+      reject(abortError(signal!));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
@@ -50,18 +65,20 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 
 /**
  * Polls `probe` until it returns a value other than `undefined`, with backoff, bounded by
- * `opts.timeoutMs`. `what` names the awaited state in the timeout error; `lastSeen` describes
- * the latest observation for that error.
+ * `opts.timeoutMs` and stopped early by `signal` (an overall deadline). `what` names the awaited
+ * state in the timeout error; `lastSeen` describes the latest observation for that error.
  */
 export async function pollUntil<T>(
   what: string,
   opts: PollOptions,
   probe: () => Promise<T | undefined>,
   lastSeen?: () => string,
+  signal?: AbortSignal,
 ): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   let delay = opts.intervalMs;
   for (;;) {
+    if (signal?.aborted) throw abortError(signal);
     const got = await probe();
     if (got !== undefined) return got;
     const left = deadline - Date.now();
@@ -72,7 +89,7 @@ export async function pollUntil<T>(
         `timed out after ${opts.timeoutMs} ms waiting for ${what}${seen}`,
       );
     }
-    await sleep(Math.min(delay, left));
+    await sleep(Math.min(delay, left), signal);
     delay = Math.min(opts.maxIntervalMs, delay * 2);
   }
 }

@@ -13,8 +13,10 @@ import {
   type BmcCheckReport,
   type BootEvent,
   checkBmc,
+  DEFAULT_WAITS,
   EMULATOR_PERSONAS,
   type EmulatorPersonaId,
+  type PollOptions,
   provisionBmc,
   RedfishClient,
   type RedfishClientOptions,
@@ -238,7 +240,11 @@ export function registerBmcCommands(program: Command): void {
       'image URL the BMC fetches (ISO for virtual media, BFB/OS image for push, EFI for HTTP boot)',
     )
     .option('--strategy <name>', `auto|${STRATEGY_ORDER.join('|')}`, 'auto')
-    .option('--timeout <seconds>', 'bound on each wait (power, media, task)', '1800')
+    .option(
+      '--timeout <seconds>',
+      'bound on the whole run (probe, every step, wait and request); REDFISH_ERR_DEADLINE when it passes',
+      '1800',
+    )
     .option('--image-username <user>', 'user for the image server, if it needs one')
     .option('--image-password <password>', 'password for the image server')
     .action(
@@ -261,11 +267,8 @@ export function registerBmcCommands(program: Command): void {
           if (!(timeoutMs > 0)) throw new CliError('CLI_ERR_USAGE', '--timeout must be > 0 seconds');
           const client = new RedfishClient(clientOptions(o));
           try {
-            const bounded = (intervalMs: number, maxIntervalMs: number) => ({
-              timeoutMs,
-              intervalMs,
-              maxIntervalMs,
-            });
+            // Each wait keeps its default bound; --timeout bounds the whole run. Polls start at 0.5 s.
+            const polled = (w: PollOptions) => ({ ...w, intervalMs: 500 });
             const res = await provisionBmc(client, {
               image: {
                 url: o.image,
@@ -277,10 +280,11 @@ export function registerBmcCommands(program: Command): void {
               ...(o.system ? { systemId: o.system } : {}),
               ...(o.profile ? { profileId: o.profile } : {}),
               waits: {
-                power: bounded(500, 10_000),
-                media: bounded(500, 5_000),
-                task: bounded(500, 15_000),
+                power: polled(DEFAULT_WAITS.power),
+                media: polled(DEFAULT_WAITS.media),
+                task: polled(DEFAULT_WAITS.task),
               },
+              timeoutMs,
               onStep: printStep,
             });
             process.stdout.write(

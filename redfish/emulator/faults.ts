@@ -1,7 +1,8 @@
 /**
  * Fault injection for the emulator: per-request rules (status + Retry-After,
  * connection reset, delay) and state faults (media that will not eject, tasks
- * that end in Exception). Tests drive the controller through these.
+ * that end in Exception or never end, power transitions that never finish).
+ * Tests drive the controller through these.
  */
 
 /** One injected fault; matches by method and path, fires `times` times (default 1). */
@@ -28,6 +29,10 @@ export class FaultSet {
   stuckMedia = false;
   /** When set, SimpleUpdate tasks end in `Exception` with this text. */
   failTasks: string | undefined;
+  /** SimpleUpdate tasks fetch the image and then stay `Running` forever. */
+  stallTasks = false;
+  /** A reset enters its first transition (PoweringOff / PoweringOn) and never leaves it. */
+  stallPower = false;
 
   constructor(rules: readonly FaultRule[] = []) {
     for (const r of rules) this.add(r);
@@ -43,6 +48,8 @@ export class FaultSet {
     this.#rules.length = 0;
     this.stuckMedia = false;
     this.failTasks = undefined;
+    this.stallTasks = false;
+    this.stallPower = false;
   }
 
   /** The first live rule matching this request (consuming one use), if any. */

@@ -597,6 +597,8 @@ class Emulator {
       plan.push(['PoweringOff', 0], ['PoweringOn', T / 2], ['On', T / 2]);
     }
     if (plan.length > 0) this.#applySettings(sysPath);
+    // Fault: the system enters the first transition and stays there (a BMC that never reports On).
+    if (this.faults.stallPower) plan.splice(1);
     // Steps are chained (each schedules the next) rather than scheduled at absolute offsets: under
     // load Node may run two expired timers of different durations out of order, which once left a
     // system "PoweringOn" after it had reached "On".
@@ -931,6 +933,7 @@ class Emulator {
         }
         if (this.#stopped) return;
         task.PercentComplete = 50;
+        if (this.faults.stallTasks) return; // fault: the task never finishes
         await new Promise<void>((r) => this.#later(this.#taskMs, r));
         if (this.#stopped) return;
         const finish = (state: string, messageId: string, message: string) => {

@@ -34,7 +34,8 @@ export async function bootResource(client: RedfishClient, probe: BmcProbe): Prom
   try {
     const s = (await client.get(system.settingsPath)).body;
     return s.Boot && typeof s.Boot === 'object' ? system.settingsPath : system.path;
-  } catch {
+  } catch (err) {
+    if (client.signal?.aborted) throw err; // the run's deadline, not an unreadable settings object
     return system.path;
   }
 }

@@ -49,6 +49,7 @@ export async function ejectAndConfirm(
         return isEmpty(s, profile) ? true : undefined;
       },
       () => last,
+      client.signal,
     );
   } catch (err) {
     if (err instanceof RedfishError && err.code === 'REDFISH_ERR_WAIT_TIMEOUT')
@@ -143,6 +144,7 @@ export async function insertAndConfirm(
           : undefined;
       },
       () => last,
+      client.signal,
     );
   } catch (err) {
     if (err instanceof RedfishError && err.code === 'REDFISH_ERR_WAIT_TIMEOUT')

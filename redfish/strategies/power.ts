@@ -28,6 +28,7 @@ export async function waitForPower(
       return last === want ? true : undefined;
     },
     () => last,
+    client.signal,
   );
 }
 

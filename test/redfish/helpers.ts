@@ -7,6 +7,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { vi } from 'vitest';
+import { registerBmcCommands } from '../../cli/commands/bmc.js';
 import type { BmcEmulatorOptions, RedfishClientOptions, StrategyWaits } from '../../redfish/index.js';
 
 /** Repo root (two levels up from this file). */
@@ -85,4 +88,31 @@ export async function startImageServer(size = 64 * 1024): Promise<ImageServer> {
       return new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** Runs `dpu-ztp bmc …` in-process; returns stdout, stderr and the exit code it set. */
+export async function cli(args: string[]): Promise<{ out: string; err: string; code: number }> {
+  const program = new Command('dpu-ztp').exitOverride();
+  registerBmcCommands(program);
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    out += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+    err += String(s);
+    return true;
+  });
+  const before = process.exitCode;
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'dpu-ztp', ...args]);
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = before;
+  return { out, err, code };
 }

@@ -4,9 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { registerBmcCommands } from '../../cli/commands/bmc.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BmcEmulator,
   checkBmc,
@@ -15,6 +13,7 @@ import {
   startBmcEmulator,
 } from '../../redfish/index.js';
 import {
+  cli,
   FAST_EMULATOR,
   FAST_WAITS,
   fastClient,
@@ -31,33 +30,6 @@ beforeAll(async () => {
   images = await startImageServer();
 });
 afterAll(() => images.close());
-
-/** Runs `dpu-ztp bmc …` in-process; returns stdout, stderr and the exit code it set. */
-async function cli(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const program = new Command('dpu-ztp').exitOverride();
-  registerBmcCommands(program);
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    err += String(s);
-    return true;
-  });
-  const before = process.exitCode;
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(['node', 'dpu-ztp', ...args]);
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = before;
-  return { out, err, code };
-}
 
 describe.skipIf(!existsSync(smartnic))('DMTF mockups', () => {
   let emu: BmcEmulator | undefined;
