@@ -28,6 +28,8 @@ export const REDFISH_ERROR_CODES = {
   REDFISH_ERR_DEADLINE:
     'The overall deadline of a provisioning run (--timeout) passed, or its caller stopped it; the message names the step it was in.',
   REDFISH_ERR_NO_STRATEGY: 'No provisioning strategy is usable on this BMC (or the requested one is not).',
+  REDFISH_ERR_ALL_STRATEGIES_FAILED:
+    'With --strategy auto, every usable strategy was tried and each failed; the message lists each attempt, its step and error.',
   REDFISH_ERR_UNKNOWN_PROFILE: 'The requested vendor profile id does not exist.',
   REDFISH_ERR_CONFIG: 'Invalid options were passed to the Redfish client, emulator or strategy.',
 } as const;

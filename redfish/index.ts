@@ -70,5 +70,7 @@ export {
   type ProvisionOptions,
   type ProvisionResult,
   provisionBmc,
+  type StrategyAttempt,
+  strategyCandidates,
 } from './provision.js';
 export { type BmcCheckReport, type CheckOptions, checkBmc } from './check.js';

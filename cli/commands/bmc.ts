@@ -126,6 +126,10 @@ function printStep(e: StepEvent): void {
   if (e.status === 'start') process.stdout.write(`[${e.strategy}] ${e.step} ...\n`);
   else if (e.status === 'done')
     process.stdout.write(`[${e.strategy}] ${e.step} done${e.detail ? `: ${e.detail}` : ''}\n`);
+  else if (e.status === 'fallback')
+    process.stdout.write(
+      `[${e.strategy}] gave up at ${e.step} (${e.detail ?? 'failed'}); trying ${e.next} next\n`,
+    );
   else process.stdout.write(`[${e.strategy}] ${e.step} FAILED\n`);
 }
 

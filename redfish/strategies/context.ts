@@ -41,14 +41,19 @@ export const DEFAULT_WAITS: StrategyWaits = Object.freeze({
   task: Object.freeze({ timeoutMs: 45 * 60_000, intervalMs: 2_000, maxIntervalMs: 15_000 }),
 });
 
-/** One step as reported to the caller. */
+/**
+ * One step as reported to the caller. `fallback` follows the `failed` step of a strategy that
+ * `--strategy auto` gives up on: `error` says why, `next` is the strategy tried next.
+ */
 export interface StepEvent {
   readonly strategy: StrategyName | 'cleanup';
   readonly step: string;
-  readonly status: 'start' | 'done' | 'failed';
+  readonly status: 'start' | 'done' | 'failed' | 'fallback';
   /** What was done / found (e.g. "InsertMedia on …; BMC asked for TransferMethod: added it"). */
   readonly detail?: string;
   readonly error?: unknown;
+  /** With `fallback`: the strategy tried next. */
+  readonly next?: StrategyName;
 }
 
 /** What a strategy runs with. */

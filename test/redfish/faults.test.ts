@@ -9,6 +9,7 @@ import {
   RedfishClient,
   type RedfishClientOptions,
   RedfishError,
+  type StrategyName,
   startBmcEmulator,
 } from '../../redfish/index.js';
 import { FAST_EMULATOR, FAST_WAITS, fastClient, type ImageServer, startImageServer } from './helpers.js';
@@ -23,7 +24,7 @@ async function run(
   opts: BmcEmulatorOptions,
   arrange: (emu: BmcEmulator, c: RedfishClient) => Promise<void> | void,
   clientExtra: Partial<RedfishClientOptions> = {},
-  strategy: 'auto' | 'image-push' = 'auto',
+  strategy: 'auto' | StrategyName = 'auto',
   waits = FAST_WAITS,
 ) {
   const emu = await startBmcEmulator({ ...FAST_EMULATOR, ...opts });
@@ -110,9 +111,15 @@ describe('faults during provisioning', () => {
   });
 
   it('a SimpleUpdate task ending in Exception fails with REDFISH_ERR_TASK_FAILED and the task message', async () => {
-    const out = await run({ persona: 'bluefield' }, (emu) => {
-      emu.faults.failTasks = 'BFB image verification failed';
-    });
+    // Named strategy: with auto, the failed push would fall back to http-boot (fallback.test.ts).
+    const out = await run(
+      { persona: 'bluefield' },
+      (emu) => {
+        emu.faults.failTasks = 'BFB image verification failed';
+      },
+      {},
+      'image-push',
+    );
     expect(out.ok).toBe(false);
     if (out.ok) return;
     expect(out.e.code).toBe('REDFISH_ERR_TASK_FAILED');
@@ -126,6 +133,7 @@ describe('faults during provisioning', () => {
     try {
       const err = await provisionBmc(c, {
         image: { url: `${images.url}/missing.bfb` },
+        strategy: 'image-push',
         waits: FAST_WAITS,
       }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'REDFISH_ERR_TASK_FAILED' });
@@ -137,12 +145,17 @@ describe('faults during provisioning', () => {
   });
 
   it('a slot that stays inserted fails with REDFISH_ERR_MEDIA_STUCK within the media timeout', async () => {
-    const out = await run({}, async (emu, c) => {
-      await c.post('/redfish/v1/Managers/BMC/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', {
-        Image: 'http://old/old.iso',
-      });
-      emu.faults.stuckMedia = true;
-    });
+    const out = await run(
+      {},
+      async (emu, c) => {
+        await c.post('/redfish/v1/Managers/BMC/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', {
+          Image: 'http://old/old.iso',
+        });
+        emu.faults.stuckMedia = true;
+      },
+      {},
+      'virtual-media',
+    );
     expect(out.ok).toBe(false);
     if (out.ok) return;
     expect(out.e.code).toBe('REDFISH_ERR_MEDIA_STUCK');
