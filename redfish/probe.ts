@@ -51,7 +51,30 @@ export interface SystemInfo {
   readonly settingsPath: string | undefined;
   readonly virtualMediaPath: string | undefined;
   readonly managerPaths: readonly string[];
+  /** `BootProgress` (ComputerSystem v1_13), when the system reports it. */
+  readonly bootProgress: BootProgress | undefined;
   readonly raw: RedfishJson;
+}
+
+/**
+ * `ComputerSystem.BootProgress` as reported: `LastState` (DMTF enum, `OEM` when the state is vendor
+ * defined), `OemLastState` (e.g. BlueField `OsIsRunning`) and `LastStateTime`; empty strings when absent.
+ */
+export interface BootProgress {
+  readonly lastState: string;
+  readonly oemLastState: string;
+  readonly lastStateTime: string;
+}
+
+/** Reads `BootProgress` from a ComputerSystem body; undefined when the system does not report it. */
+export function bootProgressOf(system: RedfishJson): BootProgress | undefined {
+  const bp = system.BootProgress as RedfishJson | undefined;
+  if (!bp || typeof bp !== 'object') return undefined;
+  return {
+    lastState: str(bp.LastState),
+    oemLastState: str(bp.OemLastState),
+    lastStateTime: str(bp.LastStateTime),
+  };
 }
 
 /** A Manager as probed. */
@@ -188,6 +211,7 @@ async function readSystem(client: RedfishClient, path: string): Promise<SystemIn
     managerPaths: (Array.isArray(links?.ManagedBy) ? links.ManagedBy : [])
       .map(odataId)
       .filter((x): x is string => !!x),
+    bootProgress: bootProgressOf(raw),
     raw,
   };
 }

@@ -287,6 +287,7 @@ export function registerBmcCommands(program: Command): void {
                 power: polled(DEFAULT_WAITS.power),
                 media: polled(DEFAULT_WAITS.media),
                 task: polled(DEFAULT_WAITS.task),
+                os: polled(DEFAULT_WAITS.os),
               },
               timeoutMs,
               onStep: printStep,
@@ -323,6 +324,11 @@ export function registerBmcCommands(program: Command): void {
     .option('--password-change-required', 'answer 403 PasswordChangeRequired until the password is changed')
     .option('--transition-ms <ms>', 'duration of each power transition', '1500')
     .option('--task-ms <ms>', 'duration of a SimpleUpdate task after the image fetch', '1000')
+    .option(
+      '--os-boot-ms <ms>',
+      'time from power On to the OS running, as BootProgress reports it (bluefield)',
+      '3000',
+    )
     .option('--image-insecure', 'fetch https images without verifying the image server certificate')
     .action(
       action(
@@ -341,6 +347,7 @@ export function registerBmcCommands(program: Command): void {
           passwordChangeRequired?: boolean;
           transitionMs: string;
           taskMs: string;
+          osBootMs: string;
           imageInsecure?: boolean;
         }) => {
           const port = Number(o.port);
@@ -368,6 +375,7 @@ export function registerBmcCommands(program: Command): void {
             passwordChangeRequired: o.passwordChangeRequired === true,
             powerTransitionMs: Number(o.transitionMs),
             taskDurationMs: Number(o.taskMs),
+            osBootMs: Number(o.osBootMs),
             imageFetch: { insecure: o.imageInsecure === true },
             recordRequests: false,
             onBoot: async (e) => {

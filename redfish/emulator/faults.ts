@@ -33,6 +33,10 @@ export class FaultSet {
   stallTasks = false;
   /** A reset enters its first transition (PoweringOff / PoweringOn) and never leaves it. */
   stallPower = false;
+  /** BootProgress stops at this OemLastState after a reset (an Arm stuck in, say, `UEFI`). */
+  bootProgressStopsAt: string | undefined;
+  /** BootProgress ignores resets: it keeps its old state and time (a BMC that missed the reboot). */
+  frozenBootProgress = false;
 
   constructor(rules: readonly FaultRule[] = []) {
     for (const r of rules) this.add(r);
@@ -50,6 +54,8 @@ export class FaultSet {
     this.failTasks = undefined;
     this.stallTasks = false;
     this.stallPower = false;
+    this.bootProgressStopsAt = undefined;
+    this.frozenBootProgress = false;
   }
 
   /** The first live rule matching this request (consuming one use), if any. */

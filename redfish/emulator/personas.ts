@@ -39,6 +39,11 @@ export interface EmulatorPersona {
   readonly simpleUpdate?: { readonly inventory: readonly string[]; readonly protocols: readonly string[] };
   /** BlueField BMC RShim switch under `Managers/{id}/Oem/Nvidia`. */
   readonly rshim?: boolean;
+  /**
+   * `BootProgress.OemLastState` values the system moves through after a reset (`LastState: OEM`); the
+   * first is set when the reset starts, the rest follow once it is On, the last one stays.
+   */
+  readonly bootProgress?: readonly string[];
   readonly rules: {
     /** Supermicro X11/X12: 400 when InsertMedia carries `Inserted`/`WriteProtected`. */
     readonly rejectInsertedProps?: boolean;
@@ -113,6 +118,9 @@ export const EMULATOR_PERSONAS = Object.freeze({
     resetTypes: ['On', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart'],
     simpleUpdate: { inventory: ['BMC_Firmware', 'DPU_OS', 'DPU_NIC'], protocols: ['HTTP', 'HTTPS', 'SCP'] },
     rshim: true,
+    // NVIDIA BlueField BMC docs, "BlueField Arm State" (BMC 24.04–25.07): the Arm boot stages as
+    // OemLastState under BootProgress; OsIsRunning = booted in DPU mode.
+    bootProgress: ['BootRom', 'BL2', 'BL31', 'UEFI', 'OsStarting', 'OsIsRunning'],
     rules: {},
   },
   idrac: {

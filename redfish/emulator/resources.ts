@@ -180,6 +180,15 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
     UUID: '2eb1a9f8-74f7-4f22-b085-b833dcf37300',
     PowerState: 'On',
     Status: { State: 'Enabled', Health: 'OK' },
+    ...(p.bootProgress?.length
+      ? {
+          BootProgress: {
+            LastState: 'OEM',
+            OemLastState: p.bootProgress.at(-1),
+            LastStateTime: new Date().toISOString(),
+          },
+        }
+      : {}),
     Boot: boot,
     ...(p.mediaUnder === 'system' || p.mediaUnder === 'both'
       ? { VirtualMedia: ref(`${sys}/VirtualMedia`) }

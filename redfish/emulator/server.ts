@@ -75,6 +75,8 @@ export interface BmcEmulatorOptions {
   readonly powerTransitionMs?: number;
   /** Time a SimpleUpdate task runs after the image was fetched. Default 1000 ms. */
   readonly taskDurationMs?: number;
+  /** Time from power On to the last BootProgress state (personas with `bootProgress`). Default 1500 ms. */
+  readonly osBootMs?: number;
   /** Image fetch TLS/timeouts (the BMC's view of the image server). */
   readonly imageFetch?: ImageFetchOptions;
   /** Called for each boot into an image; errors are recorded, never thrown into the emulator. */
@@ -205,6 +207,7 @@ class Emulator {
   readonly #versions = new Map<string, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #powerTimers = new Map<string, NodeJS.Timeout[]>();
+  readonly #progressTimers = new Map<string, NodeJS.Timeout>();
   readonly #pending = new Set<Promise<unknown>>();
   readonly #staleReads = new Map<string, number>();
   readonly #pushed = new Map<string, { url: string; fetch: BootEvent['fetch'] }>();
@@ -214,6 +217,7 @@ class Emulator {
   #stopped = false;
   readonly #transitionMs: number;
   readonly #taskMs: number;
+  readonly #osBootMs: number;
   readonly #user: string;
   #password: string;
 
@@ -228,6 +232,7 @@ class Emulator {
     this.#passwordChange = opts.passwordChangeRequired === true;
     this.#transitionMs = opts.powerTransitionMs ?? 1_500;
     this.#taskMs = opts.taskDurationMs ?? 1_000;
+    this.#osBootMs = opts.osBootMs ?? 1_500;
     this.#user = opts.username ?? 'admin';
     this.#password = opts.password ?? 'password';
   }
@@ -596,7 +601,10 @@ class Emulator {
     } else if (type !== 'Nmi') {
       plan.push(['PoweringOff', 0], ['PoweringOn', T / 2], ['On', T / 2]);
     }
-    if (plan.length > 0) this.#applySettings(sysPath);
+    if (plan.length > 0) {
+      this.#applySettings(sysPath);
+      this.#restartBootProgress(sysPath);
+    }
     // Fault: the system enters the first transition and stays there (a BMC that never reports On).
     if (this.faults.stallPower) plan.splice(1);
     // Steps are chained (each schedules the next) rather than scheduled at absolute offsets: under
@@ -610,7 +618,10 @@ class Emulator {
       const apply = () => {
         sys.PowerState = s;
         this.#touch(sysPath);
-        if (s === 'On') this.#boot(sysPath);
+        if (s === 'On') {
+          this.#boot(sysPath);
+          this.#advanceBootProgress(sysPath, 1);
+        }
         step(i + 1);
       };
       if (dt === 0) apply();
@@ -627,6 +638,47 @@ class Emulator {
       this.#timers.delete(t);
     }
     this.#powerTimers.delete(sysPath);
+  }
+
+  // --- boot progress (BlueField BootProgress.OemLastState) ------------------------------------------
+
+  #setBootProgress(sysPath: string, state: string): void {
+    const sys = this.#r.get(sysPath)!;
+    sys.BootProgress = {
+      ...sys.BootProgress,
+      LastState: 'OEM',
+      OemLastState: state,
+      LastStateTime: new Date().toISOString(),
+    };
+    this.#touch(sysPath);
+  }
+
+  /** A reset starts the Arm over: the first state now, the rest once the system is On. */
+  #restartBootProgress(sysPath: string): void {
+    const states = this.persona?.bootProgress;
+    if (!states?.length || !this.#r.get(sysPath)?.BootProgress) return;
+    const t = this.#progressTimers.get(sysPath);
+    if (t) {
+      clearTimeout(t);
+      this.#timers.delete(t);
+    }
+    this.#progressTimers.delete(sysPath);
+    if (this.faults.frozenBootProgress) return; // fault: the BMC did not notice the reboot
+    this.#setBootProgress(sysPath, states[0]!);
+  }
+
+  #advanceBootProgress(sysPath: string, i: number): void {
+    const states = this.persona?.bootProgress;
+    const state = states?.[i];
+    if (!states || !state || this.faults.frozenBootProgress) return;
+    const cur = this.#r.get(sysPath)?.BootProgress?.OemLastState;
+    if (cur !== states[i - 1] || cur === this.faults.bootProgressStopsAt) return; // fault: stuck
+    const t = this.#later(this.#osBootMs / (states.length - 1), () => {
+      this.#progressTimers.delete(sysPath);
+      this.#setBootProgress(sysPath, state);
+      this.#advanceBootProgress(sysPath, i + 1);
+    });
+    this.#progressTimers.set(sysPath, t);
   }
 
   /** BlueField: boot settings PATCHed to `{system}/Settings` apply at the next reset. */

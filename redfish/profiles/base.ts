@@ -45,6 +45,8 @@ export const PROFILE_DEFAULTS = {
     // BlueField-2/3 `DPU_OS`, BlueField-4 `BlueField_OS_Image_CPU_0` (NVIDIA docs; DPF client.go).
     osTargets: [/^DPU_OS$/i, /OS_Image/i],
     targetsLeadingSlash: true,
+    // DMTF defines no "OS is up" value a generic BMC reliably reports: power On ends the run.
+    awaitOemLastState: undefined,
   },
   hooks: {
     /** DMTF `Cd`. */

@@ -25,6 +25,15 @@ export const nvidiaBluefieldProfile = defineProfile({
     // NVIDIA's documented SimpleUpdate writes Targets without a leading slash
     // ("redfish/v1/UpdateService/FirmwareInventory/DPU_OS"); BMC ≥ 24.07 for HTTP/HTTPS.
     targetsLeadingSlash: false,
+    // The BFB installs on the Arm after the push; NVIDIA's BFB-from-BMC procedure then waits for
+    // Systems/Bluefield BootProgress.OemLastState "OsIsRunning" (DPF `Installing` does the same).
+    // BootProgress with OemLastState BootRom → BL2 → BL31 → UEFI → OsStarting → OsIsRunning is
+    // documented from BlueField BMC firmware 24.04 ("Monitoring BlueField Arm State") through 25.07
+    // ("BlueField Arm State"); "OsIsRunning" marks boot complete in DPU mode (NIC mode stops at UEFI).
+    // The BMC polls the Arm over NC-SI only every ~30 s, so states can be skipped or stale right after
+    // a reset — hence the wait ignores an OsIsRunning left over from before it (strategies/os-ready.ts).
+    // Firmware without BootProgress is not waited on.
+    awaitOemLastState: 'OsIsRunning',
   },
   hooks: {
     /**

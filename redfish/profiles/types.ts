@@ -77,6 +77,12 @@ export interface VendorProfile {
     readonly osTargets: readonly RegExp[];
     /** Write `Targets` with a leading slash (BlueField docs write them without). */
     readonly targetsLeadingSlash: boolean;
+    /**
+     * After the reset that follows the push, wait (bounded by `waits.os`) until the system's
+     * `BootProgress.OemLastState` reads this value — where the system reports BootProgress at all.
+     * `undefined`: the run ends once the system is On.
+     */
+    readonly awaitOemLastState: string | undefined;
   };
   readonly hooks: {
     /** The BootSourceOverrideTarget that boots the virtual CD, given the system's AllowableValues. */

@@ -32,6 +32,8 @@ export interface StrategyWaits {
   readonly media: PollOptions;
   /** SimpleUpdate task. */
   readonly task: PollOptions;
+  /** The OS reported running after an image push (profile `imagePush.awaitOemLastState`). */
+  readonly os: PollOptions;
 }
 
 /** Defaults: generous for real BMCs (Ironic waits minutes for power and tasks). */
@@ -39,6 +41,9 @@ export const DEFAULT_WAITS: StrategyWaits = Object.freeze({
   power: Object.freeze({ timeoutMs: 5 * 60_000, intervalMs: 2_000, maxIntervalMs: 10_000 }),
   media: Object.freeze({ timeoutMs: 60_000, intervalMs: 1_000, maxIntervalMs: 5_000 }),
   task: Object.freeze({ timeoutMs: 45 * 60_000, intervalMs: 2_000, maxIntervalMs: 15_000 }),
+  // A BFB install takes minutes (NVIDIA: plus ~3 min for cloud-init); the BlueField BMC refreshes
+  // BootProgress every ~30 s, so polling faster than 15 s gains nothing.
+  os: Object.freeze({ timeoutMs: 30 * 60_000, intervalMs: 2_000, maxIntervalMs: 15_000 }),
 });
 
 /**

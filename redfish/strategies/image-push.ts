@@ -1,12 +1,14 @@
 /**
  * Strategy 2, image push: UpdateService.SimpleUpdate of the OS image to the
  * BMC's OS target (BlueField `FirmwareInventory/DPU_OS` for a BFB), task
- * polling, then reboot — for DPU BMCs without virtual media.
+ * polling, then reboot and, where the profile asks and the system reports
+ * BootProgress, wait for the OS to run — for DPU BMCs without virtual media.
  */
 import type { RedfishJson, RedfishResponse } from '../client.js';
 import { RedfishError } from '../errors.js';
 import { transferProtocolOfUrl, transferProtocolToRedfish } from '../vocabulary.js';
 import { runStep, type StrategyContext } from './context.js';
+import { readBootProgress, waitForOemLastState } from './os-ready.js';
 import { rebootAndConfirm } from './power.js';
 
 /** Runs the image-push strategy. */
@@ -44,5 +46,14 @@ export async function runImagePush(ctx: StrategyContext): Promise<void> {
     const task = await client.waitForTask(res, waits.task);
     return `task ${String(task.Id ?? '')} ${String(task.TaskState ?? 'done')}`;
   });
+  const want = probe.profile.imagePush.awaitOemLastState;
+  // Read before the reset: a BootProgress still showing the old OS must not count as the new one.
+  const before = want ? await readBootProgress(client, probe.system) : undefined;
   await runStep(ctx, 'image-push', 'reset', () => rebootAndConfirm(client, probe.system, waits.power));
+  if (!want) return;
+  await runStep(ctx, 'image-push', 'os-running', async () =>
+    before
+      ? waitForOemLastState(client, probe.system, want, before, waits.os)
+      : `not waited: ${probe.system.id} reports no BootProgress`,
+  );
 }

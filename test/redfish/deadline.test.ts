@@ -30,6 +30,7 @@ const LONG_WAITS: StrategyWaits = {
   power: { timeoutMs: 60_000, intervalMs: 10, maxIntervalMs: 40 },
   media: { timeoutMs: 60_000, intervalMs: 10, maxIntervalMs: 40 },
   task: { timeoutMs: 60_000, intervalMs: 10, maxIntervalMs: 40 },
+  os: { timeoutMs: 60_000, intervalMs: 10, maxIntervalMs: 40 },
 };
 
 async function runWithDeadline(

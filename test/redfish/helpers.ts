@@ -21,6 +21,7 @@ export const mockupsDir = join(repoRoot, '..', 'shared', 'redfish-mockups');
 export const FAST_EMULATOR: BmcEmulatorOptions = {
   powerTransitionMs: 30,
   taskDurationMs: 30,
+  osBootMs: 50,
   username: 'admin',
   password: 'secret',
 };
@@ -43,6 +44,7 @@ export const FAST_WAITS: StrategyWaits = {
   power: { timeoutMs: 3_000, intervalMs: 10, maxIntervalMs: 40 },
   media: { timeoutMs: 1_000, intervalMs: 10, maxIntervalMs: 40 },
   task: { timeoutMs: 5_000, intervalMs: 10, maxIntervalMs: 40 },
+  os: { timeoutMs: 3_000, intervalMs: 10, maxIntervalMs: 40 },
 };
 
 /** An image server: serves `size` bytes at any path, answers HEAD and Range with 206. */

@@ -165,6 +165,7 @@ describe('cli: bmc provision', () => {
       expect(r.code).toBe(0);
       expect(r.out).toContain('[image-push] prepare done: enabled BMC RShim');
       expect(r.out).toContain('[image-push] task done');
+      expect(r.out).toMatch(/\[image-push\] os-running done: BootProgress\.OemLastState OsIsRunning/);
       expect(r.out).toMatch(
         /provisioned: system Bluefield \(SN BF-9\) .* via image-push \[profile bluefield\]/,
       );
