@@ -24,7 +24,7 @@ export const REDFISH_ERROR_CODES = {
   REDFISH_ERR_UNSUPPORTED: 'The BMC does not offer a value or action this step needs (see AllowableValues).',
   REDFISH_ERR_TASK_FAILED: 'A BMC task ended in Exception, Killed or Cancelled.',
   REDFISH_ERR_WAIT_TIMEOUT:
-    'A bounded wait (power state, task, media) ended before the BMC reached the state.',
+    'A bounded wait (power state, task, media, OS running) ended before the BMC reached the state.',
   REDFISH_ERR_DEADLINE:
     'The overall deadline of a provisioning run (--timeout) passed, or its caller stopped it; the message names the step it was in.',
   REDFISH_ERR_NO_STRATEGY: 'No provisioning strategy is usable on this BMC (or the requested one is not).',
