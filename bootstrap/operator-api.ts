@@ -107,6 +107,8 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    // Resource names may be 128 bytes (ResourceName); Fastify's default cuts params at 100 (414).
+    routerOptions: { maxParamLength: 256 },
     ...(opts.https ? { https: opts.https } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -174,11 +174,12 @@ export async function imageServing(app: FastifyInstance, opts: ImageServingOptio
     const t0 = performance.now();
     const name = req.params.name;
     const range = req.headers.range;
+    const clientAddress = req.ip; // read now: gone once the socket closes
     let bytes = 0;
     const record = () =>
       opts.fetchLog?.record({
         image: name,
-        clientAddress: req.ip,
+        clientAddress,
         listener: opts.listener,
         status: reply.raw.statusCode,
         range,

@@ -11,7 +11,11 @@ export interface ImagesServerOptions {
 
 /** Builds the images app (not listening). */
 export function buildImagesServer(opts: ImagesServerOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: opts.logger }) as unknown as FastifyInstance;
+  // Image names may be 128 bytes; Fastify's default cuts params at 100 (414).
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    routerOptions: { maxParamLength: 256 },
+  }) as unknown as FastifyInstance;
   app.get('/healthz', async () => ({ status: 'ok' }));
   if (opts.images) app.register(imageServing, { ...opts.images, listener: 'http' });
   return app;

@@ -1,0 +1,248 @@
+/**
+ * `GET|HEAD /images/{name}` over real HTTP against RFC 9110, with curl (`-r`)
+ * and undici, on a 2 GiB + 1000 byte sparse image with data written past
+ * 2^31 (offsets above the 32-bit range), and the fetch log.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { closeSync, openSync, readFileSync, readSync, truncateSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backend } from '../helpers/db.js';
+import { haveTool } from '../helpers/tools.js';
+import { type ImageHarness, startImageHarness } from './harness.js';
+
+const run = promisify(execFile);
+const SIZE = 2 ** 31 + 1000;
+/** Where recognisable bytes are written into the sparse file. */
+const MARKS = [0, 4095, 2 ** 31 - 3, 2 ** 31 + 500, SIZE - 16];
+let h: ImageHarness;
+let file: string;
+let sha256: string;
+let etag: string;
+let lastModified: string;
+
+beforeAll(async () => {
+  h = await startImageHarness();
+  file = join(h.dir, 'big.iso@test');
+  const fd = openSync(file, 'w');
+  truncateSync(file, SIZE);
+  for (const at of MARKS) writeSync(fd, Buffer.from(`M${at}`.padEnd(16, '.')), 0, 16, at);
+  closeSync(fd);
+  sha256 = execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0] as string;
+  etag = `"${sha256}"`;
+  await h.t.db
+    .insertInto('images')
+    .values({
+      name: 'big.iso',
+      size: SIZE,
+      sha256,
+      sha384: '0'.repeat(96),
+      sha512: '0'.repeat(128),
+      content_type: 'application/x-iso9660-image',
+      path: 'big.iso@test',
+      created_at: new Date('2026-11-20T10:00:00.250Z'),
+    })
+    .execute();
+  lastModified = new Date('2026-11-20T10:00:00Z').toUTCString();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+function bytesAt(start: number, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  const b = Buffer.alloc(length);
+  readSync(fd, b, 0, length, start);
+  closeSync(fd);
+  return b;
+}
+
+const url = () => `${h.imagesUrl}/images/big.iso`;
+
+async function get(headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
+  const res = await request(url(), { method, headers });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers as Record<string, string>, body };
+}
+
+describe.skipIf(!haveTool('curl'))(`image serving with curl -r (${backend})`, () => {
+  /** Runs curl (asynchronously: the server shares this event loop) and returns status, headers, body. */
+  async function curl(args: string[]) {
+    const headerFile = join(h.dir, '.curl-headers');
+    const r = await run('curl', ['-sS', '-D', headerFile, '-o', '-', ...args, url()], {
+      encoding: 'buffer',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const head = readFileSync(headerFile, 'latin1');
+    const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1]);
+    const headers: Record<string, string> = Object.fromEntries(
+      head
+        .split('\r\n')
+        .slice(1)
+        .filter((l) => l.includes(':'))
+        .map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+    );
+    return { status, headers, body: r.stdout as Buffer };
+  }
+
+  it.each([
+    ['0-15', 0, 16],
+    ['2147483645-2147483660', 2 ** 31 - 3, 16], // across 2^31
+    [`${2 ** 31 + 500}-${2 ** 31 + 515}`, 2 ** 31 + 500, 16],
+    [`${SIZE - 16}-`, SIZE - 16, 16], // open-ended
+    ['-16', SIZE - 16, 16], // suffix
+    ['4000-70000', 4000, 66001], // streamed (> 64 KiB)
+  ])('-r %s', async (range, start, length) => {
+    const r = await curl(['-r', range]);
+    expect(r.status).toBe(206);
+    expect(r.headers['content-range']).toBe(`bytes ${start}-${start + length - 1}/${SIZE}`);
+    expect(r.headers['content-length']).toBe(String(length));
+    expect(r.headers['accept-ranges']).toBe('bytes');
+    expect(r.headers.etag).toBe(etag);
+    expect(r.body.equals(bytesAt(start, length))).toBe(true);
+  });
+
+  it('416 with Content-Range: bytes */size past the end', async () => {
+    const r = await curl(['-r', `${SIZE}-`]);
+    expect(r.status).toBe(416);
+    expect(r.headers['content-range']).toBe(`bytes */${SIZE}`);
+  });
+
+  it('HEAD tells size, type, validators without a body', async () => {
+    const r = await curl(['-I']);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-length']).toBe(String(SIZE));
+    expect(r.headers['content-type']).toBe('application/x-iso9660-image');
+    expect(r.headers['last-modified']).toBe(lastModified);
+    expect(r.headers.etag).toBe(etag);
+  });
+});
+
+describe(`image serving with undici (${backend})`, () => {
+  it('If-Range: a strong ETag match or the exact date gives 206; else, or a weak tag, the whole image', async () => {
+    const range = { range: `bytes=${2 ** 31 + 500}-${2 ** 31 + 515}` };
+    const hit = await get({ ...range, 'if-range': etag });
+    expect(hit.status).toBe(206);
+    expect(hit.body.toString()).toBe(`M${2 ** 31 + 500}`.padEnd(16, '.'));
+    expect((await get({ ...range, 'if-range': lastModified })).status).toBe(206);
+    for (const ifRange of ['"other"', `W/${etag}`, new Date(Date.parse(lastModified) + 1000).toUTCString()]) {
+      const r = await get({ ...range, 'if-range': ifRange }, 'HEAD');
+      expect(r.status, ifRange).toBe(200);
+      expect(r.headers['content-length']).toBe(String(SIZE));
+    }
+  });
+
+  it('304 on If-None-Match / If-Modified-Since, 412 on If-Match / If-Unmodified-Since', async () => {
+    for (const hdr of [
+      { 'if-none-match': etag },
+      { 'if-none-match': `"x", W/${etag}` },
+      { 'if-modified-since': lastModified },
+      { 'if-none-match': '*' },
+    ]) {
+      const r = await get(hdr);
+      expect(r.status, JSON.stringify(hdr)).toBe(304);
+      expect(r.body.length).toBe(0);
+      expect(r.headers.etag).toBe(etag);
+    }
+    expect((await get({ 'if-none-match': '"x"', 'if-modified-since': lastModified }, 'HEAD')).status).toBe(
+      200,
+    );
+    expect((await get({ 'if-match': '"x"' })).status).toBe(412);
+    expect((await get({ 'if-unmodified-since': 'Thu, 01 Jan 2026 00:00:00 GMT' })).status).toBe(412);
+    expect((await get({ 'if-match': etag, range: 'bytes=0-3' })).status).toBe(206);
+  });
+
+  it('ignores multiple, malformed and non-byte ranges (200, whole image)', async () => {
+    for (const range of ['bytes=0-1,5-6', 'bytes=5-3', 'bytes=x-', 'lines=1-2']) {
+      const r = await get({ range }, 'HEAD');
+      expect(r.status, range).toBe(200);
+      expect(r.headers['content-length']).toBe(String(SIZE));
+    }
+  });
+
+  it('streams a whole multi-GB image with the right hash', async () => {
+    const { createHash } = await import('node:crypto');
+    const res = await request(url());
+    expect(res.statusCode).toBe(200);
+    const hash = createHash('sha256');
+    let n = 0;
+    for await (const c of res.body) {
+      hash.update(c as Buffer);
+      n += (c as Buffer).length;
+    }
+    expect(n).toBe(SIZE);
+    expect(hash.digest('hex')).toBe(sha256);
+  });
+
+  it('serves application/octet-stream for non-ISO names, 404 for unknown ones', async () => {
+    await h.t.db
+      .insertInto('images')
+      .values({
+        name: 'fw.bfb',
+        size: SIZE,
+        sha256,
+        sha384: '0'.repeat(96),
+        sha512: '0'.repeat(128),
+        content_type: 'application/octet-stream',
+        path: 'big.iso@test',
+      })
+      .execute();
+    const r = await request(`${h.imagesUrl}/images/fw.bfb`, { method: 'HEAD' });
+    expect(r.headers['content-type']).toBe('application/octet-stream');
+    await r.body.dump();
+    const missing = await request(`${h.imagesUrl}/images/nope.iso`);
+    expect(missing.statusCode).toBe(404);
+    await missing.body.dump();
+  });
+
+  it('records every fetch: image, client, listener, status, range, bytes, duration', async () => {
+    await h.fetchLog.flush();
+    await h.t.db.deleteFrom('image_fetches').execute();
+    await get({ range: 'bytes=10-19' });
+    await get({ 'if-none-match': etag });
+    await request(`${h.imagesUrl}/images/nope.iso`).then((r) => r.body.dump());
+    // A client that goes away mid-body is recorded with what it got.
+    const ac = new AbortController();
+    const partial = await request(url(), { signal: ac.signal });
+    for await (const _ of partial.body) {
+      ac.abort();
+      break;
+    }
+    await h.fetchLog.flush();
+    let rows: Awaited<ReturnType<typeof fetches>> = [];
+    async function fetches() {
+      return h.t.db.selectFrom('image_fetches').selectAll().orderBy('id').execute();
+    }
+    for (let i = 0; i < 100 && rows.length < 4; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      await h.fetchLog.flush();
+      rows = await fetches();
+    }
+    const view = rows.map((r) => ({
+      image: r.image,
+      status: r.status,
+      range: r.range,
+      bytes: Number(r.bytes_sent),
+      listener: r.listener,
+    }));
+    expect(view.slice(0, 3), JSON.stringify(view)).toEqual([
+      { image: 'big.iso', status: 206, range: 'bytes=10-19', bytes: 10, listener: 'http' },
+      { image: 'big.iso', status: 304, range: null, bytes: 0, listener: 'http' },
+      { image: 'nope.iso', status: 404, range: null, bytes: 0, listener: 'http' },
+    ]);
+    expect(view[3]).toMatchObject({ image: 'big.iso', status: 200 });
+    expect(view[3]!.bytes).toBeLessThan(SIZE);
+    for (const r of rows) {
+      expect(r.client_address).toBe('127.0.0.1');
+      expect(r.duration_ms).toBeGreaterThanOrEqual(0);
+    }
+    // …and the operator API shows them.
+    const res = await request(`${h.apiUrl}/api/v1/images/big.iso/fetches?limit=2`, {
+      headers: { authorization: `Bearer ${h.tokens.viewer}` },
+    });
+    const body = (await res.body.json()) as { items: Array<{ status: number }> };
+    expect(body.items.map((i) => i.status)).toEqual([200, 304]);
+  });
+});
