@@ -75,6 +75,12 @@ export interface BootstrapServiceOptions {
   cacheSize?: number;
   /** Told when a batch of request records could not be stored. */
   onEventWriteError?: (err: unknown, rows: number) => void;
+  /**
+   * How long a device's row (with its profile) is reused for its further requests, in ms
+   * (default 1000; 0 reads the database every time). A retry storm then costs no queries;
+   * operator changes reach devices within this time. Progress reports always go to the database.
+   */
+  deviceCacheMs?: number;
 }
 
 const DAY = 86_400_000;
@@ -105,6 +111,9 @@ class Lru<K, V> {
   clear(): void {
     this.#map.clear();
   }
+  delete(k: K): void {
+    this.#map.delete(k);
+  }
 }
 
 /** A device row with its profile's columns (null when it has none). */
@@ -130,6 +139,7 @@ export class BootstrapService {
   /** HTTP Basic passwords already checked against a stored hash: scrypt is too slow to repeat per request. */
   readonly #passwords: Lru<string, string>;
   readonly #events: EventWriter;
+  readonly #deviceRows: Lru<string, { row: DeviceWithProfile; until: number }>;
   #ownerArtifact: Uint8Array | undefined;
   #owner: Signer | undefined;
   #pinned: Uint8Array | undefined;
@@ -143,6 +153,7 @@ export class BootstrapService {
     this.#vouchers = new Lru(options.cacheSize ?? 10_000);
     this.#chains = new Lru(options.cacheSize ?? 10_000);
     this.#passwords = new Lru(options.cacheSize ?? 10_000);
+    this.#deviceRows = new Lru(options.cacheSize ?? 10_000);
     this.#events = new EventWriter(
       options.db,
       options.onEventWriteError ? { onError: options.onEventWriteError } : {},
@@ -282,6 +293,9 @@ export class BootstrapService {
   /** Loads the device, applying the unknown-device policy; throws for unknown/pending devices. */
   async #device(id: DeviceIdentity, cred: RequestCredentials, rpc: string): Promise<DeviceWithProfile> {
     const db = this.#o.db;
+    const ttl = this.#o.deviceCacheMs ?? 1000;
+    const cached = ttl > 0 ? this.#deviceRows.get(id.serial) : undefined;
+    if (cached && cached.until > Date.now()) return cached.row;
     // One query for the device and its profile: this is the hot path of every request.
     const device = await db
       .selectFrom('devices')
@@ -322,6 +336,7 @@ export class BootstrapService {
         `device ${id.serial} is held until an operator approves it`,
       );
     }
+    if (ttl > 0) this.#deviceRows.set(id.serial, { row: device, until: Date.now() + ttl });
     return device;
   }
 
@@ -515,7 +530,9 @@ export class BootstrapService {
       async (span) => {
         const id = await this.authenticate(cred);
         span.setAttribute(Attr.deviceSerial, id.serial);
+        this.#deviceRows.delete(id.serial); // its state is about to change
         await this.#device(id, cred, 'report-progress');
+        this.#deviceRows.delete(id.serial);
         // Queued request records go first, so a device's history stays in the order it happened.
         await this.#events.flush();
         const db = this.#o.db;

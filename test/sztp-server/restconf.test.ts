@@ -149,6 +149,7 @@ beforeAll(async () => {
     ).fingerprintSha256,
   ]);
   service = new BootstrapService({
+    deviceCacheMs: 0, // these tests change rows directly and expect the next request to see it
     db: t.db,
     pki,
     revokedFingerprints: revoked,
@@ -749,6 +750,7 @@ describe('RESTCONF root discovery', () => {
 describe(`unknown-device policy hold and vouchers (${backend})`, () => {
   it('holds an unknown device with a valid IDevID as pending, then serves it once approved', async () => {
     const hold = new BootstrapService({
+      deviceCacheMs: 0,
       db: t.db,
       pki,
       unknownDevicePolicy: 'hold',
@@ -791,6 +793,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
 
   it('uses a stored voucher, and refuses a nonce it cannot honour without a MASA', async () => {
     const noMasa = new BootstrapService({
+      deviceCacheMs: 0,
       db: t.db,
       pki: { ...pki, masa: undefined },
       resolveImage: async () => undefined,
@@ -821,5 +824,48 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
     await expect(
       noMasa.getBootstrappingData(cred, { signedDataPreferred: true, nonce: new Uint8Array(16) }, 'json', {}),
     ).rejects.toMatchObject({ code: 'SZTP_ERR_NONCE_UNSATISFIABLE' });
+  });
+
+  it('reuses a device row for deviceCacheMs, and progress reports always read and refresh it', async () => {
+    const cached = new BootstrapService({
+      db: t.db,
+      pki,
+      deviceCacheMs: 300,
+      resolveImage: async () => undefined,
+    });
+    const cred = {
+      peerChain: [
+        new Uint8Array(
+          Buffer.from(
+            rd('devices/DEV-REDIR/idevid.crt')
+              .toString()
+              .replace(/-----[^-]+-----|\s/g, ''),
+            'base64',
+          ),
+        ),
+      ],
+    };
+    expect(
+      (await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}))
+        .conveyedInformation,
+    ).toBeDefined();
+    await t.db.updateTable('devices').set({ profile: null }).where('serial', '=', 'DEV-REDIR').execute();
+    // Within the window the cached row still serves the device …
+    expect(
+      (await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}))
+        .conveyedInformation,
+    ).toBeDefined();
+    // … a progress report reads the database, and so does the next request after it.
+    await cached.reportProgress(cred, { progressType: 'informational' });
+    await expect(
+      cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}),
+    ).rejects.toMatchObject({ code: 'SZTP_ERR_NO_PROFILE' });
+    await t.db.updateTable('devices').set({ profile: 'redir' }).where('serial', '=', 'DEV-REDIR').execute();
+    await new Promise((r) => setTimeout(r, 350));
+    expect(
+      (await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}))
+        .conveyedInformation,
+    ).toBeDefined();
+    await cached.flush();
   });
 });
