@@ -95,8 +95,14 @@ export async function startImageHarness(
     imagesUrl,
     tokens,
     async close() {
-      await images.close();
-      await api.close();
+      // Like serve's shutdown grace: a connection an HTTP client opened but never
+      // used (seen here after an aborted undici download) is not "idle" to
+      // Node, so close() alone would wait for the 72 s keep-alive timeout.
+      for (const app of [images, api]) {
+        const cut = setTimeout(() => app.server.closeAllConnections(), 500);
+        await app.close();
+        clearTimeout(cut);
+      }
       await t.drop();
       if (own) rmSync(dir, { recursive: true, force: true });
     },
