@@ -23,7 +23,10 @@ export function addApiOptions(cmd: Command): Command {
     .option('--api <URL>', 'operator API base URL (env DPU_ZTP_API) [default: http://127.0.0.1:8080]')
     .option('--token <TOKEN>', 'bearer token (env DPU_ZTP_TOKEN)')
     .option('--token-file <FILE>', 'file holding the bearer token')
-    .option('--data-dir <DIR>', 'data directory whose admin-token to use when no token is given [default: ./data]');
+    .option(
+      '--data-dir <DIR>',
+      'data directory whose admin-token to use when no token is given [default: ./data]',
+    );
 }
 
 /** A connection to the operator API. */
@@ -46,7 +49,8 @@ export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env)
   }
   let token = flags.token ?? env.DPU_ZTP_TOKEN;
   if (!token) {
-    const file = flags.tokenFile ?? join(resolve(flags.dataDir ?? env.DPU_ZTP_DATA_DIR ?? './data'), 'admin-token');
+    const file =
+      flags.tokenFile ?? join(resolve(flags.dataDir ?? env.DPU_ZTP_DATA_DIR ?? './data'), 'admin-token');
     try {
       token = readFileSync(file, 'utf8').trim();
     } catch (err) {
@@ -69,7 +73,10 @@ export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env)
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
       } catch (err) {
-        throw new CliError('CLI_ERR_API_UNREACHABLE', `${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+        throw new CliError(
+          'CLI_ERR_API_UNREACHABLE',
+          `${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`,
+        );
       }
       const text = await res.text();
       if (!res.ok) {
@@ -79,7 +86,10 @@ export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env)
         } catch {
           // not a problem body
         }
-        throw new CliError(problem.code ?? `HTTP_${res.status}`, problem.detail ?? (text.slice(0, 200) || res.statusText));
+        throw new CliError(
+          problem.code ?? `HTTP_${res.status}`,
+          problem.detail ?? (text.slice(0, 200) || res.statusText),
+        );
       }
       return (text ? JSON.parse(text) : undefined) as T;
     },

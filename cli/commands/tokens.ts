@@ -16,24 +16,36 @@ export function registerTokenCommands(program: Command): void {
       .option('--name <NAME>', 'what the token is for', 'cli'),
   ).action(
     action(async (opts: ApiFlags & { role: string; name: string }) => {
-      if (!ROLES.includes(opts.role)) throw new CliError('CLI_ERR_USAGE', `--role must be one of ${ROLES.join(', ')}`);
-      const created = await apiClient(opts).call<{ id: string; token: string; role: string }>('POST', '/api/v1/tokens', {
-        role: opts.role,
-        name: opts.name,
-      });
+      if (!ROLES.includes(opts.role))
+        throw new CliError('CLI_ERR_USAGE', `--role must be one of ${ROLES.join(', ')}`);
+      const created = await apiClient(opts).call<{ id: string; token: string; role: string }>(
+        'POST',
+        '/api/v1/tokens',
+        {
+          role: opts.role,
+          name: opts.name,
+        },
+      );
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(`created ${created.role} token ${created.id}; it is shown only this once\n`);
     }),
   );
-  addApiOptions(tokens.command('list').description('list tokens (never their secrets)').option('--json', 'print JSON')).action(
+  addApiOptions(
+    tokens.command('list').description('list tokens (never their secrets)').option('--json', 'print JSON'),
+  ).action(
     action(async (opts: ApiFlags & { json?: boolean }) => {
-      const { items } = await apiClient(opts).call<{ items: Array<Record<string, string | null>> }>('GET', '/api/v1/tokens');
+      const { items } = await apiClient(opts).call<{ items: Array<Record<string, string | null>> }>(
+        'GET',
+        '/api/v1/tokens',
+      );
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
         return;
       }
       for (const t of items) {
-        process.stdout.write(`${t.id}  ${String(t.role).padEnd(8)} ${t.revokedAt ? 'revoked ' : 'live    '} ${t.name}\n`);
+        process.stdout.write(
+          `${t.id}  ${String(t.role).padEnd(8)} ${t.revokedAt ? 'revoked ' : 'live    '} ${t.name}\n`,
+        );
       }
     }),
   );

@@ -11,9 +11,7 @@ export interface TestApi {
   t: TestDatabase;
   tokens: { admin: string; operator: string; viewer: string };
   /** `app.inject` with the given role's bearer token (default operator). */
-  req(
-    opts: InjectOptions & { as?: 'admin' | 'operator' | 'viewer' | null },
-  ): Promise<LightMyRequestResponse>;
+  req(opts: InjectOptions & { as?: 'admin' | 'operator' | 'viewer' | null }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
