@@ -6,7 +6,7 @@
  * A database outage drops records (counted and logged), never requests.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/index.js';
 
 /** One recorded fetch. */
@@ -76,17 +76,16 @@ export class ImageFetchLog {
 
   async #write(batch: ImageFetch[]): Promise<void> {
     for (let i = 0; i < batch.length; i += this.#batchSize) {
-      const rows = batch.slice(i, i + this.#batchSize).map((f) => ({
-        image: f.image,
-        client_address: f.clientAddress ?? null,
-        listener: f.listener,
-        status: f.status,
-        range: f.range ?? null,
-        bytes_sent: f.bytesSent,
-        duration_ms: f.durationMs,
-      }));
+      const rows = batch.slice(i, i + this.#batchSize);
+      const col = <T>(f: (r: ImageFetch) => T) => rows.map(f);
       try {
-        await this.#db.insertInto('image_fetches').values(rows).execute();
+        // One statement with seven array parameters instead of seven parameters per row:
+        // parsing and binding stay constant per batch (measured: a third of the CPU of
+        // 4 KiB range reads went to multi-row VALUES inserts on embedded PGlite).
+        await sql`insert into image_fetches (image, client_address, listener, status, range, bytes_sent, duration_ms)
+          select * from unnest(${col((r) => r.image)}::text[], ${col((r) => r.clientAddress ?? null)}::text[],
+            ${col((r) => r.listener)}::text[], ${col((r) => r.status)}::int[], ${col((r) => r.range ?? null)}::text[],
+            ${col((r) => r.bytesSent)}::bigint[], ${col((r) => r.durationMs)}::float8[])`.execute(this.#db);
       } catch (err) {
         this.dropped += rows.length;
         this.#log.warn({ err, dropped: rows.length }, 'could not record image fetches');

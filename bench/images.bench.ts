@@ -1,0 +1,359 @@
+/**
+ * The image service against nginx on the same machine, same file, same run:
+ * throughput of 1, 8 and 32 concurrent full downloads of a 1 GiB image (curl
+ * clients, bytes to /dev/null, at least 8 GiB per measurement, best of two) and of 4 KiB random-range reads (undici,
+ * keep-alive, 16 connections, fixed time), with the ratio to nginx and the
+ * server's RSS (base and peak, from /proc/<pid>/status). Also the upload rate
+ * through the operator API (hashing SHA-256/384/512 on the way).
+ *
+ * nginx (Debian `nginx-light`, else `nginx`) is installed when missing and
+ * runs in the foreground with a temporary config on 127.0.0.1, serving a hard
+ * link to the very file dpu-ztp stores, so both read the same page cache. All
+ * load is on loopback and bounded in count and time; both servers are killed
+ * after.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  createReadStream,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import type { Report } from './run.js';
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'dpu-ztp.js');
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+function rssKiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples a process's RSS while `fn` runs; returns fn's result with base and peak RSS in MiB. */
+async function withRss<T>(
+  pid: number,
+  fn: () => Promise<T>,
+): Promise<T & { rss_base_mib: number; rss_peak_mib: number }> {
+  const base = rssKiB(pid);
+  let peak = base;
+  const t = setInterval(() => {
+    peak = Math.max(peak, rssKiB(pid));
+  }, 20);
+  try {
+    const r = await fn();
+    peak = Math.max(peak, rssKiB(pid));
+    return { ...r, rss_base_mib: +(base / 1024).toFixed(1), rss_peak_mib: +(peak / 1024).toFixed(1) };
+  } finally {
+    clearInterval(t);
+  }
+}
+
+function which(name: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Finds nginx, installing the Debian package (nginx-light, else nginx) when missing. */
+function ensureNginx(): string | undefined {
+  const found = which('nginx') ?? (which('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
+  if (found) return found;
+  if (!which('apt-get')) return undefined;
+  for (const pkg of ['nginx-light', 'nginx']) {
+    try {
+      const policy = execFileSync('apt-cache', ['policy', pkg], { encoding: 'utf8' });
+      if (!/Candidate:\s+(?!\(none\))\S+/.test(policy)) continue;
+      execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+      return which('nginx') ?? '/usr/sbin/nginx';
+    } catch {
+      // try the next package
+    }
+  }
+  return undefined;
+}
+
+/** Starts dpu-ztp serve on ephemeral loopback ports; resolves with its URLs once ready. */
+async function startServe(
+  dataDir: string,
+): Promise<{ child: ChildProcess; api: string; images: string; device: string }> {
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--api-port',
+      '0',
+      '--device-port',
+      '0',
+      '--images-port',
+      '0',
+      '--log-format',
+      'json',
+      '--data-dir',
+      dataDir,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const urls: Record<string, string> = {};
+    const timer = setTimeout(() => reject(new Error('serve did not start in 60 s')), 60_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+        try {
+          const rec = JSON.parse(line) as { msg?: string; name?: string; url?: string };
+          if (rec.url && rec.name && rec.msg?.endsWith('listening')) urls[rec.name] = rec.url;
+          if (rec.msg === 'dpu-ztp ready') {
+            clearTimeout(timer);
+            resolve({
+              child,
+              api: urls['operator API'] as string,
+              images: urls.images as string,
+              device: urls['device RESTCONF'] as string,
+            });
+          }
+        } catch {
+          // not a JSON line
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited ${code}`));
+    });
+  });
+}
+
+/** Runs `n` concurrent curl downloads of `url`; MiB/s over the wall time. */
+async function fullDownloads(
+  url: string,
+  n: number,
+  size: number,
+  insecure = false,
+  repeat = 1,
+): Promise<{ mib_s: number; seconds: number }> {
+  const t0 = performance.now();
+  const outputs = Array.from({ length: repeat }, () => ['-o', '/dev/null', url]).flat();
+  const results = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const c = spawn('curl', [
+            '-sS',
+            ...(insecure ? ['-k'] : []),
+            '-w',
+            '%{http_code} %{size_download}\\n',
+            ...outputs,
+          ]);
+          let out = '';
+          c.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          c.once('error', reject);
+          c.once('close', () => resolve(out));
+        }),
+    ),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const lines = results.flatMap((r) => r.trim().split('\n'));
+  const bad = lines.filter((r) => r !== `200 ${size}`);
+  if (bad.length || lines.length !== n * repeat)
+    throw new Error(`download failed: ${bad[0] ?? lines.length}`);
+  return { mib_s: Math.round((n * repeat * size) / MiB / seconds), seconds: +seconds.toFixed(2) };
+}
+
+/** 4 KiB reads at random 4 KiB-aligned offsets for `ms`, over `conns` keep-alive connections. */
+async function randomRanges(
+  url: string,
+  size: number,
+  conns: number,
+  ms: number,
+): Promise<{ req_s: number; mib_s: number }> {
+  const agent = new Agent({ connections: conns, pipelining: 1 });
+  const end = performance.now() + ms;
+  let done = 0;
+  const blocks = Math.floor(size / 4096);
+  const worker = async () => {
+    while (performance.now() < end) {
+      const off = Math.floor(Math.random() * blocks) * 4096;
+      const r = await request(url, { dispatcher: agent, headers: { range: `bytes=${off}-${off + 4095}` } });
+      const b = await r.body.arrayBuffer();
+      if (r.statusCode !== 206 || b.byteLength !== 4096)
+        throw new Error(`range read: ${r.statusCode} ${b.byteLength}`);
+      done++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: conns }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  await agent.close();
+  return { req_s: Math.round(done / seconds), mib_s: +((done * 4096) / MiB / seconds).toFixed(1) };
+}
+
+export default async function bench(report: Report): Promise<void> {
+  if (!which('curl')) {
+    report({ name: 'images', skipped: 'curl is missing' });
+    return;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'dpu-ztp-bench-images-'));
+  let serve: ChildProcess | undefined;
+  let nginx: ChildProcess | undefined;
+  try {
+    // A real (not sparse) 1 GiB file: 64 MiB of random bytes, 16 times.
+    const src = join(work, 'bench.iso');
+    const chunk = randomBytes(64 * MiB);
+    const fd = openSync(src, 'w');
+    for (let i = 0; i < GiB / chunk.length; i++) writeSync(fd, chunk);
+    closeSync(fd);
+
+    const s = await startServe(join(work, 'data'));
+    serve = s.child;
+    const pid = serve.pid as number;
+    const token = readFileSync(join(work, 'data', 'admin-token'), 'utf8').trim();
+    const t0 = performance.now();
+    const up = await request(`${s.api}/api/v1/images/bench.iso`, {
+      method: 'PUT',
+      body: createReadStream(src, { highWaterMark: MiB }),
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-length': String(GiB),
+        'content-type': 'application/x-iso9660-image',
+      },
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    const upBody = await up.body.text();
+    if (up.statusCode !== 201) throw new Error(`upload: ${up.statusCode} ${upBody}`);
+    const upSeconds = (performance.now() - t0) / 1000;
+    report({
+      name: 'images_upload_1gib',
+      mib_s: Math.round(1024 / upSeconds),
+      seconds: +upSeconds.toFixed(2),
+    });
+
+    const ours = `${s.images}/images/bench.iso`;
+    const stored = readdirSync(join(work, 'data', 'images')).find((f) => f.startsWith('bench.iso@'));
+    if (!stored) throw new Error('stored image file not found');
+
+    const nginxBin = ensureNginx();
+    let theirs: string | undefined;
+    if (nginxBin) {
+      const root = join(work, 'nginx');
+      mkdirSync(join(root, 'www', 'images'), { recursive: true });
+      mkdirSync(join(root, 'tmp'), { recursive: true });
+      // The same inode: both servers read the same page cache.
+      linkSync(join(work, 'data', 'images', stored), join(root, 'www', 'images', 'bench.iso'));
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      writeFileSync(
+        join(root, 'nginx.conf'),
+        `daemon off; master_process off; worker_processes 1; error_log ${root}/error.log; pid ${root}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
+  types { application/x-iso9660-image iso; }
+  client_body_temp_path ${root}/tmp; proxy_temp_path ${root}/tmp; fastcgi_temp_path ${root}/tmp;
+  uwsgi_temp_path ${root}/tmp; scgi_temp_path ${root}/tmp;
+  server { listen 127.0.0.1:${port}; root ${root}/www; }
+}
+`,
+      );
+      nginx = spawn(nginxBin, ['-c', join(root, 'nginx.conf'), '-p', root, '-e', `${root}/error.log`], {
+        stdio: 'ignore',
+      });
+      theirs = `http://127.0.0.1:${port}/images/bench.iso`;
+      for (let i = 0; ; i++) {
+        try {
+          await (await request(theirs, { method: 'HEAD' })).body.dump();
+          break;
+        } catch (err) {
+          if (i > 50 || nginx.exitCode !== null)
+            throw new Error(`nginx did not start: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } else {
+      report({ name: 'images_nginx', skipped: 'nginx not installed and could not be installed' });
+    }
+
+    // Warm both (page cache, JIT), then measure; the best of two runs for each.
+    await fullDownloads(ours, 1, GiB);
+    if (theirs) await fullDownloads(theirs, 1, GiB);
+    for (const n of [1, 8, 32]) {
+      const best = async (url: string, p: number) => {
+        const runs = [
+          await withRss(p, () => fullDownloads(url, n, GiB)),
+          await withRss(p, () => fullDownloads(url, n, GiB)),
+        ];
+        return runs.sort((a, b) => b.mib_s - a.mib_s)[0]!;
+      };
+      const a = await best(ours, pid);
+      const b = theirs ? await best(theirs, nginx!.pid as number) : undefined;
+      report({
+        name: `images_full_${n}x1gib`,
+        mib_s: a.mib_s,
+        ...(b ? { nginx_mib_s: b.mib_s, ratio: +(a.mib_s / b.mib_s).toFixed(2) } : {}),
+        rss_base_mib: a.rss_base_mib,
+        rss_peak_mib: a.rss_peak_mib,
+        ...(b ? { nginx_rss_peak_mib: b.rss_peak_mib } : {}),
+      });
+    }
+    {
+      const a = await withRss(pid, () => randomRanges(ours, GiB, 16, 3000));
+      const b = theirs
+        ? await withRss(nginx!.pid as number, () => randomRanges(theirs!, GiB, 16, 3000))
+        : undefined;
+      report({
+        name: 'images_random_4kib_16conn',
+        req_s: a.req_s,
+        mib_s: a.mib_s,
+        ...(b ? { nginx_req_s: b.req_s, ratio: +(a.req_s / b.req_s).toFixed(2) } : {}),
+        rss_base_mib: a.rss_base_mib,
+        rss_peak_mib: a.rss_peak_mib,
+      });
+    }
+    // HTTPS on the device listener (TLS costs; no nginx counterpart configured here).
+    const tls = await withRss(pid, () => fullDownloads(`${s.device}/images/bench.iso`, 1, GiB, true));
+    report({ name: 'images_https_full_1x1gib', ...tls });
+  } finally {
+    for (const c of [nginx, serve]) {
+      if (c && c.exitCode === null) {
+        const exited = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (c.exitCode === null) c.kill('SIGKILL');
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
