@@ -258,17 +258,21 @@ export async function imageServing(app: FastifyInstance, opts: ImageServingOptio
     );
   }
 
-  /** Opens the image's file, re-reading the row once if a newer upload or a delete unlinked it. */
+  /**
+   * Opens the image's file, re-reading the row when a newer upload or a delete
+   * unlinked it in between (uploads racing each other can do that a few times).
+   */
   async function openImage(name: string): Promise<{ image: ServedImage; fd: number } | undefined> {
     let image = await opts.catalog.get(name);
-    if (!image) return undefined;
-    try {
-      return { image, fd: await fds.acquire(image.path) };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    for (let attempt = 1; image; attempt++) {
+      try {
+        return { image, fd: await fds.acquire(image.path) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+      }
+      image = await opts.catalog.get(name, true);
     }
-    image = await opts.catalog.get(name, true);
-    return image && { image, fd: await fds.acquire(image.path) };
+    return undefined;
   }
 
   /** Answers one request; resolves with the body bytes sent once the response is done. */
