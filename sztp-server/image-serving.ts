@@ -17,7 +17,7 @@
  * holds two chunks, never more), and the pool is capped; past the cap, small
  * unpooled chunks keep everyone moving. Measured here (1 GiB, loopback, 2
  * cores; `npm run bench`): about 2x a 64 KiB `createReadStream` pipe for one
- * stream, 0.55x nginx's sendfile for one stream, 1.1x for 8 and 0.85x for 32,
+ * stream, 0.55-0.8x nginx's sendfile for one stream, 1.1x for 8 and 0.85x for 32,
  * with RSS growth around 20 MiB at 32 downloads.
  */
 import { close, open, read } from 'node:fs';
