@@ -9,6 +9,14 @@ export {
   type OperatorApiOptions,
   type ReadinessCheck,
 } from './operator-api.js';
+export {
+  checkOwnerUpload,
+  type OwnerCredentials,
+  type OwnerStore,
+  type OwnerUpload,
+  type OwnerView,
+  ownerView,
+} from './owner.js';
 export { createToken, ensureAdminToken, findToken, hashToken, ROLES, roleAllows } from './tokens.js';
 export {
   IMAGE_HASHES,

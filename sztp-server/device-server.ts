@@ -6,6 +6,8 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { type ImageServingOptions, imageServing } from './image-serving.js';
+import type { BootstrapService } from './bootstrap-rpc.js';
+import { type RestconfRoutesOptions, restconfRoutes } from './restconf-routes.js';
 
 /** TLS material for the device listener. */
 export interface DeviceTls {
@@ -13,7 +15,7 @@ export interface DeviceTls {
   cert: Buffer | string;
   /** Server private key (PEM). */
   key: Buffer | string;
-  /** CA certificates clients may present (manufacturer CAs), PEM. */
+  /** CA certificates clients may present (manufacturer CAs), PEM: sent in the CertificateRequest. */
   ca?: Array<Buffer | string>;
 }
 
@@ -23,12 +25,18 @@ export interface DeviceServerOptions {
   tls: DeviceTls;
   /** Serve `GET|HEAD /images/{name}` over HTTPS too (some BMCs refuse plain HTTP). */
   images?: Omit<ImageServingOptions, 'listener'> | undefined;
+  /** The bootstrap logic behind the RESTCONF operations. */
+  service: BootstrapService;
+  /** Advertised image base URLs (see RestconfRoutesOptions). */
+  imageBase?: RestconfRoutesOptions['imageBase'];
 }
 
 /** Builds the device-facing app (not listening). */
-export function buildDeviceServer(opts: DeviceServerOptions): FastifyInstance {
+export async function buildDeviceServer(opts: DeviceServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger,
+    // Image names may be up to 128 characters (Fastify's default parameter limit is 100).
+    routerOptions: { maxParamLength: 256 },
     https: {
       cert: opts.tls.cert,
       key: opts.tls.key,
@@ -39,6 +47,12 @@ export function buildDeviceServer(opts: DeviceServerOptions): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
   app.get('/healthz', async () => ({ status: 'ok' }));
-  if (opts.images) app.register(imageServing, { ...opts.images, listener: 'https' });
+  // Queued request records are written before the database closes.
+  app.addHook('onClose', async () => opts.service.flush());
+  if (opts.images) await app.register(imageServing, { ...opts.images, listener: 'https' });
+  await app.register(restconfRoutes, {
+    service: opts.service,
+    ...(opts.imageBase ? { imageBase: opts.imageBase } : {}),
+  });
   return app;
 }

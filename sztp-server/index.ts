@@ -1,6 +1,23 @@
-/** Public face of `sztp-server/`: the device listener and the images listener. */
+/** Public face of `sztp-server/`: the device listener, the bootstrap logic, the images listener. */
+export {
+  BootstrapService,
+  type BootstrapServiceOptions,
+  type DeviceIdentity,
+  type ImageBase,
+  type RequestCredentials,
+  type UnknownDevicePolicy,
+} from './bootstrap-rpc.js';
+export {
+  buildConveyedInformation,
+  colonHex,
+  type ProfileSpec,
+  type ResolvedImage,
+} from './conveyed-builder.js';
 export { buildDeviceServer, type DeviceServerOptions, type DeviceTls } from './device-server.js';
+export { SZTP_ERRORS, SztpError, type SztpErrorCode } from './errors.js';
 export { buildImagesServer, type ImagesServerOptions } from './images-server.js';
+export { PROGRESS_TYPES, type ProgressType } from './restconf-codec.js';
+export type { ServerPki } from './server-pki.js';
 export { ImageCatalog, type ImageCatalogOptions, type ServedImage } from './image-catalog.js';
 export { type ImageFetch, ImageFetchLog, type ImageFetchLogOptions } from './image-fetch-log.js';
 export { IMAGE_NAME, type ImageServingOptions, imageServing } from './image-serving.js';
