@@ -136,12 +136,13 @@ describe(`image serving with undici (${backend})`, () => {
   });
 
   it('304 on If-None-Match / If-Modified-Since, 412 on If-Match / If-Unmodified-Since', async () => {
-    for (const hdr of [
+    const conditionals: Record<string, string>[] = [
       { 'if-none-match': etag },
       { 'if-none-match': `"x", W/${etag}` },
       { 'if-modified-since': lastModified },
       { 'if-none-match': '*' },
-    ]) {
+    ];
+    for (const hdr of conditionals) {
       const r = await get(hdr);
       expect(r.status, JSON.stringify(hdr)).toBe(304);
       expect(r.body.length).toBe(0);
