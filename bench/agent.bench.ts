@@ -39,6 +39,7 @@ import {
 } from '../pki/index.js';
 import { downloadImage } from '../sztp-client/index.js';
 import type { Report } from './run.js';
+import { spawnServe } from './serve-process.js';
 
 const distDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dpuZtp = join(distDir, 'cli', 'dpu-ztp.js');
@@ -48,39 +49,11 @@ const MiB = 1024 * 1024;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function startServe(dataDir: string, pkiDir: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      dpuZtp,
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--device-port',
-      '0',
-      '--images-port',
-      '0',
-      '--log-format',
-      'json',
-      '--data-dir',
-      dataDir,
-      '--pki-dir',
-      pkiDir,
-    ],
-    { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, DATABASE_URL: '' } },
-  );
-  const urls: Record<string, string> = {};
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (c: Buffer) => {
-      buf += c.toString();
-      for (const m of buf.matchAll(/"name":"([^"]+)","url":"([^"]+)"/g))
-        urls[m[1] as string] = m[2] as string;
-      if (buf.includes('"msg":"dpu-ztp ready"')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+  const child = await spawnServe(['--data-dir', dataDir, '--pki-dir', pkiDir], {
+    ...process.env,
+    DATABASE_URL: '',
   });
+  const urls = { 'operator API': child.api };
   const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   const api = async (
     method: string,
@@ -103,16 +76,7 @@ async function startServe(dataDir: string, pkiDir: string) {
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<Record<string, unknown>>;
   };
-  return {
-    device: urls['device RESTCONF'] as string,
-    images: urls.images as string,
-    api,
-    stop: () =>
-      new Promise<void>((r) => {
-        child.once('exit', () => r());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { device: child.device, images: child.images, api, stop: () => child.stop() };
 }
 
 function runAgent(args: string[]): Promise<{ code: number | null; ms: number; out: string }> {

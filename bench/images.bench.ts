@@ -28,12 +28,11 @@ import {
   closeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { Report } from './run.js';
+import { spawnServe } from './serve-process.js';
 
-const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'dpu-ztp.js');
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
@@ -93,65 +92,11 @@ function ensureNginx(): string | undefined {
   return undefined;
 }
 
-/** Starts dpu-ztp serve on ephemeral loopback ports; resolves with its URLs once ready. */
-async function startServe(
-  dataDir: string,
-): Promise<{ child: ChildProcess; api: string; images: string; device: string }> {
+/** Starts dpu-ztp serve (embedded database) on ephemeral loopback ports; resolves once ready. */
+function startServe(dataDir: string) {
   const env = { ...process.env };
   delete env.DATABASE_URL;
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--device-port',
-      '0',
-      '--images-port',
-      '0',
-      '--log-format',
-      'json',
-      '--data-dir',
-      dataDir,
-    ],
-    { env, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const urls: Record<string, string> = {};
-    const timer = setTimeout(() => reject(new Error('serve did not start in 60 s')), 60_000);
-    child.stdout?.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-        try {
-          const rec = JSON.parse(line) as { msg?: string; name?: string; url?: string };
-          if (rec.url && rec.name && rec.msg?.endsWith('listening')) urls[rec.name] = rec.url;
-          if (rec.msg === 'dpu-ztp ready') {
-            clearTimeout(timer);
-            resolve({
-              child,
-              api: urls['operator API'] as string,
-              images: urls.images as string,
-              device: urls['device RESTCONF'] as string,
-            });
-          }
-        } catch {
-          // not a JSON line
-        }
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited ${code}`));
-    });
-  });
+  return spawnServe(['--data-dir', dataDir], env);
 }
 
 /** Runs `n` concurrent curl downloads of `url`; MiB/s over the wall time. */

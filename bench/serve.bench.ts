@@ -1,19 +1,10 @@
-/**
- * `serve` start-up: wall time from spawn to a 200 on /healthz, and the
- * process's RSS (current and peak) once ready — on embedded PGlite (fresh data
- * dir, then reopening it) and on PostgreSQL (DATABASE_URL, or the local server
- * at 127.0.0.1:5432 when it answers).
- */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { Report } from './run.js';
-
-const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'dpu-ztp.js');
+import { spawnServe } from './serve-process.js';
 
 function rssKiB(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -23,47 +14,18 @@ function rssKiB(pid: number): { rss: number; peak: number } {
 
 async function startOnce(args: string[], env: NodeJS.ProcessEnv) {
   const t0 = performance.now();
-  const child = spawn(
-    process.execPath,
-    [
-      bin,
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--device-port',
-      '0',
-      '--images-port',
-      '0',
-      '--log-format',
-      'json',
-      ...args,
-    ],
-    { env, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const api = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /"name":"operator API","url":"([^"]+)"/.exec(buf);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
-  });
+  const s = await spawnServe(args, env);
   for (;;) {
     try {
-      if ((await fetch(`${api}/healthz`)).ok) break;
+      if ((await fetch(`${s.api}/healthz`)).ok) break;
     } catch {
       // not yet
     }
     await new Promise((r) => setTimeout(r, 10));
   }
   const ms = performance.now() - t0;
-  const mem = rssKiB(child.pid as number);
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
+  const mem = rssKiB(s.child.pid as number);
+  await s.stop();
   return {
     startup_ms: Math.round(ms),
     rss_mib: +(mem.rss / 1024).toFixed(1),
