@@ -21,6 +21,7 @@ import {
   mockupsDir,
   startImageServer,
 } from './helpers.js';
+import { inCI } from '../helpers/tools.js';
 
 const smartnic = join(mockupsDir, 'public-smartnic');
 const rackmount = join(mockupsDir, 'public-rackmount1');
@@ -30,6 +31,8 @@ beforeAll(async () => {
   images = await startImageServer();
 });
 afterAll(() => images.close());
+
+if (inCI && !existsSync(smartnic)) throw new Error(`DMTF mockups missing under CI=true: ${smartnic}`);
 
 describe.skipIf(!existsSync(smartnic))('DMTF mockups', () => {
   let emu: BmcEmulator | undefined;
