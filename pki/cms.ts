@@ -22,6 +22,7 @@ import {
   time,
   tlv,
 } from './der.js';
+import { decodeArtifacts } from './encoding.js';
 import { PkiError, guard } from './errors.js';
 import { type CertificateInfo, parseCertificate } from './certificate-info.js';
 import { AttributeOid, ContentTypeOid } from './oids.js';
@@ -421,4 +422,21 @@ export function parseCertificateBag(der: Uint8Array): Uint8Array[] {
     throw new PkiError('PKI_ERR_MALFORMED_CMS', 'certificate bag holds no certificates');
   for (const c of sd.certificates) parseCertificate(c);
   return sd.certificates;
+}
+
+/**
+ * Certificates from a trust-anchor file as operators and RFC 8572 hand them
+ * out: a PEM bundle, one DER or base64 certificate, or a degenerate SignedData
+ * (certificates-only CMS, like a redirect's `trust-anchor`) — in any mix.
+ */
+export function decodeCertificates(input: Uint8Array | string): Uint8Array[] {
+  return decodeArtifacts(input).flatMap((der) => {
+    try {
+      parseCertificate(der);
+      return [der];
+    } catch (err) {
+      if (!(err instanceof PkiError)) throw err;
+      return parseCertificateBag(der);
+    }
+  });
 }

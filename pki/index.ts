@@ -35,6 +35,7 @@ export {
   type VerifySignedDataOptions,
   createCertificateBag,
   createCertificateBag as createOwnerCertificateArtifact,
+  decodeCertificates,
   parseCertificateBag,
   signCms,
   verifySignedData,

@@ -9,9 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parseCertificate } from '../../pki/certificate-info.js';
-import { parseCertificateBag } from '../../pki/cms.js';
+import { decodeCertificates } from '../../pki/cms.js';
 import { decodeArtifacts } from '../../pki/encoding.js';
-import { isPkiError } from '../../pki/errors.js';
 import {
   type AgentConfig,
   createLog,
@@ -70,15 +69,7 @@ async function read(path: string, flag: string): Promise<Buffer> {
 async function certificates(path: string, flag: string): Promise<Uint8Array[]> {
   const bytes = await read(path, flag);
   try {
-    return decodeArtifacts(new Uint8Array(bytes)).flatMap((der) => {
-      try {
-        parseCertificate(der);
-        return [der];
-      } catch (err) {
-        if (!isPkiError(err)) throw err;
-        return parseCertificateBag(der);
-      }
-    });
+    return decodeCertificates(new Uint8Array(bytes));
   } catch (err) {
     throw new CliError('SZTP_CLIENT_ERR_BAD_CONFIG', `${flag} ${path}: ${(err as Error).message}`);
   }

@@ -6,10 +6,8 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 // The verifying pki modules only (not pki/index.ts): this command ships in the agent bundle.
 import { verifyBootstrappingData } from '../../pki/bootstrapping-data.js';
-import { parseCertificate } from '../../pki/certificate-info.js';
-import { parseCertificateBag } from '../../pki/cms.js';
-import { decodeArtifact, decodeArtifacts, decodeBase64 } from '../../pki/encoding.js';
-import { isPkiError } from '../../pki/errors.js';
+import { decodeCertificates } from '../../pki/cms.js';
+import { decodeArtifact, decodeBase64 } from '../../pki/encoding.js';
 import { CliError, action } from '../exit.js';
 
 interface VerifyOptions {
@@ -29,20 +27,6 @@ async function read(path: string, flag: string): Promise<Uint8Array> {
   } catch (err) {
     throw new CliError('CLI_ERR_FILE', `${flag} ${path}: ${(err as Error).message}`);
   }
-}
-
-/** Trust anchors: PEM bundle, one DER/base64 certificate, or a degenerate SignedData of certificates. */
-function anchorsFrom(bytes: Uint8Array): Uint8Array[] {
-  const all = decodeArtifacts(bytes);
-  return all.flatMap((der) => {
-    try {
-      parseCertificate(der);
-      return [der];
-    } catch (err) {
-      if (!isPkiError(err)) throw err;
-      return parseCertificateBag(der);
-    }
-  });
 }
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -91,7 +75,7 @@ export function registerVerifyCommand(program: Command): void {
             : {}),
           ...(o.manufacturerTrustAnchor
             ? {
-                manufacturerTrustAnchors: anchorsFrom(
+                manufacturerTrustAnchors: decodeCertificates(
                   await read(o.manufacturerTrustAnchor, '--manufacturer-trust-anchor'),
                 ),
               }
