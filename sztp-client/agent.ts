@@ -54,6 +54,8 @@ export interface AgentConfig {
   backoff: { initialMs: number; maxMs: number };
   /** Per-request time limit for RESTCONF, and idle limit for downloads, ms. */
   timeoutMs: number;
+  /** Largest boot image accepted, bytes (default 64 GiB). */
+  maxImageBytes?: number;
   sendNonce: boolean;
   /** The clock used for certificate and voucher validity. */
   now: () => Date;
@@ -145,6 +147,7 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
         running: c.running,
         scriptTimeoutMs: c.scriptTimeoutMs,
         downloadIdleTimeoutMs: c.timeoutMs,
+        ...(c.maxImageBytes !== undefined ? { maxImageBytes: c.maxImageBytes } : {}),
         env: { SZTP_SERIAL_NUMBER: c.serialNumber },
         log: c.log,
         ...(c.installHook ? { installHook: c.installHook } : {}),

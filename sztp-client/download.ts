@@ -30,6 +30,12 @@ export interface DownloadOptions {
   idleTimeoutMs: number;
   /** Resumes allowed per URI after broken connections (default 5). */
   maxResumes?: number;
+  /**
+   * Largest image accepted, in bytes (default 64 GiB). A server announcing more is refused
+   * at once, and a body running past it is cut: the hash is only known at the end, so
+   * without a bound a hostile server could fill the disk first.
+   */
+  maxBytes?: number;
   /** Told about each finished attempt (for logs). */
   onEvent?: (message: string) => void;
 }
@@ -57,6 +63,12 @@ function open(uri: URL, offset: number, idleTimeoutMs: number): Promise<Incoming
     req.once('response', resolve);
   });
 }
+
+/** The image is larger than {@link DownloadOptions.maxBytes}: not worth resuming or retrying. */
+class ImageTooLarge extends Error {}
+
+/** Default {@link DownloadOptions.maxBytes}: 64 GiB. */
+export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
 
 async function closeStream(out: WriteStream): Promise<void> {
   if (out.closed) return;
@@ -111,8 +123,17 @@ async function fromUri(
         res.resume();
         throw new Error(`HTTP ${status}`);
       }
+      const max = o.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+      if (total !== undefined && total > max) {
+        res.destroy();
+        throw new ImageTooLarge(`image is ${total} bytes, over the ${max}-byte limit (--max-image-size)`);
+      }
       try {
         for await (const chunk of res as AsyncIterable<Buffer>) {
+          if (offset + chunk.length > max) {
+            res.destroy();
+            throw new ImageTooLarge(`image grew past the ${max}-byte limit (--max-image-size); download cut`);
+          }
           hash.update(chunk);
           offset += chunk.length;
           if (!out.write(chunk)) await once(out, 'drain');
@@ -122,7 +143,7 @@ async function fromUri(
         if (res.readableAborted || (res as IncomingMessage & { aborted?: boolean }).aborted)
           throw new Error('connection aborted');
       } catch (err) {
-        if (resumes < (o.maxResumes ?? 5)) {
+        if (!(err instanceof ImageTooLarge) && resumes < (o.maxResumes ?? 5)) {
           resumes++;
           o.onEvent?.(`${uri.href}: ${(err as Error).message}; resuming at byte ${offset}`);
           continue;

@@ -39,6 +39,8 @@ export interface OnboardingOptions {
   scriptTimeoutMs: number;
   /** Idle time before a download connection counts as broken, ms. */
   downloadIdleTimeoutMs: number;
+  /** Largest boot image accepted, bytes (default 64 GiB). */
+  maxImageBytes?: number;
   /** Extra environment for scripts and hooks (e.g. SZTP_SERIAL_NUMBER). */
   env?: Record<string, string>;
   log: AgentLog;
@@ -152,6 +154,7 @@ export class OnboardingExecutor implements Executor {
         sha256: sha,
         dest,
         idleTimeoutMs: this.#o.downloadIdleTimeoutMs,
+        ...(this.#o.maxImageBytes !== undefined ? { maxBytes: this.#o.maxImageBytes } : {}),
         onEvent: (m) => this.#o.log.line('warn', 'boot-image', m),
       });
     } catch (err) {

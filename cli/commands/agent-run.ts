@@ -50,6 +50,7 @@ interface RunOptions {
   maxAttempts?: string;
   backoff: string;
   timeout: string;
+  maxImageSize: string;
   nonce: boolean;
   logFormat: LogFormat;
   now?: string;
@@ -73,6 +74,17 @@ async function certificates(path: string, flag: string): Promise<Uint8Array[]> {
   } catch (err) {
     throw new CliError('SZTP_CLIENT_ERR_BAD_CONFIG', `${flag} ${path}: ${(err as Error).message}`);
   }
+}
+
+/** A byte size like `64G`, `512M`, `1048576` (binary units). */
+function byteSize(v: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?)?$/i.exec(v.trim());
+  if (!m) throw new CliError('CLI_ERR_USAGE', `${flag} '${v}' is not a size like 64G, 512M or a byte count`);
+  const unit = (m[2] ?? '').charAt(0).toUpperCase();
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[unit] ?? 1;
+  const n = Math.floor(Number(m[1]) * mult);
+  if (n <= 0) throw new CliError('CLI_ERR_USAGE', `${flag} must be positive`);
+  return n;
 }
 
 function seconds(v: string, flag: string): number {
@@ -171,6 +183,7 @@ export async function agentConfigFromFlags(o: RunOptions): Promise<Omit<AgentCon
     ...(maxAttempts !== undefined ? { maxAttempts } : {}),
     backoff: { initialMs, maxMs },
     timeoutMs: seconds(o.timeout, '--timeout'),
+    maxImageBytes: byteSize(o.maxImageSize, '--max-image-size'),
     sendNonce: o.nonce,
     now,
   };
@@ -236,6 +249,7 @@ export function registerAgentRunCommand(program: Command): void {
     .option('--max-attempts <n>', 'passes over the sources before giving up (default: forever)')
     .option('--backoff <min[:max]>', 'wait between passes, seconds, doubling from min to max', '5:300')
     .option('--timeout <s>', 'per-request time limit (and download idle limit), seconds', '30')
+    .option('--max-image-size <size>', 'largest boot image accepted (e.g. 64G, 512M)', '64G')
     .option('--no-nonce', 'send no nonce (for servers that only hold vouchers without one)')
     .addOption(
       new Option('--log-format <format>', 'log lines for people or machines')

@@ -147,6 +147,46 @@ describe('resumable download', () => {
   });
 });
 
+describe('image size limit', () => {
+  let server: Server;
+  let base: string;
+  const requests: string[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      const body = randomBytes(2 * 1024 * 1024);
+      if (req.url === '/announced') res.writeHead(200, { 'content-length': body.length });
+      else res.writeHead(200); // chunked: only the bytes themselves tell the size
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => server.close());
+
+  it('refuses an image announced larger than the limit, and cuts one that grows past it, without resuming', async () => {
+    const sha = new Uint8Array(32);
+    for (const path of ['/announced', '/chunked']) {
+      requests.length = 0;
+      const dest = join(root, `big${path.replace('/', '-')}.img`);
+      await expect(
+        downloadImage({
+          uris: [`${base}${path}`],
+          sha256: sha,
+          dest,
+          idleTimeoutMs: 5000,
+          maxBytes: 1024 * 1024,
+        }),
+      ).rejects.toMatchObject({
+        code: 'SZTP_CLIENT_ERR_IMAGE_DOWNLOAD',
+        message: expect.stringMatching(/1048576-byte limit/),
+      });
+      expect(existsSync(dest)).toBe(false);
+      expect(requests).toEqual([path]); // no resume attempts
+    }
+  });
+});
+
 describe('onboarding executor', () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const run = async (
