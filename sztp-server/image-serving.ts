@@ -328,7 +328,11 @@ export async function imageServing(app: FastifyInstance, opts: ImageServingOptio
         const buf = Buffer.allocUnsafe(length);
         const n = await readAt(fd, buf, length, start);
         if (n !== length) throw new Error(`image ${image.name}: file shorter than its recorded size`);
-        reply.code(status).headers(headers).send(buf);
+        // Straight to Node's response: Fastify's send path (onSend hooks, header
+        // merging, payload checks) was a fifth of the CPU of 4 KiB range reads.
+        reply.hijack();
+        reply.raw.writeHead(status, headers);
+        reply.raw.end(buf);
         return length;
       } finally {
         release();
