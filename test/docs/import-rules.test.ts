@@ -1,0 +1,54 @@
+/**
+ * Imports flow down the DESIGN.md table: each top-level folder may import
+ * only the folders listed for it, so the agent ships without server code and
+ * pki/ stays a leaf. Checked over every source file's relative imports.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../helpers/serve.js';
+
+/** DESIGN.md, "Modules (top-level folders) and what each may import". */
+const MAY_IMPORT: Record<string, string[]> = {
+  pki: [],
+  'sztp-server': ['pki', 'db', 'otel'],
+  'sztp-client': ['pki', 'otel'],
+  redfish: ['otel'],
+  bootstrap: ['redfish', 'pki', 'db', 'otel'],
+  db: ['migrations'],
+  migrations: [],
+  otel: [],
+  web: [],
+};
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return name === 'node_modules' ? [] : sources(p);
+    return /\.(ts|mts|mjs|js)$/.test(name) ? [p] : [];
+  });
+}
+
+describe('import rules (DESIGN.md module table)', () => {
+  for (const [folder, allowed] of Object.entries(MAY_IMPORT)) {
+    it(`${folder}/ imports only ${allowed.length ? allowed.join(', ') : 'nothing internal'}`, () => {
+      const root = join(repoRoot, folder);
+      let files: string[] = [];
+      try {
+        files = sources(root);
+      } catch {
+        return; // folder not created yet
+      }
+      const bad: string[] = [];
+      for (const file of files) {
+        const text = readFileSync(file, 'utf8');
+        for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+          const target = relative(repoRoot, resolve(file, '..', m[1] as string)).split('/')[0] as string;
+          if (target !== folder && !allowed.includes(target))
+            bad.push(`${relative(repoRoot, file)} -> ${m[1]}`);
+        }
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+});
