@@ -281,13 +281,15 @@ export class BootstrapService {
     id: DeviceIdentity | undefined,
     detail: Record<string, unknown>,
   ): void {
-    this.#events.add({
+    const row = {
       serial,
       kind,
       remote_address: cred.remoteAddress ?? null,
       tls_identity: tlsIdentity(id),
       detail: JSON.stringify(detail),
-    });
+    };
+    // Identical requests (same device, address, identity and outcome) in one batch become one row.
+    this.#events.add(row, `${serial}\0${kind}\0${row.remote_address}\0${row.tls_identity}\0${row.detail}`);
   }
 
   /** Loads the device, applying the unknown-device policy; throws for unknown/pending devices. */

@@ -23,7 +23,9 @@ export interface EventWriterOptions {
 export class EventWriter {
   readonly #db: Kysely<Database>;
   readonly #o: EventWriterOptions;
-  #buf: EventRow[] = [];
+  #buf: Array<{ row: EventRow; repeats: number }> = [];
+  /** Queued records by coalescing key (this batch only). */
+  #byKey = new Map<string, { row: EventRow; repeats: number }>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -32,9 +34,20 @@ export class EventWriter {
     this.#o = options;
   }
 
-  /** Queues one record. */
-  add(row: EventRow): void {
-    this.#buf.push(row);
+  /**
+   * Queues one record. Records given the same `coalesceKey` within one batch are stored
+   * once, with `repeats: n` in their detail: a retry storm from one device then costs one
+   * row per batch, and its history still says how many requests there were.
+   */
+  add(row: EventRow, coalesceKey?: string): void {
+    const same = coalesceKey !== undefined ? this.#byKey.get(coalesceKey) : undefined;
+    if (same) {
+      same.repeats++;
+      return;
+    }
+    const entry = { row, repeats: 1 };
+    this.#buf.push(entry);
+    if (coalesceKey !== undefined) this.#byKey.set(coalesceKey, entry);
     if (this.#buf.length >= (this.#o.maxBatch ?? 200)) void this.flush();
     else if (!this.#timer) {
       this.#timer = setTimeout(() => void this.flush(), this.#o.intervalMs ?? 250);
@@ -48,8 +61,13 @@ export class EventWriter {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    const rows = this.#buf;
+    const rows = this.#buf.map(({ row, repeats }) =>
+      repeats > 1
+        ? { ...row, detail: JSON.stringify({ ...JSON.parse(String(row.detail ?? '{}')), repeats }) }
+        : row,
+    );
     this.#buf = [];
+    this.#byKey.clear();
     if (rows.length === 0) return this.#flushing;
     this.#flushing = this.#flushing.then(async () => {
       try {
