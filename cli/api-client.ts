@@ -1,12 +1,14 @@
 /**
  * How CLI commands reach a running service's operator API: base URL from
- * `--api` / `DPU_ZTP_API` (default http://127.0.0.1:8080), token from
- * `--token` / `DPU_ZTP_TOKEN` / `--token-file`, else `<data-dir>/admin-token`.
+ * `--api` / `DPU_ZTP_API_URL` (default http://127.0.0.1:8080), token from
+ * `--token`, `--token-file`, `DPU_ZTP_TOKEN`, else `<data-dir>/admin-token`.
  * Problem bodies come back as one coded error line.
  */
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
+import { request } from 'undici';
 import { CliError } from './exit.js';
 
 /** Flags every API-calling command takes. */
@@ -20,78 +22,101 @@ export interface ApiFlags {
 /** Adds the `--api`, `--token`, `--token-file` and `--data-dir` flags. */
 export function addApiOptions(cmd: Command): Command {
   return cmd
-    .option('--api <URL>', 'operator API base URL (env DPU_ZTP_API) [default: http://127.0.0.1:8080]')
-    .option('--token <TOKEN>', 'bearer token (env DPU_ZTP_TOKEN)')
-    .option('--token-file <FILE>', 'file holding the bearer token')
+    .option('--api <URL>', 'operator API base URL (env DPU_ZTP_API_URL) [default: http://127.0.0.1:8080]')
+    .option('--token <TOKEN>', 'bearer token (env DPU_ZTP_TOKEN) [default: <data-dir>/admin-token]')
+    .option('--token-file <FILE>', 'read the bearer token from a file')
     .option(
       '--data-dir <DIR>',
-      'data directory whose admin-token to use when no token is given [default: ./data]',
+      'data directory holding admin-token (env DPU_ZTP_DATA_DIR) [default: ./data]',
     );
+}
+
+/** One request's body: JSON, or a stream sent as it is (uploads). */
+export interface CallOptions {
+  json?: unknown;
+  body?: Readable;
+  headers?: Record<string, string>;
 }
 
 /** A connection to the operator API. */
 export interface ApiClient {
   base: string;
-  /** Sends a JSON request; returns the parsed body (undefined for 204); throws the API's coded error. */
-  call<T>(method: string, path: string, body?: unknown): Promise<T>;
-  /** Headers with the bearer token, for custom requests (streams). */
-  headers(): Record<string, string>;
+  /** Sends a request; returns status and parsed body (undefined when empty); a problem body throws its code. */
+  call<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    opts?: CallOptions,
+  ): Promise<{ status: number; json: T }>;
+}
+
+async function resolveToken(flags: ApiFlags, env: NodeJS.ProcessEnv): Promise<string> {
+  if (flags.token && flags.tokenFile)
+    throw new CliError('CLI_ERR_USAGE', 'give --token or --token-file, not both');
+  if (flags.token) return flags.token;
+  if (!flags.tokenFile && env.DPU_ZTP_TOKEN) return env.DPU_ZTP_TOKEN;
+  const file =
+    flags.tokenFile ?? join(resolve(flags.dataDir ?? env.DPU_ZTP_DATA_DIR ?? './data'), 'admin-token');
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (!token) throw new Error('empty file');
+    return token;
+  } catch (err) {
+    throw new CliError(
+      'CLI_ERR_NO_TOKEN',
+      `no API token: give --token, --token-file or DPU_ZTP_TOKEN (cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
 }
 
 /** Resolves flags and environment into an API client. */
-export function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env): ApiClient {
-  const base = (flags.api ?? env.DPU_ZTP_API ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  try {
-    const u = new URL(base);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    throw new CliError('CLI_ERR_USAGE', `--api ${base}: not an http(s) URL`);
-  }
-  let token = flags.token ?? env.DPU_ZTP_TOKEN;
-  if (!token) {
-    const file =
-      flags.tokenFile ?? join(resolve(flags.dataDir ?? env.DPU_ZTP_DATA_DIR ?? './data'), 'admin-token');
-    try {
-      token = readFileSync(file, 'utf8').trim();
-    } catch (err) {
-      throw new CliError(
-        'CLI_ERR_NO_TOKEN',
-        `no API token: give --token, DPU_ZTP_TOKEN or --token-file (cannot read ${file}: ${(err as NodeJS.ErrnoException).code})`,
-      );
-    }
-  }
-  const headers = () => ({ authorization: `Bearer ${token}` });
+export async function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = process.env): Promise<ApiClient> {
+  const base = (flags.api ?? env.DPU_ZTP_API_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]/.test(base))
+    throw new CliError('CLI_ERR_USAGE', `--api must be an http(s) URL, got ${base}`);
+  const token = await resolveToken(flags, env);
   return {
     base,
-    headers,
-    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-      let res: Response;
+    async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: CallOptions = {}) {
+      let res: Awaited<ReturnType<typeof request>>;
       try {
-        res = await fetch(`${base}${path}`, {
+        res = await request(`${base}${path}`, {
           method,
-          headers: { ...headers(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}),
+            ...(opts.headers ?? {}),
+          },
+          ...(opts.json !== undefined
+            ? { body: JSON.stringify(opts.json) }
+            : opts.body
+              ? { body: opts.body }
+              : {}),
+          // Large uploads: no timeout while the server hashes and syncs the last bytes.
+          headersTimeout: 0,
+          bodyTimeout: 0,
         });
       } catch (err) {
+        const e = err as Error & { code?: string };
         throw new CliError(
           'CLI_ERR_API_UNREACHABLE',
-          `${base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`,
+          `${method} ${base}: ${e.code ?? ''} ${e.message}`.trim(),
         );
       }
-      const text = await res.text();
-      if (!res.ok) {
-        let problem: { code?: string; detail?: string } = {};
-        try {
-          problem = JSON.parse(text);
-        } catch {
-          // not a problem body
-        }
+      const text = await res.body.text();
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      if (res.statusCode >= 400) {
+        const p = json as { code?: string; detail?: string } | undefined;
         throw new CliError(
-          problem.code ?? `HTTP_${res.status}`,
-          problem.detail ?? (text.slice(0, 200) || res.statusText),
+          p?.code ?? `HTTP_${res.statusCode}`,
+          p?.detail ?? (text.trim().slice(0, 200) || `HTTP ${res.statusCode}`),
         );
       }
-      return (text ? JSON.parse(text) : undefined) as T;
+      return { status: res.statusCode, json: json as T };
     },
   };
 }

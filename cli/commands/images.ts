@@ -6,20 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { request } from 'undici';
+import { type ApiFlags, addApiOptions, apiClient } from '../api-client.js';
 import { action, CliError } from '../exit.js';
-
-interface ApiFlags {
-  api?: string;
-  token?: string;
-  tokenFile?: string;
-  dataDir?: string;
-}
 
 /** One image as the operator API returns it. */
 interface ImageView {
@@ -31,81 +24,6 @@ interface ImageView {
   osVersion?: string;
   createdAt: string;
   urls?: { https: string; http: string };
-}
-
-function withApiOptions(cmd: Command): Command {
-  return cmd
-    .option('--api <URL>', 'operator API base URL (env DPU_ZTP_API_URL) [default: http://127.0.0.1:8080]')
-    .option('--token <TOKEN>', 'API bearer token (env DPU_ZTP_TOKEN) [default: <data-dir>/admin-token]')
-    .option('--token-file <FILE>', 'read the API token from a file')
-    .option(
-      '--data-dir <DIR>',
-      'data directory holding admin-token (env DPU_ZTP_DATA_DIR) [default: ./data]',
-    );
-}
-
-async function apiTarget(flags: ApiFlags): Promise<{ base: string; token: string }> {
-  const base = (flags.api ?? process.env.DPU_ZTP_API_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  if (!/^https?:\/\//.test(base))
-    throw new CliError('CLI_ERR_USAGE', `--api must be an http(s) URL, got ${base}`);
-  if (flags.token && flags.tokenFile)
-    throw new CliError('CLI_ERR_USAGE', 'give --token or --token-file, not both');
-  if (flags.token) return { base, token: flags.token };
-  if (!flags.tokenFile && process.env.DPU_ZTP_TOKEN) return { base, token: process.env.DPU_ZTP_TOKEN };
-  const file =
-    flags.tokenFile ??
-    join(resolve(flags.dataDir ?? process.env.DPU_ZTP_DATA_DIR ?? './data'), 'admin-token');
-  try {
-    const token = (await readFile(file, 'utf8')).trim();
-    if (!token) throw new Error('empty');
-    return { base, token };
-  } catch (err) {
-    throw new CliError(
-      'CLI_ERR_NO_TOKEN',
-      `no API token: pass --token, --token-file or DPU_ZTP_TOKEN (cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-    );
-  }
-}
-
-/** Sends one API request; a problem body becomes a CliError with its code. */
-async function call(
-  target: { base: string; token: string },
-  method: 'GET' | 'PUT' | 'DELETE',
-  path: string,
-  extra: { body?: NodeJS.ReadableStream; headers?: Record<string, string> } = {},
-): Promise<{ status: number; json: unknown }> {
-  let res: Awaited<ReturnType<typeof request>>;
-  try {
-    res = await request(`${target.base}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${target.token}`, ...(extra.headers ?? {}) },
-      ...(extra.body ? { body: extra.body as unknown as import('node:stream').Readable } : {}),
-      // Large uploads: no body timeout while the server hashes and syncs the last bytes.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    throw new CliError(
-      'CLI_ERR_API_UNREACHABLE',
-      `${method} ${target.base}: ${e.code ?? ''} ${e.message}`.trim(),
-    );
-  }
-  const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  if (res.statusCode >= 400) {
-    const p = json as { code?: string; detail?: string } | undefined;
-    throw new CliError(
-      p?.code ?? `HTTP_${res.statusCode}`,
-      p?.detail ?? (text.trim() || `HTTP ${res.statusCode}`),
-    );
-  }
-  return { status: res.statusCode, json };
 }
 
 function human(bytes: number): string {
@@ -152,7 +70,7 @@ function progress(label: string, total: number) {
 }
 
 async function add(name: string, file: string, flags: ApiFlags & { osName?: string; osVersion?: string }) {
-  const target = await apiTarget(flags);
+  const api = await apiClient(flags);
   let size: number;
   try {
     const st = await stat(file);
@@ -181,7 +99,7 @@ async function add(name: string, file: string, flags: ApiFlags & { osName?: stri
   if (flags.osName) query.set('osName', flags.osName);
   if (flags.osVersion) query.set('osVersion', flags.osVersion);
   const qs = query.size ? `?${query}` : '';
-  const { json } = await call(target, 'PUT', `/images/${encodeURIComponent(name)}${qs}`, {
+  const { json } = await api.call('PUT', `/api/v1/images/${encodeURIComponent(name)}${qs}`, {
     body,
     headers: {
       'content-type': /\.iso$/i.test(name) ? 'application/x-iso9660-image' : 'application/octet-stream',
@@ -198,7 +116,7 @@ async function add(name: string, file: string, flags: ApiFlags & { osName?: stri
 }
 
 async function list(flags: ApiFlags & { json?: boolean }) {
-  const { json } = await call(await apiTarget(flags), 'GET', '/images');
+  const { json } = await (await apiClient(flags)).call('GET', '/api/v1/images');
   const items = (json as { items: ImageView[] }).items;
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
@@ -225,10 +143,9 @@ async function list(flags: ApiFlags & { json?: boolean }) {
 }
 
 async function rm(name: string, flags: ApiFlags & { force?: boolean }) {
-  await call(
-    await apiTarget(flags),
+  await (await apiClient(flags)).call(
     'DELETE',
-    `/images/${encodeURIComponent(name)}${flags.force ? '?force=true' : ''}`,
+    `/api/v1/images/${encodeURIComponent(name)}${flags.force ? '?force=true' : ''}`,
   );
   process.stdout.write(`deleted ${name}\n`);
 }
@@ -236,7 +153,7 @@ async function rm(name: string, flags: ApiFlags & { force?: boolean }) {
 /** Registers `images add|list|rm`. */
 export function registerImagesCommands(program: Command): void {
   const images = program.command('images').description('upload, list and delete images of the image service');
-  withApiOptions(
+  addApiOptions(
     images
       .command('add')
       .description('upload FILE as image NAME (SHA-256 checked end to end; replaces an image of that name)')
@@ -248,10 +165,10 @@ export function registerImagesCommands(program: Command): void {
       .option('--os-name <NAME>', 'OS name conveyed with the image')
       .option('--os-version <VERSION>', 'OS version conveyed with the image'),
   ).action(action((name: string, file: string, opts: ApiFlags) => add(name, file, opts)));
-  withApiOptions(
+  addApiOptions(
     images.command('list').description('list images').option('--json', 'print the API objects as JSON'),
   ).action(action((opts: ApiFlags & { json?: boolean }) => list(opts)));
-  withApiOptions(
+  addApiOptions(
     images
       .command('rm')
       .description('delete an image (one a profile uses needs --force)')

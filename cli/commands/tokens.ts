@@ -18,12 +18,12 @@ export function registerTokenCommands(program: Command): void {
     action(async (opts: ApiFlags & { role: string; name: string }) => {
       if (!ROLES.includes(opts.role))
         throw new CliError('CLI_ERR_USAGE', `--role must be one of ${ROLES.join(', ')}`);
-      const created = await apiClient(opts).call<{ id: string; token: string; role: string }>(
+      const api = await apiClient(opts);
+      const { json: created } = await api.call<{ id: string; token: string; role: string }>(
         'POST',
         '/api/v1/tokens',
         {
-          role: opts.role,
-          name: opts.name,
+          json: { role: opts.role, name: opts.name },
         },
       );
       process.stdout.write(`${created.token}\n`);
@@ -34,10 +34,12 @@ export function registerTokenCommands(program: Command): void {
     tokens.command('list').description('list tokens (never their secrets)').option('--json', 'print JSON'),
   ).action(
     action(async (opts: ApiFlags & { json?: boolean }) => {
-      const { items } = await apiClient(opts).call<{ items: Array<Record<string, string | null>> }>(
+      const api = await apiClient(opts);
+      const { json } = await api.call<{ items: Array<Record<string, string | null>> }>(
         'GET',
         '/api/v1/tokens',
       );
+      const { items } = json;
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
         return;
@@ -51,7 +53,7 @@ export function registerTokenCommands(program: Command): void {
   );
   addApiOptions(tokens.command('revoke').description('revoke a token').argument('<ID>', 'token id')).action(
     action(async (id: string, opts: ApiFlags) => {
-      await apiClient(opts).call('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+      await (await apiClient(opts)).call('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
       process.stdout.write(`revoked ${id}\n`);
     }),
   );
