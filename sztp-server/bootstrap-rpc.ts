@@ -6,7 +6,7 @@
  * Transport-free: the Fastify routes in `device-server.ts` call it.
  */
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { Database, Device } from '../db/index.js';
 import { Attr, withSpan } from '../otel/index.js';
 import {
@@ -24,7 +24,7 @@ import {
 } from '../pki/index.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
 import { SztpError } from './errors.js';
-import { EventWriter } from './event-writer.js';
+import { WriteBehind } from './write-behind.js';
 import type {
   Encoding,
   GetBootstrappingDataInput,
@@ -138,7 +138,7 @@ export class BootstrapService {
   readonly #chains: Lru<string, { certificate: CertificateInfo; notBefore: number; notAfter: number }>;
   /** HTTP Basic passwords already checked against a stored hash: scrypt is too slow to repeat per request. */
   readonly #passwords: Lru<string, string>;
-  readonly #events: EventWriter;
+  readonly #events: WriteBehind<Insertable<Database['bootstrap_events']>>;
   readonly #deviceRows: Lru<string, { row: DeviceWithProfile; until: number }>;
   #ownerArtifact: Uint8Array | undefined;
   #owner: Signer | undefined;
@@ -154,9 +154,24 @@ export class BootstrapService {
     this.#chains = new Lru(options.cacheSize ?? 10_000);
     this.#passwords = new Lru(options.cacheSize ?? 10_000);
     this.#deviceRows = new Lru(options.cacheSize ?? 10_000);
-    this.#events = new EventWriter(
-      options.db,
-      options.onEventWriteError ? { onError: options.onEventWriteError } : {},
+    // Request records: identical ones in one batch are stored once with `repeats: n`.
+    this.#events = new WriteBehind(
+      async (batch) => {
+        await options.db
+          .insertInto('bootstrap_events')
+          .values(
+            batch.map(({ item, repeats }) =>
+              repeats > 1
+                ? { ...item, detail: JSON.stringify({ ...JSON.parse(String(item.detail)), repeats }) }
+                : item,
+            ),
+          )
+          .execute();
+      },
+      {
+        batchSize: 200,
+        ...(options.onEventWriteError ? { onDrop: (n, err) => options.onEventWriteError?.(err, n) } : {}),
+      },
     );
     this.#owner = options.pki.owner;
     this.#pinned = options.pki.pinnedDomainCert;

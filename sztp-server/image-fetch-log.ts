@@ -8,6 +8,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/index.js';
+import { WriteBehind } from './write-behind.js';
 
 /** One recorded fetch. */
 export interface ImageFetch {
@@ -34,62 +35,39 @@ export interface ImageFetchLogOptions {
 /** Batches fetch records into `image_fetches`. */
 export class ImageFetchLog {
   readonly #db: Kysely<Database>;
-  readonly #log: FastifyBaseLogger;
-  readonly #flushMs: number;
-  readonly #batchSize: number;
-  readonly #maxPending: number;
-  #pending: ImageFetch[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #writing: Promise<void> = Promise.resolve();
-  /** Records dropped because the database could not keep up (or failed). */
-  dropped = 0;
+  readonly #queue: WriteBehind<ImageFetch>;
 
   constructor(db: Kysely<Database>, logger: FastifyBaseLogger, opts: ImageFetchLogOptions = {}) {
     this.#db = db;
-    this.#log = logger;
-    this.#flushMs = opts.flushMs ?? 250;
-    this.#batchSize = opts.batchSize ?? 500;
-    this.#maxPending = opts.maxPending ?? 50_000;
+    this.#queue = new WriteBehind((batch) => this.#write(batch.map((q) => q.item)), {
+      ...opts,
+      onDrop: (dropped, err) => logger.warn({ err, dropped }, 'could not record image fetches'),
+    });
+  }
+
+  /** Records dropped because the database could not keep up (or failed). */
+  get dropped(): number {
+    return this.#queue.dropped;
   }
 
   /** Queues one record (never throws, never waits). */
   record(f: ImageFetch): void {
-    this.#pending.push(f);
-    if (this.#pending.length > this.#maxPending) {
-      const over = this.#pending.length - this.#maxPending;
-      this.#pending.splice(0, over);
-      this.dropped += over;
-    }
-    if (this.#pending.length >= this.#batchSize) void this.flush();
-    else this.#timer ??= setTimeout(() => void this.flush(), this.#flushMs).unref();
+    this.#queue.add(f);
   }
 
   /** Writes everything queued so far; resolves when it is in the database (or dropped). */
   flush(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = this.#pending;
-    this.#pending = [];
-    this.#writing = this.#writing.then(() => this.#write(batch));
-    return this.#writing;
+    return this.#queue.flush();
   }
 
-  async #write(batch: ImageFetch[]): Promise<void> {
-    for (let i = 0; i < batch.length; i += this.#batchSize) {
-      const rows = batch.slice(i, i + this.#batchSize);
-      const col = <T>(f: (r: ImageFetch) => T) => rows.map(f);
-      try {
-        // One statement with seven array parameters instead of seven parameters per row:
-        // parsing and binding stay constant per batch (measured: a third of the CPU of
-        // 4 KiB range reads went to multi-row VALUES inserts on embedded PGlite).
-        await sql`insert into image_fetches (image, client_address, listener, status, range, bytes_sent, duration_ms)
-          select * from unnest(${col((r) => r.image)}::text[], ${col((r) => r.clientAddress ?? null)}::text[],
-            ${col((r) => r.listener)}::text[], ${col((r) => r.status)}::int[], ${col((r) => r.range ?? null)}::text[],
-            ${col((r) => r.bytesSent)}::bigint[], ${col((r) => r.durationMs)}::float8[])`.execute(this.#db);
-      } catch (err) {
-        this.dropped += rows.length;
-        this.#log.warn({ err, dropped: rows.length }, 'could not record image fetches');
-      }
-    }
+  async #write(rows: ImageFetch[]): Promise<void> {
+    const col = <T>(f: (r: ImageFetch) => T) => rows.map(f);
+    // One statement with seven array parameters instead of seven parameters per row:
+    // parsing and binding stay constant per batch (measured: a third of the CPU of
+    // 4 KiB range reads went to multi-row VALUES inserts on embedded PGlite).
+    await sql`insert into image_fetches (image, client_address, listener, status, range, bytes_sent, duration_ms)
+      select * from unnest(${col((r) => r.image)}::text[], ${col((r) => r.clientAddress ?? null)}::text[],
+        ${col((r) => r.listener)}::text[], ${col((r) => r.status)}::int[], ${col((r) => r.range ?? null)}::text[],
+        ${col((r) => r.bytesSent)}::bigint[], ${col((r) => r.durationMs)}::float8[])`.execute(this.#db);
   }
 }

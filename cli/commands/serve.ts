@@ -143,6 +143,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       revokedFingerprints: revoked,
       unknownDevicePolicy: config.unknownDevices,
       resolveImage: conveyedImageResolver(imageCatalog),
+      onEventWriteError: (err, rows) =>
+        log.warn({ err, dropped: rows }, 'could not record bootstrap requests'),
     });
     const apiHttps = config.apiTlsCert
       ? { cert: await readFile(config.apiTlsCert), key: await readFile(config.apiTlsKey as string) }

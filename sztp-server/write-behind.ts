@@ -1,0 +1,95 @@
+/**
+ * Write-behind for append-only records (request records, image fetches):
+ * items are queued and handed to `write` in batches, off the request path, so
+ * a storm of requests costs one INSERT per batch rather than one per request.
+ * Memory is bounded (`maxPending`; the oldest are dropped and counted), a
+ * failed batch is dropped and reported, never thrown into a request, and
+ * `flush()` writes everything queued (on close, or before reading it back).
+ */
+
+/** A queued item, and how many identical items it stands for (see `add`'s key). */
+export interface Queued<T> {
+  item: T;
+  repeats: number;
+  key?: string | undefined;
+}
+
+/** Options of {@link WriteBehind}. */
+export interface WriteBehindOptions {
+  /** Flush at most this long after an item arrives, ms (default 250). */
+  flushMs?: number;
+  /** Items per `write` call (default 500). */
+  batchSize?: number;
+  /** Items held while the database is slow or down before the oldest are dropped (default 50 000). */
+  maxPending?: number;
+  /** Told when items are dropped: a failed batch (with its error) or an overflow (no error). */
+  onDrop?: (count: number, err?: unknown) => void;
+}
+
+/** Batches items into `write`. */
+export class WriteBehind<T> {
+  readonly #write: (batch: Queued<T>[]) => Promise<void>;
+  readonly #o: Required<Omit<WriteBehindOptions, 'onDrop'>> & Pick<WriteBehindOptions, 'onDrop'>;
+  #pending: Queued<T>[] = [];
+  /** Queued items by key, for the batch not yet handed to `write`. */
+  #byKey = new Map<string, Queued<T>>();
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+  /** Items dropped because the database could not keep up or failed. */
+  dropped = 0;
+
+  constructor(write: (batch: Queued<T>[]) => Promise<void>, options: WriteBehindOptions = {}) {
+    this.#write = write;
+    this.#o = {
+      flushMs: options.flushMs ?? 250,
+      batchSize: options.batchSize ?? 500,
+      maxPending: options.maxPending ?? 50_000,
+      onDrop: options.onDrop,
+    };
+  }
+
+  /**
+   * Queues one item (never throws, never waits). Items added with the same `key`
+   * before the next flush are kept once, with `repeats` counting them.
+   */
+  add(item: T, key?: string): void {
+    const same = key !== undefined ? this.#byKey.get(key) : undefined;
+    if (same) {
+      same.repeats++;
+      return;
+    }
+    const q: Queued<T> = { item, repeats: 1, key };
+    this.#pending.push(q);
+    if (key !== undefined) this.#byKey.set(key, q);
+    if (this.#pending.length > this.#o.maxPending) {
+      const gone = this.#pending.splice(0, this.#pending.length - this.#o.maxPending);
+      for (const g of gone) if (g.key !== undefined) this.#byKey.delete(g.key);
+      this.dropped += gone.length;
+      this.#o.onDrop?.(gone.length);
+    }
+    if (this.#pending.length >= this.#o.batchSize) void this.flush();
+    else this.#timer ??= setTimeout(() => void this.flush(), this.#o.flushMs).unref();
+  }
+
+  /** Writes everything queued so far; resolves once it is stored (or dropped). */
+  flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#byKey.clear();
+    if (batch.length === 0) return this.#writing;
+    this.#writing = this.#writing.then(async () => {
+      for (let i = 0; i < batch.length; i += this.#o.batchSize) {
+        const part = batch.slice(i, i + this.#o.batchSize);
+        try {
+          await this.#write(part);
+        } catch (err) {
+          this.dropped += part.length;
+          this.#o.onDrop?.(part.length, err);
+        }
+      }
+    });
+    return this.#writing;
+  }
+}

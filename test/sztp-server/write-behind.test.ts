@@ -1,0 +1,50 @@
+/** The write-behind queue behind request records and image fetch records. */
+import { describe, expect, it } from 'vitest';
+import { type Queued, WriteBehind } from '../../sztp-server/write-behind.js';
+
+describe('WriteBehind', () => {
+  it('writes in batches, coalesces keyed items, and flush waits for the write', async () => {
+    const writes: Queued<string>[][] = [];
+    const q = new WriteBehind<string>(async (b) => void writes.push(b), { batchSize: 3, flushMs: 10_000 });
+    q.add('a', 'k');
+    q.add('a', 'k');
+    q.add('b');
+    q.add('a', 'k');
+    await q.flush();
+    expect(writes).toEqual([
+      [
+        { item: 'a', repeats: 3, key: 'k' },
+        { item: 'b', repeats: 1, key: undefined },
+      ],
+    ]);
+    for (const x of ['c', 'd', 'e', 'f']) q.add(x); // the third add reaches batchSize and flushes by itself
+    await q.flush();
+    expect(writes.slice(1).map((b) => b.map((e) => e.item))).toEqual([['c', 'd', 'e'], ['f']]);
+  });
+
+  it('drops the oldest past maxPending and a failed batch, counting and reporting both, never throwing', async () => {
+    const drops: Array<[number, unknown]> = [];
+    let fail = true;
+    const written: string[] = [];
+    const q = new WriteBehind<string>(
+      async (b) => {
+        if (fail) throw new Error('database down');
+        written.push(...b.map((e) => e.item));
+      },
+      { batchSize: 100, maxPending: 2, flushMs: 10_000, onDrop: (n, err) => drops.push([n, err]) },
+    );
+    q.add('1');
+    q.add('2');
+    q.add('3'); // over maxPending: '1' goes
+    await q.flush(); // fails: '2' and '3' go
+    fail = false;
+    q.add('4');
+    await q.flush();
+    expect(written).toEqual(['4']);
+    expect(q.dropped).toBe(3);
+    expect(drops.map(([n, e]) => [n, e instanceof Error ? e.message : e])).toEqual([
+      [1, undefined],
+      [2, 'database down'],
+    ]);
+  });
+});
