@@ -4,10 +4,8 @@
  * development and demos. This file is the composition root for redfish/: it
  * reads flags/env, files and ports, spawns the boot hook, and handles signals.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   type BmcCheckReport,
@@ -27,6 +25,7 @@ import {
   startBmcEmulator,
   VENDOR_PROFILES,
 } from '../../redfish/index.js';
+import { createCertificate, generateKey, signerFromPrivateKey, toPem } from '../../pki/index.js';
 import { action, CliError } from '../exit.js';
 
 interface ConnectFlags {
@@ -133,45 +132,21 @@ function printStep(e: StepEvent): void {
   else process.stdout.write(`[${e.strategy}] ${e.step} FAILED\n`);
 }
 
-/** Self-signed cert for `bmc emulate --tls` (openssl, the lab's tool; the emulator itself takes PEMs). */
-function selfSignedCert(): { key: string; cert: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'dpu-ztp-bmc-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '30',
-        '-subj',
-        '/CN=dpu-ztp emulated BMC',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return {
-      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-    };
-  } catch (err) {
-    throw new CliError(
-      'CLI_ERR_TLS',
-      `cannot create a self-signed certificate with openssl: ${(err as Error).message}`,
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+/** Self-signed certificate for `bmc emulate --tls`, made with pki/ (the emulator itself takes PEMs). */
+async function selfSignedCert(): Promise<{ key: string; cert: string }> {
+  const k = await generateKey('ec-p256');
+  const now = Date.now();
+  const der = await createCertificate({
+    profile: 'tls-server',
+    subject: { commonName: 'dpu-ztp emulated BMC' },
+    publicKey: k.publicKey,
+    issuer: signerFromPrivateKey(k.privateKeyPem), // no certificate: self-signed
+    notBefore: new Date(now - 5 * 60_000),
+    notAfter: new Date(now + 30 * 86_400_000),
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1', '::1'],
+  });
+  return { key: k.privateKeyPem, cert: toPem(der, 'CERTIFICATE') };
 }
 
 /** Runs `--boot-hook` with the booted image in its environment. */
@@ -363,7 +338,7 @@ export function registerBmcCommands(program: Command): void {
             if (!o.tlsCert || !o.tlsKey)
               throw new CliError('CLI_ERR_USAGE', '--tls-cert and --tls-key go together');
             tls = { cert: readFileSync(o.tlsCert, 'utf8'), key: readFileSync(o.tlsKey, 'utf8') };
-          } else if (o.tls) tls = selfSignedCert();
+          } else if (o.tls) tls = await selfSignedCert();
           const emu = await startBmcEmulator({
             host: o.host,
             port,
