@@ -16,6 +16,7 @@ import { loadServerPki } from '../../cli/commands/serve-pki.js';
 import { migrateToLatest } from '../../db/index.js';
 import {
   createCertificate,
+  decodeArtifact,
   generateKey,
   hashPassword,
   parseCertificate,
@@ -137,16 +138,7 @@ beforeAll(async () => {
   const loaded = await loadServerPki(pkiDir, silent);
   pki = loaded.pki;
   const revoked = new Set([
-    parseCertificate(
-      new Uint8Array(
-        Buffer.from(
-          rd('devices/DEV-3/idevid.crt')
-            .toString()
-            .replace(/-----[^-]+-----|\s/g, ''),
-          'base64',
-        ),
-      ),
-    ).fingerprintSha256,
+    parseCertificate(decodeArtifact(rd('devices/DEV-3/idevid.crt').toString())).fingerprintSha256,
   ]);
   service = new BootstrapService({
     deviceCacheMs: 0, // these tests change rows directly and expect the next request to see it
@@ -568,14 +560,7 @@ describe(`get-bootstrapping-data over mTLS (${backend})`, () => {
   it('refuses an expired IDevID', async () => {
     const k = await generateKey('ec-p256');
     const issuer = signerFromPrivateKey(rd('manufacturer-ca.key').toString(), {
-      certificates: [
-        Buffer.from(
-          rd('manufacturer-ca.crt')
-            .toString()
-            .replace(/-----[^-]+-----|\s/g, ''),
-          'base64',
-        ),
-      ],
+      certificates: [decodeArtifact(rd('manufacturer-ca.crt').toString())],
     });
     const der = await createCertificate({
       profile: 'idevid',
@@ -771,16 +756,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
       resolveImage: async () => undefined,
     });
     const cred = {
-      peerChain: [
-        new Uint8Array(
-          Buffer.from(
-            rd('devices/DEV-HOLD/idevid.crt')
-              .toString()
-              .replace(/-----[^-]+-----|\s/g, ''),
-            'base64',
-          ),
-        ),
-      ],
+      peerChain: [decodeArtifact(rd('devices/DEV-HOLD/idevid.crt').toString())],
       remoteAddress: '127.0.0.1',
     };
     await expect(
@@ -813,16 +789,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
       resolveImage: async () => undefined,
     });
     const cred = {
-      peerChain: [
-        new Uint8Array(
-          Buffer.from(
-            rd('devices/DEV-2/idevid.crt')
-              .toString()
-              .replace(/-----[^-]+-----|\s/g, ''),
-            'base64',
-          ),
-        ),
-      ],
+      peerChain: [decodeArtifact(rd('devices/DEV-2/idevid.crt').toString())],
     };
     await expect(
       noMasa.getBootstrappingData(cred, { signedDataPreferred: true }, 'json', {}),
@@ -848,16 +815,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
       resolveImage: async () => undefined,
     });
     const cred = {
-      peerChain: [
-        new Uint8Array(
-          Buffer.from(
-            rd('devices/DEV-REDIR/idevid.crt')
-              .toString()
-              .replace(/-----[^-]+-----|\s/g, ''),
-            'base64',
-          ),
-        ),
-      ],
+      peerChain: [decodeArtifact(rd('devices/DEV-REDIR/idevid.crt').toString())],
     };
     expect(
       (await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}))
