@@ -3,15 +3,18 @@
  * each with its own IDevID over mTLS: (a) keep-alive, (b) a new TLS handshake
  * per request — against the bootstrap server (signed onboarding information,
  * PGlite) and, in the same run, against a bare Node `https` server with the
- * same certificates returning a precomputed body (the floor).
+ * same certificates returning a precomputed body (the floor). The clients run
+ * in a separate process (bench/https-load.ts), as real devices would; the
+ * server's CPU per request is reported beside the throughput.
  */
 import { createServer, type Server } from 'node:https';
-import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { migrateToLatest, openDatabase } from '../db/index.js';
 import { createLabPki, decodeArtifact, decodeArtifacts, signerFromPrivateKey } from '../pki/index.js';
 import { BootstrapService, buildDeviceServer } from '../sztp-server/index.js';
+import { runLoad } from './https-load.js';
 import type { Report } from './run.js';
 
 const DEVICES = 200;
@@ -25,64 +28,12 @@ interface Device {
 }
 
 async function load(port: number, ca: string, devices: Device[], keepAlive: boolean) {
-  const latencies: number[] = [];
-  let errors = 0;
-  const until = performance.now() + SECONDS * 1000;
-  const one = (agent: HttpsAgent | false, d: Device) =>
-    new Promise<void>((resolve) => {
-      const t0 = performance.now();
-      const req = httpsRequest(
-        {
-          host: '127.0.0.1',
-          port,
-          path: PATH,
-          method: 'POST',
-          agent,
-          ca,
-          cert: d.cert,
-          key: d.key,
-          servername: 'localhost',
-          headers: {
-            'content-type': 'application/yang-data+json',
-            'content-length': Buffer.byteLength(BODY),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) latencies.push(performance.now() - t0);
-            else errors++;
-            resolve();
-          });
-        },
-      );
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(BODY);
-    });
-  const t0 = performance.now();
-  await Promise.all(
-    devices.map(async (d) => {
-      const agent = keepAlive
-        ? new HttpsAgent({ keepAlive: true, maxSockets: 1, ca, cert: d.cert, key: d.key })
-        : false;
-      while (performance.now() < until) await one(agent, d);
-      if (agent) agent.destroy();
-    }),
-  );
-  const elapsed = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  const q = (p: number) =>
-    +(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0).toFixed(2);
-  return {
-    requests: latencies.length,
-    errors,
-    rps: Math.round(latencies.length / elapsed),
-    p50_ms: q(0.5),
-    p99_ms: q(0.99),
-  };
+  const cpu0 = process.cpuUsage();
+  const r = await runLoad({ port, path: PATH, body: BODY, ca, devices, keepAlive, seconds: SECONDS });
+  const cpu = process.cpuUsage(cpu0);
+  // CPU this process (the server under test) spent per answered request, µs.
+  const server_cpu_us_per_request = Math.round((cpu.user + cpu.system) / Math.max(1, r.requests));
+  return { ...r, server_cpu_us_per_request };
 }
 
 function load1(port: number, ca: string, d: Device): Promise<void> {
@@ -220,8 +171,11 @@ export default async function bench(report: Report): Promise<void> {
       ms: Math.round(performance.now() - w0),
       signatures: service.signatures - signaturesBeforeWarmup,
     });
+    // BENCH_SZTP_MODES=keepalive,new_tls_per_request selects modes (default both).
+    const modes = (process.env.BENCH_SZTP_MODES ?? 'keepalive,new_tls_per_request').split(',');
     for (const keepAlive of [true, false]) {
       const mode = keepAlive ? 'keepalive' : 'new_tls_per_request';
+      if (!modes.includes(mode)) continue;
       const base = await load(floorPort, ca, devices, keepAlive);
       const signaturesBefore = service.signatures;
       const ours = await load(appPort, ca, devices, keepAlive);
@@ -232,6 +186,10 @@ export default async function bench(report: Report): Promise<void> {
         seconds: SECONDS,
         ...ours,
         ratio_to_floor: +(ours.rps / Math.max(1, base.rps)).toFixed(3),
+        // The floor's server CPU per request over ours: independent of which side saturates.
+        cpu_ratio_to_floor: +(
+          base.server_cpu_us_per_request / Math.max(1, ours.server_cpu_us_per_request)
+        ).toFixed(3),
         signatures_during_run: service.signatures - signaturesBefore,
         response_bytes: sample.length,
       });
