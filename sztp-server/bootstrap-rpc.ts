@@ -6,7 +6,7 @@
  * Transport-free: the Fastify routes in `device-server.ts` call it.
  */
 import { createHash } from 'node:crypto';
-import type { Insertable, Kysely } from 'kysely';
+import { type Insertable, type Kysely, sql } from 'kysely';
 import type { Database, Device } from '../db/index.js';
 import { Attr, withSpan } from '../otel/index.js';
 import {
@@ -76,44 +76,74 @@ export interface BootstrapServiceOptions {
   /** Told when a batch of request records could not be stored. */
   onEventWriteError?: (err: unknown, rows: number) => void;
   /**
-   * How long a device's row (with its profile) is reused for its further requests, in ms
-   * (default 1000; 0 reads the database every time). A retry storm then costs no queries;
-   * operator changes reach devices within this time. Progress reports always go to the database.
+   * How stale a cached device row (with its profile) may get, in ms (default 1000; 0 reads
+   * the database on every request). Rows are kept while one query every half of this
+   * checks all cached rows against the database (`updated_at` of the device and its
+   * profile's version), so a retry storm costs no per-request queries and a change made
+   * by any replica reaches devices within this time. Progress reports always read the
+   * database.
    */
   deviceCacheMs?: number;
 }
 
 const DAY = 86_400_000;
 
-/** A small LRU map: signed responses are cached so a storm of retries does not re-sign. */
+/**
+ * A bounded cache with approximate LRU eviction in two generations: hits in the
+ * young map cost one lookup (no delete + re-insert per hit, which showed in the
+ * profile of a retry storm); hits in the old one are promoted; when the young map
+ * is full it becomes the old one and the previous old one is dropped. Holds
+ * between `max` and `2 × max` entries.
+ */
 class Lru<K, V> {
   readonly #max: number;
-  readonly #map = new Map<K, V>();
+  #young = new Map<K, V>();
+  #old = new Map<K, V>();
   constructor(max: number) {
-    this.#max = max;
+    this.#max = Math.max(1, max);
   }
   get(k: K): V | undefined {
-    const v = this.#map.get(k);
-    if (v !== undefined) {
-      this.#map.delete(k);
-      this.#map.set(k, v);
+    const v = this.#young.get(k);
+    if (v !== undefined) return v;
+    const o = this.#old.get(k);
+    if (o !== undefined) {
+      this.#old.delete(k);
+      this.#put(k, o);
     }
-    return v;
+    return o;
   }
   set(k: K, v: V): void {
-    this.#map.delete(k);
-    this.#map.set(k, v);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as K);
+    this.#old.delete(k);
+    this.#put(k, v);
+  }
+  #put(k: K, v: V): void {
+    if (!this.#young.has(k) && this.#young.size >= this.#max) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(k, v);
   }
   get size(): number {
-    return this.#map.size;
+    return this.#young.size + this.#old.size;
+  }
+  keys(): K[] {
+    return [...this.#young.keys(), ...this.#old.keys()];
   }
   clear(): void {
-    this.#map.clear();
+    this.#young.clear();
+    this.#old.clear();
   }
   delete(k: K): void {
-    this.#map.delete(k);
+    this.#young.delete(k);
+    this.#old.delete(k);
   }
+}
+
+/** A client chain that validated, and the span of time its path is valid. */
+interface ValidatedChain {
+  certificate: CertificateInfo;
+  notBefore: number;
+  notAfter: number;
 }
 
 /** A device row with its profile's columns (null when it has none). */
@@ -135,11 +165,17 @@ export class BootstrapService {
   readonly #signed: Lru<string, Uint8Array>;
   readonly #vouchers: Lru<string, { der: Uint8Array; until: number }>;
   /** Validated client certificate chains by SHA-256 of their DER, with the window they are valid in. */
-  readonly #chains: Lru<string, { certificate: CertificateInfo; notBefore: number; notAfter: number }>;
+  readonly #chains: Lru<string, ValidatedChain>;
+  /** The same, by the identity of the chain array the routes keep per TLS connection. */
+  readonly #chainsBySocket = new WeakMap<Uint8Array[], ValidatedChain>();
   /** HTTP Basic passwords already checked against a stored hash: scrypt is too slow to repeat per request. */
   readonly #passwords: Lru<string, string>;
   readonly #events: WriteBehind<Insertable<Database['bootstrap_events']>>;
-  readonly #deviceRows: Lru<string, { row: DeviceWithProfile; until: number }>;
+  readonly #deviceRows: Lru<string, { row: DeviceWithProfile; fetchedAt: number }>;
+  /** Start of the last revalidation of cached rows that succeeded: they were current then. */
+  #rowsCheckedAt = 0;
+  #revalidateTimer: NodeJS.Timeout | undefined;
+  #revalidating = false;
   #ownerArtifact: Uint8Array | undefined;
   #owner: Signer | undefined;
   #pinned: Uint8Array | undefined;
@@ -157,19 +193,20 @@ export class BootstrapService {
     // Request records: identical ones in one batch are stored once with `repeats: n`.
     this.#events = new WriteBehind(
       async (batch) => {
-        await options.db
-          .insertInto('bootstrap_events')
-          .values(
-            batch.map(({ item, repeats }) =>
-              repeats > 1
-                ? { ...item, detail: JSON.stringify({ ...JSON.parse(String(item.detail)), repeats }) }
-                : item,
-            ),
-          )
-          .execute();
+        const col = <T>(f: (r: Insertable<Database['bootstrap_events']>, repeats: number) => T) =>
+          batch.map(({ item, repeats }) => f(item, repeats));
+        // One statement with array parameters per batch (as image fetches): binding stays
+        // constant per batch rather than growing with rows × columns on embedded PGlite.
+        await sql`insert into bootstrap_events (serial, kind, remote_address, tls_identity, detail)
+          select * from unnest(${col((r) => r.serial)}::text[], ${col((r) => r.kind)}::text[],
+            ${col((r) => r.remote_address ?? null)}::text[], ${col((r) => r.tls_identity ?? null)}::text[],
+            ${col((r, repeats) => (repeats > 1 ? JSON.stringify({ ...JSON.parse(String(r.detail)), repeats }) : r.detail))}::jsonb[])`.execute(
+          options.db,
+        );
       },
       {
-        batchSize: 200,
+        // Identical requests within a second (a retry storm) share one row.
+        flushMs: 1000,
         ...(options.onEventWriteError ? { onDrop: (n, err) => options.onEventWriteError?.(err, n) } : {}),
       },
     );
@@ -194,12 +231,19 @@ export class BootstrapService {
 
   /** Validates a client chain to the manufacturer anchors, remembering the result until the path's validity ends. */
   #validatedChain(chain: Uint8Array[]): CertificateInfo {
+    const now = this.#now();
+    // The routes hand the same chain array for every request of a TLS connection: a
+    // keep-alive connection then skips even the hash below.
+    const same = this.#chainsBySocket.get(chain);
+    if (same && now.getTime() >= same.notBefore && now.getTime() <= same.notAfter) return same.certificate;
     const h = createHash('sha256');
     for (const c of chain) h.update(c);
     const key = h.digest('base64');
-    const now = this.#now();
     const hit = this.#chains.get(key);
-    if (hit && now.getTime() >= hit.notBefore && now.getTime() <= hit.notAfter) return hit.certificate;
+    if (hit && now.getTime() >= hit.notBefore && now.getTime() <= hit.notAfter) {
+      this.#chainsBySocket.set(chain, hit);
+      return hit.certificate;
+    }
     try {
       const certificate = parseCertificate(chain[0] as Uint8Array);
       const { path } = validateCertificatePath({
@@ -209,11 +253,13 @@ export class BootstrapService {
         now,
         untrustedCode: 'PKI_ERR_UNTRUSTED_SIGNER',
       });
-      this.#chains.set(key, {
+      const entry = {
         certificate,
         notBefore: Math.max(...path.map((c) => c.notBefore.getTime())),
         notAfter: Math.min(...path.map((c) => c.notAfter.getTime())),
-      });
+      };
+      this.#chains.set(key, entry);
+      this.#chainsBySocket.set(chain, entry);
       return certificate;
     } catch (err) {
       const why = isPkiError(err) ? `${err.code}: ${err.message}` : (err as Error).message;
@@ -312,7 +358,7 @@ export class BootstrapService {
     const db = this.#o.db;
     const ttl = this.#o.deviceCacheMs ?? 1000;
     const cached = ttl > 0 ? this.#deviceRows.get(id.serial) : undefined;
-    if (cached && cached.until > Date.now()) return cached.row;
+    if (cached && Date.now() - Math.max(cached.fetchedAt, this.#rowsCheckedAt) < ttl) return cached.row;
     // One query for the device and its profile: this is the hot path of every request.
     const device = await db
       .selectFrom('devices')
@@ -353,8 +399,59 @@ export class BootstrapService {
         `device ${id.serial} is held until an operator approves it`,
       );
     }
-    if (ttl > 0) this.#deviceRows.set(id.serial, { row: device, until: Date.now() + ttl });
+    if (ttl > 0) {
+      this.#deviceRows.set(id.serial, { row: device, fetchedAt: Date.now() });
+      this.#revalidateTimer ??= setInterval(() => void this.#revalidateRows(), Math.max(1, ttl / 2)).unref();
+    }
     return device;
+  }
+
+  /**
+   * Checks every cached device row against the database in one query and drops the
+   * ones that changed (device `updated_at`, profile version or `updated_at`) or are gone.
+   * On failure the whole cache is dropped, so a database that cannot answer never
+   * leaves stale rows in use.
+   */
+  async #revalidateRows(): Promise<void> {
+    if (this.#revalidating) return;
+    const serials = this.#deviceRows.keys();
+    if (serials.length === 0) {
+      clearInterval(this.#revalidateTimer);
+      this.#revalidateTimer = undefined;
+      return;
+    }
+    this.#revalidating = true;
+    const start = Date.now();
+    try {
+      const rows = await this.#o.db
+        .selectFrom('devices')
+        .leftJoin('profiles', 'profiles.name', 'devices.profile')
+        .select([
+          'devices.serial',
+          'devices.updated_at',
+          'profiles.version as profile_version',
+          'profiles.updated_at as profile_updated_at',
+        ])
+        .where(sql<boolean>`devices.serial = any(${serials}::text[])`)
+        .execute();
+      const current = new Map(rows.map((r) => [r.serial, r]));
+      for (const serial of serials) {
+        const entry = this.#deviceRows.get(serial);
+        if (!entry || entry.fetchedAt > start) continue; // fetched after this check began
+        const now = current.get(serial);
+        const same =
+          now !== undefined &&
+          now.updated_at.getTime() === entry.row.updated_at.getTime() &&
+          now.profile_version === entry.row.profile_version &&
+          (now.profile_updated_at?.getTime() ?? null) === (entry.row.profile_updated_at?.getTime() ?? null);
+        if (!same) this.#deviceRows.delete(serial);
+      }
+      this.#rowsCheckedAt = start;
+    } catch {
+      this.#deviceRows.clear();
+    } finally {
+      this.#revalidating = false;
+    }
   }
 
   #encodeTrustAnchor = (text: string): string => {

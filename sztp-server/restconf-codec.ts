@@ -312,6 +312,40 @@ export function encodeGetBootstrappingDataOutput(
   return `<output xmlns="${SZTP_SERVER_NS}">${inner}</output>`;
 }
 
+const NO_MEMBER = {};
+
+/**
+ * Remembers encoded get-bootstrapping-data outputs by the identity of their parts.
+ * The bootstrap service hands out the same cached conveyed information, owner
+ * certificate and voucher objects to a device until one of them changes, so a retry
+ * storm encodes (base64 + JSON/XML, ~6 KiB) once per device rather than per request.
+ * Held weakly: entries go when the service's caches drop the parts.
+ */
+export class OutputEncoder {
+  readonly #byCi = new WeakMap<object, WeakMap<object, Map<string, { owner: object; body: Buffer }>>>();
+
+  encode(out: GetBootstrappingDataOutput, encoding: Encoding): Buffer {
+    let byVoucher = this.#byCi.get(out.conveyedInformation);
+    if (!byVoucher) {
+      byVoucher = new WeakMap();
+      this.#byCi.set(out.conveyedInformation, byVoucher);
+    }
+    const voucher = out.ownershipVoucher ?? NO_MEMBER;
+    let entries = byVoucher.get(voucher);
+    if (!entries) {
+      entries = new Map();
+      byVoucher.set(voucher, entries);
+    }
+    const key = `${encoding}|${out.reportingLevel ?? ''}`;
+    const owner = out.ownerCertificate ?? NO_MEMBER;
+    const hit = entries.get(key);
+    if (hit && hit.owner === owner) return hit.body;
+    const body = Buffer.from(encodeGetBootstrappingDataOutput(out, encoding));
+    entries.set(key, { owner, body });
+    return body;
+  }
+}
+
 /** Encodes an error as `ietf-restconf:errors` (RFC 8040 §7.1). */
 export function encodeErrors(err: SztpError, encoding: Encoding): string {
   const { type, tag } = SZTP_ERRORS[err.code];

@@ -11,8 +11,8 @@ import { SztpError } from './errors.js';
 import {
   type Encoding,
   encodeErrors,
-  encodeGetBootstrappingDataOutput,
   MEDIA_TYPE,
+  OutputEncoder,
   parseGetBootstrappingDataJson,
   parseGetBootstrappingDataXml,
   parseReportProgressJson,
@@ -162,6 +162,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
     return reply.type(MEDIA_TYPE[enc]).send(body);
   });
 
+  const encoder = new OutputEncoder();
   // Fastify route syntax: '::' is a literal ':'.
   const base = `/restconf/operations/${SZTP_SERVER_MOD}:`.replace(/:$/, '::');
 
@@ -175,7 +176,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
       enc,
       (opts.imageBase ?? defaultImageBase)(req),
     );
-    return reply.type(MEDIA_TYPE[enc]).send(encodeGetBootstrappingDataOutput(out, enc));
+    return reply.type(MEDIA_TYPE[enc]).send(encoder.encode(out, enc));
   });
 
   app.post(`${base}report-progress`, async (req, reply) => {

@@ -20,6 +20,11 @@ export interface WriteBehindOptions {
   flushMs?: number;
   /** Items per `write` call (default 500). */
   batchSize?: number;
+  /**
+   * Distinct items queued that start a flush before `flushMs` (default 5 000). Kept well
+   * above `batchSize` so that a retry storm coalesces over the whole `flushMs` window.
+   */
+  flushAt?: number;
   /** Items held while the database is slow or down before the oldest are dropped (default 50 000). */
   maxPending?: number;
   /** Told when items are dropped: a failed batch (with its error) or an overflow (no error). */
@@ -43,6 +48,7 @@ export class WriteBehind<T> {
     this.#o = {
       flushMs: options.flushMs ?? 250,
       batchSize: options.batchSize ?? 500,
+      flushAt: options.flushAt ?? 5_000,
       maxPending: options.maxPending ?? 50_000,
       onDrop: options.onDrop,
     };
@@ -67,7 +73,7 @@ export class WriteBehind<T> {
       this.dropped += gone.length;
       this.#o.onDrop?.(gone.length);
     }
-    if (this.#pending.length >= this.#o.batchSize) void this.flush();
+    if (this.#pending.length >= this.#o.flushAt) void this.flush();
     else this.#timer ??= setTimeout(() => void this.flush(), this.#o.flushMs).unref();
   }
 

@@ -832,12 +832,73 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
     await expect(
       cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}),
     ).rejects.toMatchObject({ code: 'SZTP_ERR_NO_PROFILE' });
-    await t.db.updateTable('devices').set({ profile: 'redir' }).where('serial', '=', 'DEV-REDIR').execute();
+    // A change as the operator API makes it (updated_at bumped) is seen within deviceCacheMs.
+    await t.db
+      .updateTable('devices')
+      .set({ profile: 'redir', updated_at: new Date(Date.now() + 1) })
+      .where('serial', '=', 'DEV-REDIR')
+      .execute();
     await new Promise((r) => setTimeout(r, 350));
     expect(
       (await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}))
         .conveyedInformation,
     ).toBeDefined();
+    await t.db
+      .updateTable('devices')
+      .set({ profile: null, updated_at: new Date(Date.now() + 2) })
+      .where('serial', '=', 'DEV-REDIR')
+      .execute();
+    await new Promise((r) => setTimeout(r, 350));
+    await expect(
+      cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}),
+    ).rejects.toMatchObject({ code: 'SZTP_ERR_NO_PROFILE' });
+    await t.db.updateTable('devices').set({ profile: 'redir' }).where('serial', '=', 'DEV-REDIR').execute();
+    await cached.reportProgress(cred, { progressType: 'informational' }); // re-reads the row
+    await cached.flush();
+  });
+
+  it('checks cached rows against the database in one query, not one per request', async () => {
+    let deviceQueries = 0;
+    let rowReads = 0; // the per-device read (where serial = $1); the check is a raw `= any(...)`
+    const counting = t.db.withPlugin({
+      transformQuery: (args) => {
+        if (args.node.kind === 'SelectQueryNode') {
+          deviceQueries++;
+          if (args.node.where?.where.kind !== 'RawNode') rowReads++;
+        }
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const cached = new BootstrapService({
+      db: counting,
+      pki,
+      deviceCacheMs: 200,
+      resolveImage: async () => undefined,
+    });
+    const cred = { peerChain: [decodeArtifact(rd('devices/DEV-REDIR/idevid.crt').toString())] };
+    const until = Date.now() + 700;
+    let served = 0;
+    while (Date.now() < until) {
+      await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
+      served++;
+      await new Promise((r) => setImmediate(r)); // let timers run, as a server's I/O does
+    }
+    // One read of the row, then one check every 100 ms: far fewer than the requests served.
+    expect(served).toBeGreaterThan(50);
+    expect(rowReads).toBe(1);
+    expect(deviceQueries).toBeGreaterThanOrEqual(3);
+    expect(deviceQueries).toBeLessThanOrEqual(12);
+    // A profile change (version bump) drops the row at the next check.
+    await t.db
+      .updateTable('profiles')
+      .set((eb) => ({ version: eb('version', '+', 1), updated_at: new Date() }))
+      .where('name', '=', 'redir')
+      .execute();
+    await new Promise((r) => setTimeout(r, 250));
+    const before = deviceQueries;
+    await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
+    expect(deviceQueries).toBeGreaterThan(before);
     await cached.flush();
   });
 });

@@ -5,7 +5,11 @@ import { type Queued, WriteBehind } from '../../sztp-server/write-behind.js';
 describe('WriteBehind', () => {
   it('writes in batches, coalesces keyed items, and flush waits for the write', async () => {
     const writes: Queued<string>[][] = [];
-    const q = new WriteBehind<string>(async (b) => void writes.push(b), { batchSize: 3, flushMs: 10_000 });
+    const q = new WriteBehind<string>(async (b) => void writes.push(b), {
+      batchSize: 3,
+      flushAt: 3,
+      flushMs: 10_000,
+    });
     q.add('a', 'k');
     q.add('a', 'k');
     q.add('b');
@@ -17,9 +21,24 @@ describe('WriteBehind', () => {
         { item: 'b', repeats: 1, key: undefined },
       ],
     ]);
-    for (const x of ['c', 'd', 'e', 'f']) q.add(x); // the third add reaches batchSize and flushes by itself
+    for (const x of ['c', 'd', 'e', 'f']) q.add(x); // the third add reaches flushAt and flushes by itself
     await q.flush();
     expect(writes.slice(1).map((b) => b.map((e) => e.item))).toEqual([['c', 'd', 'e'], ['f']]);
+  });
+
+  it('coalesces over the whole flush window and splits a large flush into batchSize writes', async () => {
+    const writes: Queued<string>[][] = [];
+    const q = new WriteBehind<string>(async (b) => void writes.push(b), { batchSize: 2, flushMs: 10_000 });
+    for (let round = 0; round < 50; round++) for (const k of ['a', 'b', 'c']) q.add(k, k);
+    expect(writes).toEqual([]); // distinct items (3) are far below flushAt: nothing written early
+    await q.flush();
+    expect(writes.map((b) => b.map((e) => [e.item, e.repeats]))).toEqual([
+      [
+        ['a', 50],
+        ['b', 50],
+      ],
+      [['c', 50]],
+    ]);
   });
 
   it('drops the oldest past maxPending and a failed batch, counting and reporting both, never throwing', async () => {
