@@ -10,6 +10,7 @@
 import { createServer, type Server } from 'node:https';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import pg from 'pg';
 import { pino } from 'pino';
 import { migrateToLatest, openDatabase } from '../db/index.js';
 import { createLabPki, decodeArtifact, decodeArtifacts, signerFromPrivateKey } from '../pki/index.js';
@@ -79,7 +80,11 @@ export default async function bench(report: Report): Promise<void> {
   const tls = { cert: file('server.crt'), key: file('server.key') };
   const manufacturer = file('manufacturer-ca.crt');
 
-  const handle = await openDatabase({ inMemory: true });
+  // BENCH_DATABASE_URL=postgres://… runs against PostgreSQL in a throwaway database.
+  const scratch = process.env.BENCH_DATABASE_URL
+    ? await scratchPostgres(process.env.BENCH_DATABASE_URL)
+    : undefined;
+  const handle = await openDatabase(scratch ? { databaseUrl: scratch.url } : { inMemory: true });
   await migrateToLatest(handle.db);
   await handle.db
     .insertInto('profiles')
@@ -179,11 +184,13 @@ export default async function bench(report: Report): Promise<void> {
       const base = await load(floorPort, ca, devices, keepAlive);
       const signaturesBefore = service.signatures;
       const ours = await load(appPort, ca, devices, keepAlive);
+      const db = scratch ? 'postgres' : 'pglite';
       report({ name: `sztp_gbd_${mode}_floor_https`, devices: DEVICES, seconds: SECONDS, ...base });
       report({
         name: `sztp_gbd_${mode}_dpu_ztp`,
         devices: DEVICES,
         seconds: SECONDS,
+        database: db,
         ...ours,
         ratio_to_floor: +(ours.rps / Math.max(1, base.rps)).toFixed(3),
         // The floor's server CPU per request over ours: independent of which side saturates.
@@ -198,5 +205,25 @@ export default async function bench(report: Report): Promise<void> {
     await app.close();
     await new Promise((r) => floor.close(r));
     await handle.close();
+    await scratch?.drop();
   }
+}
+
+/** A new empty database on the server of `adminUrl`, dropped by `drop()`. */
+async function scratchPostgres(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `dpuztp_bench_${process.pid}`;
+  const admin = async (q: string) => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`drop database if exists ${name} with (force)`);
+  await admin(`create database ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
 }
