@@ -82,9 +82,14 @@ export interface ImageFetchesTable {
   client_address: string | null;
   listener: string;
   status: number;
+  /** The Range header as sent; for a row that stands for several reads, every range served. */
   range: string | null;
+  /** Sum over the reads of the row. */
   bytes_sent: Int8;
+  /** Sum over the reads of the row. */
   duration_ms: number;
+  /** Reads the row stands for (range reads of one client within one flush are one row). */
+  requests: Generated<number>;
   created_at: Generated<Date>;
 }
 

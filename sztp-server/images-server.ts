@@ -1,6 +1,6 @@
 /** The plain-HTTP images listener (:8081) that BMCs and devices download from. */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { type ImageServingOptions, imageServing } from './image-serving.js';
+import { ImageServer, type ImageServingOptions, imageServerFactory } from './image-serving.js';
 
 /** What the images listener needs. */
 export interface ImagesServerOptions {
@@ -11,12 +11,14 @@ export interface ImagesServerOptions {
 
 /** Builds the images app (not listening). */
 export function buildImagesServer(opts: ImagesServerOptions): FastifyInstance {
-  // Image names may be 128 bytes; Fastify's default cuts params at 100 (414).
+  // `GET|HEAD /images/{name}` is answered in front of Fastify (see imageServerFactory);
+  // Fastify serves the rest (/healthz, 404s).
+  const images = opts.images ? new ImageServer({ ...opts.images, listener: 'http' }, opts.logger) : undefined;
   const app = Fastify({
     loggerInstance: opts.logger,
-    routerOptions: { maxParamLength: 256 },
+    ...(images ? { serverFactory: imageServerFactory(images) } : {}),
   }) as unknown as FastifyInstance;
   app.get('/healthz', async () => ({ status: 'ok' }));
-  if (opts.images) app.register(imageServing, { ...opts.images, listener: 'http' });
+  if (images) app.addHook('onClose', () => images.close());
   return app;
 }

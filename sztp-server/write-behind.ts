@@ -15,7 +15,7 @@ export interface Queued<T> {
 }
 
 /** Options of {@link WriteBehind}. */
-export interface WriteBehindOptions {
+export interface WriteBehindOptions<T = unknown> {
   /** Flush at most this long after an item arrives, ms (default 250). */
   flushMs?: number;
   /** Items per `write` call (default 500). */
@@ -29,22 +29,41 @@ export interface WriteBehindOptions {
   maxPending?: number;
   /** Told when items are dropped: a failed batch (with its error) or an overflow (no error). */
   onDrop?: (count: number, err?: unknown) => void;
+  /**
+   * Folds an item into the queued one with the same key (default: the later item is
+   * only counted in `repeats`). Returns the merged item.
+   */
+  merge?: (queued: T, item: T) => T;
+  /** Items folded into one queued item at most; the next with that key starts a new one (default unbounded). */
+  maxRepeats?: number;
+}
+
+/** The items queued entries stand for (each with its repeats). */
+function count<T>(entries: Queued<T>[]): number {
+  let n = 0;
+  for (const e of entries) n += e.repeats;
+  return n;
 }
 
 /** Batches items into `write`. */
 export class WriteBehind<T> {
   readonly #write: (batch: Queued<T>[]) => Promise<void>;
-  readonly #o: Required<Omit<WriteBehindOptions, 'onDrop'>> & Pick<WriteBehindOptions, 'onDrop'>;
+  readonly #merge: ((queued: T, item: T) => T) | undefined;
+  readonly #maxRepeats: number;
+  readonly #o: Required<Omit<WriteBehindOptions<T>, 'onDrop' | 'merge' | 'maxRepeats'>> &
+    Pick<WriteBehindOptions<T>, 'onDrop'>;
   #pending: Queued<T>[] = [];
   /** Queued items by key, for the batch not yet handed to `write`. */
   #byKey = new Map<string, Queued<T>>();
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
-  /** Items dropped because the database could not keep up or failed. */
+  /** Items dropped (each repeat counted) because the database could not keep up or failed. */
   dropped = 0;
 
-  constructor(write: (batch: Queued<T>[]) => Promise<void>, options: WriteBehindOptions = {}) {
+  constructor(write: (batch: Queued<T>[]) => Promise<void>, options: WriteBehindOptions<T> = {}) {
     this.#write = write;
+    this.#merge = options.merge;
+    this.#maxRepeats = options.maxRepeats ?? Number.POSITIVE_INFINITY;
     this.#o = {
       flushMs: options.flushMs ?? 250,
       batchSize: options.batchSize ?? 500,
@@ -62,6 +81,8 @@ export class WriteBehind<T> {
     const same = key !== undefined ? this.#byKey.get(key) : undefined;
     if (same) {
       same.repeats++;
+      if (this.#merge) same.item = this.#merge(same.item, item);
+      if (same.repeats >= this.#maxRepeats) this.#byKey.delete(key as string);
       return;
     }
     const q: Queued<T> = { item, repeats: 1, key };
@@ -70,8 +91,9 @@ export class WriteBehind<T> {
     if (this.#pending.length > this.#o.maxPending) {
       const gone = this.#pending.splice(0, this.#pending.length - this.#o.maxPending);
       for (const g of gone) if (g.key !== undefined) this.#byKey.delete(g.key);
-      this.dropped += gone.length;
-      this.#o.onDrop?.(gone.length);
+      const n = count(gone);
+      this.dropped += n;
+      this.#o.onDrop?.(n);
     }
     if (this.#pending.length >= this.#o.flushAt) void this.flush();
     else this.#timer ??= setTimeout(() => void this.flush(), this.#o.flushMs).unref();
@@ -91,8 +113,9 @@ export class WriteBehind<T> {
         try {
           await this.#write(part);
         } catch (err) {
-          this.dropped += part.length;
-          this.#o.onDrop?.(part.length, err);
+          const n = count(part);
+          this.dropped += n;
+          this.#o.onDrop?.(n, err);
         }
       }
     });

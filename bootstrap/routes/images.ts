@@ -55,9 +55,14 @@ const FetchView = Type.Object({
   clientAddress: Type.Union([Type.String(), Type.Null()]),
   listener: Type.String(),
   status: Type.Integer(),
-  range: Type.Union([Type.String(), Type.Null()]),
-  bytesSent: Type.Integer(),
-  durationMs: Type.Number(),
+  range: Type.Union([Type.String(), Type.Null()], {
+    description: 'The Range header; for a row of several reads, every range served, in order',
+  }),
+  bytesSent: Type.Integer({ description: 'Summed over the reads of the row' }),
+  durationMs: Type.Number({ description: 'Summed over the reads of the row' }),
+  requests: Type.Integer({
+    description: "Reads the row stands for: one client's 206 range reads within 250 ms share a row",
+  }),
   createdAt: Type.String({ format: 'date-time' }),
 });
 
@@ -250,6 +255,7 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
             range: r.range,
             bytesSent: Number(r.bytes_sent),
             durationMs: r.duration_ms,
+            requests: r.requests,
             createdAt: new Date(r.created_at).toISOString(),
           })),
         };

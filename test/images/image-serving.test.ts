@@ -247,4 +247,29 @@ describe(`image serving with undici (${backend})`, () => {
     const body = (await res.body.json()) as { items: Array<{ status: number }> };
     expect(body.items.map((i) => i.status)).toEqual([200, 304]);
   });
+
+  it("folds one client's range reads within a flush into one row listing every range", async () => {
+    await h.fetchLog.flush();
+    await h.t.db.deleteFrom('image_fetches').execute();
+    const ranges = ['bytes=0-4095', 'bytes=8192-12287', 'bytes=-10', 'bytes=0-4095'];
+    // Concurrently, so that they land in one flush window (the harness flushes every 20 ms).
+    await Promise.all(ranges.map((range) => get({ range }).then((r) => expect(r.status).toBe(206))));
+    await get({ range: 'bytes=0-0,5-5' }); // a multi-range request: answered whole, its own row
+    await h.fetchLog.flush();
+    const rows = await h.t.db.selectFrom('image_fetches').selectAll().orderBy('id').execute();
+    const reads = rows.filter((r) => r.status === 206);
+    expect(reads.reduce((n, r) => n + r.requests, 0)).toBe(4);
+    const listed = reads.flatMap((r) => (r.range as string).slice(6).split(','));
+    expect(listed.sort()).toEqual(['-10', '0-4095', '0-4095', '8192-12287']);
+    expect(reads.reduce((n, r) => n + Number(r.bytes_sent), 0)).toBe(4096 * 3 + 10);
+    expect(reads.length).toBeLessThan(4); // at least two of them shared a row
+    const whole = rows.filter((r) => r.status === 200);
+    expect(whole).toHaveLength(1);
+    expect(whole[0]).toMatchObject({ range: 'bytes=0-0,5-5', requests: 1 });
+    const res = await request(`${h.apiUrl}/api/v1/images/big.iso/fetches`, {
+      headers: { authorization: `Bearer ${h.tokens.viewer}` },
+    });
+    const body = (await res.body.json()) as { items: Array<{ status: number; requests: number }> };
+    expect(body.items.filter((i) => i.status === 206).reduce((n, i) => n + i.requests, 0)).toBe(4);
+  });
 });

@@ -66,4 +66,26 @@ describe('WriteBehind', () => {
       [2, 'database down'],
     ]);
   });
+
+  it('merges keyed items with `merge`, starts a new one past maxRepeats, and counts repeats when dropping', async () => {
+    const writes: Queued<string>[][] = [];
+    let fail = false;
+    const q = new WriteBehind<string>(
+      async (b) => {
+        if (fail) throw new Error('down');
+        writes.push(b);
+      },
+      { flushMs: 10_000, merge: (a, b) => `${a}+${b}`, maxRepeats: 3 },
+    );
+    for (const x of ['a', 'b', 'c', 'd', 'e']) q.add(x, 'k');
+    await q.flush();
+    expect(writes[0]?.map((e) => [e.item, e.repeats])).toEqual([
+      ['a+b+c', 3],
+      ['d+e', 2],
+    ]);
+    fail = true;
+    for (const x of ['f', 'g']) q.add(x, 'k');
+    await q.flush();
+    expect(q.dropped).toBe(2); // two adds lost, though they were one queued row
+  });
 });
