@@ -251,10 +251,12 @@ http {
       report({ name: 'images_nginx', skipped: 'nginx not installed and could not be installed' });
     }
 
+    // BENCH_IMAGES_PHASES=full,random,https selects measurements (default all).
+    const phases = (process.env.BENCH_IMAGES_PHASES ?? 'full,random,https').split(',');
     // Warm both (page cache, JIT), then measure; the best of two runs for each.
     await fullDownloads(ours, 1, GiB);
     if (theirs) await fullDownloads(theirs, 1, GiB);
-    for (const n of [1, 8, 32]) {
+    for (const n of phases.includes('full') ? [1, 8, 32] : []) {
       // Each curl downloads the file `repeat` times so a measurement moves at least
       // 8 GiB: one 1 GiB download takes ~0.1 s here, too short to compare.
       const repeat = Math.ceil(8 / n);
@@ -276,7 +278,7 @@ http {
         ...(b ? { nginx_rss_peak_mib: b.rss_peak_mib } : {}),
       });
     }
-    {
+    if (phases.includes('random')) {
       // A second of warm-up each (the small-range path is not hot yet after full downloads).
       await randomRanges(ours, GiB, 16, 1000);
       if (theirs) await randomRanges(theirs, GiB, 16, 1000);
@@ -293,9 +295,11 @@ http {
         rss_peak_mib: a.rss_peak_mib,
       });
     }
-    // HTTPS on the device listener (TLS costs; no nginx counterpart configured here).
-    const tls = await withRss(pid, () => fullDownloads(`${s.device}/images/bench.iso`, 1, GiB, true));
-    report({ name: 'images_https_full_1x1gib', ...tls });
+    if (phases.includes('https')) {
+      // HTTPS on the device listener (TLS costs; no nginx counterpart configured here).
+      const tls = await withRss(pid, () => fullDownloads(`${s.device}/images/bench.iso`, 1, GiB, true));
+      report({ name: 'images_https_full_1x1gib', ...tls });
+    }
   } finally {
     for (const c of [nginx, serve]) {
       if (c && c.exitCode === null) {
