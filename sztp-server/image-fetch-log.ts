@@ -40,14 +40,12 @@ export interface ImageFetchLogOptions {
   maxReadsPerRow?: number;
 }
 
-/** Folds a later range read into a row: ranges listed, bytes and time summed. */
+/** Folds a later range read into a row (in place: it is the queue's own copy): ranges listed, bytes and time summed. */
 function mergeReads(row: ImageFetch, later: ImageFetch): ImageFetch {
-  return {
-    ...row,
-    range: `${row.range},${(later.range as string).slice(6).trim()}`,
-    bytesSent: row.bytesSent + later.bytesSent,
-    durationMs: row.durationMs + later.durationMs,
-  };
+  row.range = `${row.range},${(later.range as string).slice(6).trim()}`;
+  row.bytesSent += later.bytesSent;
+  row.durationMs += later.durationMs;
+  return row;
 }
 
 /** Batches fetch records into `image_fetches`. */
@@ -71,7 +69,7 @@ export class ImageFetchLog {
     return this.#queue.dropped;
   }
 
-  /** Queues one record (never throws, never waits). */
+  /** Queues one record (never throws, never waits); the log owns `f` from here on. */
   record(f: ImageFetch): void {
     // Single-range reads that were served (206) fold into one row per client and listener.
     const coalesce = f.status === 206 && f.range !== undefined && /^bytes=[^,]*$/i.test(f.range);

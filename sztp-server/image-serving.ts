@@ -108,14 +108,26 @@ const readAt = (fd: number, buf: Buffer, length: number, position: number) =>
  */
 const SLOW_READ_MS = 1;
 const SLOW_STREAK = 2;
+const SLAB = 128 * 1024;
 const ASYNC_HOLD_MS = 1000;
 class SmallReads {
   #asyncUntil = 0;
+  /**
+   * Small read buffers are cut from 128 KiB slabs (Node's own pool stops below 4 KiB).
+   * A response still being written keeps its slab: small, so a stalled client pins 128 KiB.
+   */
+  #slab = Buffer.allocUnsafeSlow(SLAB);
+  #slabUsed = 0;
   /** Slow synchronous reads in a row. */
   #slow = 0;
   /** Reads exactly `length` bytes at `position` into a new buffer (throws if the file is shorter). */
   async read(fd: number, length: number, position: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    if (this.#slabUsed + length > SLAB) {
+      this.#slab = Buffer.allocUnsafeSlow(SLAB);
+      this.#slabUsed = 0;
+    }
+    const buf = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
+    this.#slabUsed += (length + 7) & ~7;
     const t0 = performance.now();
     let n: number;
     if (t0 < this.#asyncUntil) n = await readAt(fd, buf, length, position);
