@@ -51,6 +51,12 @@ export class ImageCatalog {
     this.#ttlMs = opts.ttlMs ?? 5000;
   }
 
+  /** The image named `name` if a fresh entry is cached (no waiting), else undefined. */
+  peek(name: string): ServedImage | undefined {
+    const hit = this.#cache.get(name);
+    return hit && performance.now() - hit.at < this.#ttlMs ? hit.image : undefined;
+  }
+
   /** The image named `name`, or undefined. `fresh` skips the cache. */
   async get(name: string, fresh = false): Promise<ServedImage | undefined> {
     const hit = this.#cache.get(name);
