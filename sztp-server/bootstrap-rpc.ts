@@ -84,6 +84,8 @@ export interface BootstrapServiceOptions {
    * database.
    */
   deviceCacheMs?: number;
+  /** A cached device row no request used for this long is dropped instead of checked (default 60 000 ms). */
+  deviceCacheIdleMs?: number;
 }
 
 const DAY = 86_400_000;
@@ -122,6 +124,10 @@ class Lru<K, V> {
       this.#young = new Map();
     }
     this.#young.set(k, v);
+  }
+  /** The value without touching recency. */
+  peek(k: K): V | undefined {
+    return this.#young.get(k) ?? this.#old.get(k);
   }
   get size(): number {
     return this.#young.size + this.#old.size;
@@ -171,7 +177,7 @@ export class BootstrapService {
   /** HTTP Basic passwords already checked against a stored hash: scrypt is too slow to repeat per request. */
   readonly #passwords: Lru<string, string>;
   readonly #events: WriteBehind<Insertable<Database['bootstrap_events']>>;
-  readonly #deviceRows: Lru<string, { row: DeviceWithProfile; fetchedAt: number }>;
+  readonly #deviceRows: Lru<string, { row: DeviceWithProfile; fetchedAt: number; usedAt: number }>;
   /** Start of the last revalidation of cached rows that succeeded: they were current then. */
   #rowsCheckedAt = 0;
   #revalidateTimer: NodeJS.Timeout | undefined;
@@ -358,7 +364,13 @@ export class BootstrapService {
     const db = this.#o.db;
     const ttl = this.#o.deviceCacheMs ?? 1000;
     const cached = ttl > 0 ? this.#deviceRows.get(id.serial) : undefined;
-    if (cached && Date.now() - Math.max(cached.fetchedAt, this.#rowsCheckedAt) < ttl) return cached.row;
+    if (cached) {
+      const now = Date.now();
+      if (now - Math.max(cached.fetchedAt, this.#rowsCheckedAt) < ttl) {
+        cached.usedAt = now;
+        return cached.row;
+      }
+    }
     // One query for the device and its profile: this is the hot path of every request.
     const device = await db
       .selectFrom('devices')
@@ -400,7 +412,8 @@ export class BootstrapService {
       );
     }
     if (ttl > 0) {
-      this.#deviceRows.set(id.serial, { row: device, fetchedAt: Date.now() });
+      const now = Date.now();
+      this.#deviceRows.set(id.serial, { row: device, fetchedAt: now, usedAt: now });
       this.#revalidateTimer ??= setInterval(() => void this.#revalidateRows(), Math.max(1, ttl / 2)).unref();
     }
     return device;
@@ -414,6 +427,13 @@ export class BootstrapService {
    */
   async #revalidateRows(): Promise<void> {
     if (this.#revalidating) return;
+    // Rows no request used for a while are dropped rather than checked: the background
+    // work follows the devices that are retrying now, not every device seen since start.
+    const idleBefore = Date.now() - (this.#o.deviceCacheIdleMs ?? 60_000);
+    for (const serial of this.#deviceRows.keys()) {
+      const e = this.#deviceRows.peek(serial);
+      if (e && e.usedAt < idleBefore) this.#deviceRows.delete(serial);
+    }
     const serials = this.#deviceRows.keys();
     if (serials.length === 0) {
       clearInterval(this.#revalidateTimer);
@@ -436,7 +456,7 @@ export class BootstrapService {
         .execute();
       const current = new Map(rows.map((r) => [r.serial, r]));
       for (const serial of serials) {
-        const entry = this.#deviceRows.get(serial);
+        const entry = this.#deviceRows.peek(serial);
         if (!entry || entry.fetchedAt > start) continue; // fetched after this check began
         const now = current.get(serial);
         const same =

@@ -901,4 +901,36 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
     expect(deviceQueries).toBeGreaterThan(before);
     await cached.flush();
   });
+
+  it('drops a cached row nobody used for deviceCacheIdleMs instead of checking it forever', async () => {
+    let checks = 0;
+    let rowReads = 0;
+    const counting = t.db.withPlugin({
+      transformQuery: (args) => {
+        if (args.node.kind === 'SelectQueryNode') {
+          if (args.node.where?.where.kind === 'RawNode') checks++;
+          else rowReads++;
+        }
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const cached = new BootstrapService({
+      db: counting,
+      pki,
+      deviceCacheMs: 100,
+      deviceCacheIdleMs: 200,
+      resolveImage: async () => undefined,
+    });
+    const cred = { peerChain: [decodeArtifact(rd('devices/DEV-REDIR/idevid.crt').toString())] };
+    await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
+    await new Promise((r) => setTimeout(r, 600));
+    const checksWhileIdle = checks;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(checks).toBe(checksWhileIdle); // the row is gone, and with it the checking
+    expect(checksWhileIdle).toBeLessThanOrEqual(6); // ~4: every 50 ms until 200 ms idle
+    await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
+    expect(rowReads).toBe(2);
+    await cached.flush();
+  });
 });
