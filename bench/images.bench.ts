@@ -30,6 +30,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
+import { startRangeFloor } from './range-floor.js';
 import type { Report } from './run.js';
 import { spawnServe } from './serve-process.js';
 
@@ -298,7 +299,7 @@ http {
       // then ROUNDS alternating 2 s rounds: on a shared 2-core machine one 3 s run of each
       // moved the ratio between 0.7 and 1.0; the median of alternating rounds holds still.
       // Beside req/s, each server's CPU per request (from /proc/<pid>/stat), which does not
-      // depend on which side of the loopback saturates first.
+      // depend on which side of the loopback saturates first; and a bare Node floor.
       await randomRanges(ours, GiB, 16, 1000);
       if (theirs) await randomRanges(theirs, GiB, 16, 1000);
       const ROUNDS = 5;
@@ -307,11 +308,20 @@ http {
         const r = await withRss(p, () => randomRanges(url, GiB, 16, 2000));
         return { ...r, cpu_us: ((cpuMs(p) - cpu0) * 1000) / Math.max(1, r.requests) };
       };
+      // A bare Node `http` server doing only the pread and the response: what Node itself costs.
+      const floor = await startRangeFloor(join(work, 'data', 'images', stored), GiB);
+      await randomRanges(floor.url, GiB, 16, 1000);
       const a: Array<Awaited<ReturnType<typeof measure>>> = [];
       const b: typeof a = [];
-      for (let i = 0; i < ROUNDS; i++) {
-        a.push(await measure(ours, pid));
-        if (theirs) b.push(await measure(theirs, nginx!.pid as number));
+      const f: typeof a = [];
+      try {
+        for (let i = 0; i < ROUNDS; i++) {
+          a.push(await measure(ours, pid));
+          if (theirs) b.push(await measure(theirs, nginx!.pid as number));
+          f.push(await measure(floor.url, floor.pid));
+        }
+      } finally {
+        floor.stop();
       }
       const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
       const ourRate = median(a.map((r) => r.req_s));
@@ -333,6 +343,8 @@ http {
               ratio: +(ourRate / theirRate).toFixed(2),
             }
           : {}),
+        node_floor_req_s: median(f.map((r) => r.req_s)),
+        node_floor_cpu_us_per_request: Math.round(median(f.map((r) => r.cpu_us))),
         rss_base_mib: a[0]!.rss_base_mib,
         rss_peak_mib: Math.max(...a.map((r) => r.rss_peak_mib)),
       });
