@@ -178,6 +178,33 @@ describe(`image serving with undici (${backend})`, () => {
     expect(hash.digest('hex')).toBe(sha256);
   });
 
+  it('answers /images/{name} ahead of Fastify and leaves every other request to it', async () => {
+    // A query string is ignored; the name is percent-decoded.
+    const q = await request(`${url()}?job=42`, { headers: { range: 'bytes=0-9' } });
+    expect(q.statusCode).toBe(206);
+    expect((await q.body.arrayBuffer()).byteLength).toBe(10);
+    const enc = await request(`${h.imagesUrl}/images/big%2Eiso`, { headers: { range: 'bytes=0-0' } });
+    expect(enc.statusCode).toBe(206);
+    await enc.body.dump();
+    // Other methods, nested paths and other routes reach Fastify.
+    for (const [method, path, status] of [
+      ['POST', '/images/big.iso', 404],
+      ['DELETE', '/images/big.iso', 404],
+      ['GET', '/images/', 404],
+      ['GET', '/images/big.iso/x', 404],
+      ['GET', '/healthz', 200],
+    ] as const) {
+      const r = await request(`${h.imagesUrl}${path}`, { method });
+      await r.body.dump();
+      expect(r.statusCode, `${method} ${path}`).toBe(status);
+    }
+    // HEAD once the image is known and its file open (the synchronous path) still sends no body.
+    const head = await get({ range: 'bytes=0-4095' }, 'HEAD');
+    expect(head.status).toBe(206);
+    expect(head.headers['content-length']).toBe('4096');
+    expect(head.body.length).toBe(0);
+  });
+
   it('serves application/octet-stream for non-ISO names, 404 for unknown ones', async () => {
     await h.t.db
       .insertInto('images')
