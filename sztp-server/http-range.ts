@@ -8,8 +8,12 @@
  * - §14.1.2: a suffix range longer than the representation selects all of it;
  *   a last-pos past the end is clamped.
  * - §15.5.17: when no range is satisfiable: 416 with `Content-Range: bytes *\/size`.
- * Multiple ranges are answered with the whole representation (a server MAY
- * ignore Range, §14.2); BMCs and curl ask for one range at a time.
+ * - §14.6: several satisfiable ranges are answered as `multipart/byteranges`, in
+ *   the order asked, without the unsatisfiable ones; when any of them overlap or
+ *   touch, all are sorted and coalesced (a server MAY, "regardless of the order",
+ *   §14.3), so overlapping ranges can never make a response larger than the file.
+ *   More than MAX_RANGES ranges are ignored (200, whole body), as §14.2 allows for
+ *   "many small ranges".
  */
 
 /** The validators of one representation. */
@@ -27,7 +31,17 @@ export type Precondition = 'proceed' | 'not-modified' | 'failed';
 export type RangeOutcome =
   | { kind: 'full' }
   | { kind: 'partial'; start: number; end: number }
+  | { kind: 'multipart'; ranges: ByteRange[] }
   | { kind: 'unsatisfiable' };
+
+/** One satisfiable byte range, first and last byte inclusive. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** Ranges in one Range header beyond which the header is ignored. */
+export const MAX_RANGES = 16;
 
 const ENTITY_TAG = /(W\/)?"[\x21\x23-\x7e\x80-\xff]*"/g;
 
@@ -102,29 +116,53 @@ export function ifRangeAllows(ifRange: string | undefined, v: Validators): boole
 
 const MAX_DIGITS = 15; // < 2^53: offsets stay exact JavaScript numbers.
 
-/** Parses a `Range` header for a representation of `size` bytes (RFC 9110 §14.1.2). */
-export function parseRange(header: string | undefined, size: number): RangeOutcome {
-  if (header === undefined) return { kind: 'full' };
-  const m = /^\s*bytes\s*=\s*(.*)$/i.exec(header);
-  if (!m) return { kind: 'full' };
-  const specs = (m[1] as string).split(',').map((s) => s.trim());
-  if (specs.length !== 1 || specs[0] === '') return { kind: 'full' };
-  const spec = specs[0] as string;
+/** One range-spec against `size`: a range, unsatisfiable (null), or invalid (undefined). */
+function rangeSpec(spec: string, size: number): ByteRange | null | undefined {
   const int = /^(\d+)-(\d*)$/.exec(spec);
   if (int) {
     // More digits than a safe integer holds: past the end of any file we store.
     const first = (int[1] as string).length > MAX_DIGITS ? Number.POSITIVE_INFINITY : Number(int[1]);
     const last =
       int[2] === '' || (int[2] as string).length > MAX_DIGITS ? Number.POSITIVE_INFINITY : Number(int[2]);
-    if (last < first) return { kind: 'full' }; // invalid range-spec: ignore the header
-    if (first >= size) return { kind: 'unsatisfiable' };
-    return { kind: 'partial', start: first, end: Math.min(last, size - 1) };
+    if (last < first) return undefined; // invalid range-spec
+    if (first >= size) return null;
+    return { start: first, end: Math.min(last, size - 1) };
   }
   const suffix = /^-(\d+)$/.exec(spec);
   if (suffix) {
     const length = (suffix[1] as string).length > MAX_DIGITS ? Number.POSITIVE_INFINITY : Number(suffix[1]);
-    if (length === 0 || size === 0) return { kind: 'unsatisfiable' };
-    return { kind: 'partial', start: Math.max(0, size - length), end: size - 1 };
+    if (length === 0 || size === 0) return null;
+    return { start: Math.max(0, size - length), end: size - 1 };
   }
-  return { kind: 'full' };
+  return undefined;
+}
+
+/** Parses a `Range` header for a representation of `size` bytes (RFC 9110 §14.1.2, §14.6). */
+export function parseRange(header: string | undefined, size: number): RangeOutcome {
+  if (header === undefined) return { kind: 'full' };
+  const m = /^\s*bytes\s*=\s*(.*)$/i.exec(header);
+  if (!m) return { kind: 'full' };
+  const specs = (m[1] as string).split(',').map((s) => s.trim());
+  if (specs.length > MAX_RANGES || specs.some((s) => s === '')) return { kind: 'full' };
+  const ranges: ByteRange[] = [];
+  for (const spec of specs) {
+    const r = rangeSpec(spec, size);
+    if (r === undefined) return { kind: 'full' }; // one invalid range-spec: ignore the header
+    if (r) ranges.push(r);
+  }
+  if (ranges.length === 0) return { kind: 'unsatisfiable' };
+  if (ranges.length === 1) return { kind: 'partial', ...(ranges[0] as ByteRange) };
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const touching = sorted.some((r, i) => i > 0 && r.start <= (sorted[i - 1] as ByteRange).end + 1);
+  let parts = ranges;
+  if (touching) {
+    parts = [];
+    for (const r of sorted) {
+      const last = parts[parts.length - 1];
+      if (last && r.start <= last.end + 1) last.end = Math.max(last.end, r.end);
+      else parts.push({ ...r });
+    }
+  }
+  if (parts.length === 1) return { kind: 'partial', ...(parts[0] as ByteRange) };
+  return { kind: 'multipart', ranges: parts };
 }

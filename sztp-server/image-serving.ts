@@ -19,6 +19,7 @@
  * cores; `npm run bench`): 1.1x nginx's sendfile for one stream, 1.2x for 8
  * and 1.3x for 32, with RSS growth under 20 MiB at 32 downloads.
  */
+import { randomBytes } from 'node:crypto';
 import { close, open, read, readSync } from 'node:fs';
 import {
   type IncomingMessage,
@@ -29,7 +30,7 @@ import {
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { Attr, tracer } from '../otel/index.js';
-import { evaluatePreconditions, ifRangeAllows, parseRange } from './http-range.js';
+import { type ByteRange, evaluatePreconditions, ifRangeAllows, parseRange } from './http-range.js';
 import type { ImageCatalog, ServedImage } from './image-catalog.js';
 import type { ImageFetchLog } from './image-fetch-log.js';
 
@@ -233,7 +234,8 @@ interface InFlight {
 /**
  * Writes bytes [start, end] of `fd` to `res`, two chunks deep. Resolves with
  * the bytes the socket took; stops early (without throwing) when the client
- * goes away.
+ * goes away. With `part` (one part of a multipart body) it leaves the response
+ * open and uses the caller's close signal.
  */
 async function sendFile(
   res: ServerResponse,
@@ -242,8 +244,9 @@ async function sendFile(
   end: number,
   pool: ChunkPool,
   done: () => void,
+  part?: { closed: Promise<void> },
 ): Promise<number> {
-  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  const closed = part?.closed ?? new Promise<void>((resolve) => res.once('close', resolve));
   const slots: Array<InFlight | undefined> = [undefined, undefined];
   let pos = start;
   let sent = 0;
@@ -286,7 +289,7 @@ async function sendFile(
       slots[i] = slot;
     }
     await Promise.all(slots.map(wait));
-    if (!res.destroyed) res.end();
+    if (!res.destroyed && !part) res.end();
   } catch (err) {
     // Headers are out: the only honest signal left is a cut connection.
     res.destroy(err as Error);
@@ -297,6 +300,54 @@ async function sendFile(
         pool.forget(s.buf);
       }
     }
+    done();
+  }
+  return sent;
+}
+
+/** A `multipart/byteranges` body (RFC 9110 §14.6): each part's header lines, then the closing delimiter. */
+function multipartLayout(
+  ranges: ByteRange[],
+  contentType: string,
+  size: number,
+): { boundary: string; heads: Buffer[]; tail: Buffer; length: number } {
+  const boundary = randomBytes(16).toString('hex');
+  const heads = ranges.map((r, i) =>
+    Buffer.from(
+      `${i === 0 ? '' : '\r\n'}--${boundary}\r\ncontent-type: ${contentType}\r\ncontent-range: bytes ${r.start}-${r.end}/${size}\r\n\r\n`,
+      'latin1',
+    ),
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+  let length = tail.length;
+  for (const [i, r] of ranges.entries()) length += (heads[i] as Buffer).length + r.end - r.start + 1;
+  return { boundary, heads, tail, length };
+}
+
+/** Writes a multipart body laid out by `multipartLayout`; resolves with the body bytes the socket took. */
+async function sendParts(
+  res: ServerResponse,
+  fd: number,
+  ranges: ByteRange[],
+  layout: { heads: Buffer[]; tail: Buffer },
+  pool: ChunkPool,
+  done: () => void,
+): Promise<number> {
+  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  let sent = 0;
+  try {
+    for (const [i, r] of ranges.entries()) {
+      if (res.destroyed) break;
+      const head = layout.heads[i] as Buffer;
+      res.write(head);
+      sent += head.length;
+      sent += await sendFile(res, fd, r.start, r.end, pool, () => {}, { closed });
+    }
+    if (!res.destroyed) {
+      res.end(layout.tail);
+      sent += layout.tail.length;
+    }
+  } finally {
     done();
   }
   return sent;
@@ -469,6 +520,17 @@ export class ImageServer {
       } else if (pre === 'failed') text(res, 412, 'precondition failed', headers);
       else text(res, 416, 'range not satisfiable', { ...headers, 'content-range': `bytes */${image.size}` });
       return 0;
+    }
+    if (r.kind === 'multipart') {
+      const layout = multipartLayout(r.ranges, image.contentType, image.size);
+      headers['content-type'] = `multipart/byteranges; boundary=${layout.boundary}`;
+      headers['content-length'] = String(layout.length);
+      res.writeHead(206, headers);
+      if (fd === undefined) {
+        res.end();
+        return 0;
+      }
+      return sendParts(res, fd, r.ranges, layout, this.#pool, release);
     }
     const start = r.kind === 'partial' ? r.start : 0;
     const end = r.kind === 'partial' ? r.end : image.size - 1;

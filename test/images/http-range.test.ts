@@ -22,7 +22,44 @@ describe('parseRange (RFC 9110 §14.1.2)', () => {
     ['bytes=5-3', { kind: 'full' }],
     ['bytes=abc', { kind: 'full' }],
     ['items=0-1', { kind: 'full' }],
-    ['bytes=0-1,5-6', { kind: 'full' }],
+    [
+      'bytes=5-6,0-1',
+      {
+        kind: 'multipart',
+        ranges: [
+          { start: 5, end: 6 },
+          { start: 0, end: 1 },
+        ],
+      },
+    ],
+    // Overlapping or touching ranges are sorted and coalesced; unsatisfiable ones dropped.
+    [
+      'bytes=10-20,0-4,15-30',
+      {
+        kind: 'multipart',
+        ranges: [
+          { start: 0, end: 4 },
+          { start: 10, end: 30 },
+        ],
+      },
+    ],
+    ['bytes=0-4,5-9', { kind: 'partial', start: 0, end: 9 }],
+    ['bytes=0-0,0-0,0-0', { kind: 'partial', start: 0, end: 0 }],
+    [`bytes=${size}-,0-1`, { kind: 'partial', start: 0, end: 1 }],
+    [`bytes=${size}-,-0`, { kind: 'unsatisfiable' }],
+    [
+      'bytes=0-1,-2',
+      {
+        kind: 'multipart',
+        ranges: [
+          { start: 0, end: 1 },
+          { start: size - 2, end: size - 1 },
+        ],
+      },
+    ],
+    ['bytes=0-1,5-3', { kind: 'full' }], // one invalid range-spec: the header is ignored
+    ['bytes=0-1,', { kind: 'full' }],
+    [`bytes=${Array.from({ length: 17 }, (_, i) => `${i * 10}-${i * 10 + 1}`).join(',')}`, { kind: 'full' }],
     ['bytes=', { kind: 'full' }],
   ])('%s', (header, want) => {
     expect(parseRange(header, size)).toEqual(want);
