@@ -579,6 +579,42 @@ describe(`get-bootstrapping-data over mTLS (${backend})`, () => {
     expect(JSON.parse(r.text)['ietf-restconf:errors'].error[0]['error-message']).toMatch(/expired|EXPIRED/);
   });
 
+  it('accepts an IDevID under an intermediate CA when the device sends the intermediate', async () => {
+    const manufacturer = signerFromPrivateKey(rd('manufacturer-ca.key').toString(), {
+      certificates: [decodeArtifact(rd('manufacturer-ca.crt').toString())],
+    });
+    const ik = await generateKey('ec-p256');
+    const now = Date.now();
+    const intermediate = await createCertificate({
+      profile: 'ca',
+      subject: { commonName: 'IDevID issuing CA' },
+      publicKey: ik.publicKey,
+      issuer: manufacturer,
+      notBefore: new Date(now - 3_600_000),
+      notAfter: new Date(now + 86_400_000),
+    });
+    const k = await generateKey('ec-p256');
+    const leaf = await createCertificate({
+      profile: 'idevid',
+      subject: { commonName: 'via intermediate', serialNumber: 'DEV-1' },
+      publicKey: k.publicKey,
+      issuer: signerFromPrivateKey(ik.privateKeyPem, { certificates: [intermediate] }),
+      notBefore: new Date(now - 3_600_000),
+      notAfter: new Date(now + 86_400_000),
+    });
+    const leafPem = toPem(leaf, 'CERTIFICATE');
+    // Without the intermediate there is no path to the manufacturer anchor …
+    const alone = await rpc('get-bootstrapping-data', { body: gbd(), cert: leafPem, key: k.privateKeyPem });
+    expectRestconfError(alone, 401, 'access-denied', 'SZTP_ERR_UNTRUSTED_IDEVID');
+    // … with it (sent after the leaf in the TLS Certificate message) the device is served.
+    const chained = await rpc('get-bootstrapping-data', {
+      body: gbd(),
+      cert: leafPem + toPem(intermediate, 'CERTIFICATE'),
+      key: k.privateKeyPem,
+    });
+    expect(chained.status, chained.text).toBe(200);
+  });
+
   it('records every request, served or refused, with address and TLS identity', async () => {
     await service.flush();
     const ev = await t.db
