@@ -43,6 +43,14 @@ export function tracer(): Tracer {
   return trace.getTracer(INSTRUMENTATION_SCOPE);
 }
 
+/** Marks `span` as failed by `err`: its stable code (if any), the exception, an error status. */
+export function recordSpanError(span: Span, err: unknown): void {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string') span.setAttribute(Attr.errorCode, code);
+  span.recordException(err as Error);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+}
+
 /**
  * Runs `fn` inside an active span named `name`; records an exception and an
  * error status when `fn` throws (the error is re-thrown unchanged). Telemetry
@@ -58,10 +66,7 @@ export async function withSpan<T>(
     try {
       return await fn(span);
     } catch (err) {
-      const code = (err as { code?: unknown })?.code;
-      if (typeof code === 'string') span.setAttribute(Attr.errorCode, code);
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+      recordSpanError(span, err);
       throw err;
     } finally {
       span.end();

@@ -1,2 +1,2 @@
 /** Public face of `otel/`: names and span helpers (API only). */
-export { Attr, INSTRUMENTATION_SCOPE, tracer, withSpan } from './conventions.js';
+export { Attr, INSTRUMENTATION_SCOPE, recordSpanError, tracer, withSpan } from './conventions.js';

@@ -28,8 +28,7 @@ import {
   createServer as createHttpServer,
 } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SpanStatusCode } from '@opentelemetry/api';
-import { Attr, tracer } from '../otel/index.js';
+import { Attr, recordSpanError, tracer } from '../otel/index.js';
 import { type ByteRange, evaluatePreconditions, ifRangeAllows, parseRange } from './http-range.js';
 import type { ImageCatalog, ServedImage } from './image-catalog.js';
 import type { ImageFetchLog } from './image-fetch-log.js';
@@ -423,8 +422,7 @@ export class ImageServer {
       });
     };
     const fail = (err: unknown) => {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+      recordSpanError(span, err);
       this.#log?.error({ err, image: name }, 'image request failed');
       if (!res.headersSent) text(res, 500, 'internal error');
       else res.destroy(err as Error);
