@@ -239,7 +239,7 @@ describe(`image serving with undici (${backend})`, () => {
     expect(hash.digest('hex')).toBe(sha256);
   });
 
-  it('answers /images/{name} ahead of Fastify and leaves every other request to it', async () => {
+  it('images listener routing: query ignored, name decoded, other methods and paths to Fastify', async () => {
     // A query string is ignored; the name is percent-decoded.
     const q = await request(`${url()}?job=42`, { headers: { range: 'bytes=0-9' } });
     expect(q.statusCode).toBe(206);

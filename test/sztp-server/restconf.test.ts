@@ -559,9 +559,7 @@ describe(`get-bootstrapping-data over mTLS (${backend})`, () => {
 
   it('refuses an expired IDevID', async () => {
     const k = await generateKey('ec-p256');
-    const issuer = signerFromPrivateKey(rd('manufacturer-ca.key').toString(), {
-      certificates: [decodeArtifact(rd('manufacturer-ca.crt').toString())],
-    });
+    const issuer = manufacturerSigner();
     const der = await createCertificate({
       profile: 'idevid',
       subject: { commonName: 'old', serialNumber: 'DEV-1' },
@@ -580,9 +578,7 @@ describe(`get-bootstrapping-data over mTLS (${backend})`, () => {
   });
 
   it('accepts an IDevID under an intermediate CA when the device sends the intermediate', async () => {
-    const manufacturer = signerFromPrivateKey(rd('manufacturer-ca.key').toString(), {
-      certificates: [decodeArtifact(rd('manufacturer-ca.crt').toString())],
-    });
+    const manufacturer = manufacturerSigner();
     const ik = await generateKey('ec-p256');
     const now = Date.now();
     const intermediate = await createCertificate({
@@ -970,4 +966,11 @@ function countingDeviceQueries() {
     }),
   };
   return counts;
+}
+
+/** The lab manufacturer CA as a signer, for IDevIDs a test makes itself. */
+function manufacturerSigner() {
+  return signerFromPrivateKey(rd('manufacturer-ca.key').toString(), {
+    certificates: [decodeArtifact(rd('manufacturer-ca.crt').toString())],
+  });
 }
