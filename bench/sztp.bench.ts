@@ -12,6 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { pino } from 'pino';
+import { DeviceStateLifecycle } from '../bootstrap/index.js';
 import { migrateToLatest, openDatabase } from '../db/index.js';
 import { createLabPki, decodeArtifact, decodeArtifacts, signerFromPrivateKey } from '../pki/index.js';
 import { BootstrapService, buildDeviceServer } from '../sztp-server/index.js';
@@ -104,6 +105,7 @@ export default async function bench(report: Report): Promise<void> {
     .execute();
   const service = new BootstrapService({
     db: handle.db,
+    lifecycle: new DeviceStateLifecycle(handle.db),
     pki: {
       tls,
       manufacturerAnchors: decodeArtifacts(manufacturer),

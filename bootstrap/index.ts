@@ -1,5 +1,12 @@
 /** Public face of `bootstrap/`: the operator API and the lifecycle. */
 export { audit } from './audit.js';
+export {
+  type DeviceContact,
+  type DeviceEventListener,
+  type DeviceProgress,
+  DeviceStateLifecycle,
+  stateAfterProgress,
+} from './device-lifecycle.js';
 export { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
 export {
   type ApiContext,

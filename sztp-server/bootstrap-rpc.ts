@@ -23,6 +23,7 @@ import {
   verifyPassword,
 } from '../pki/index.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
+import type { DeviceLifecycle } from './device-lifecycle.js';
 import { SztpError } from './errors.js';
 import { WriteBehind } from './write-behind.js';
 import type {
@@ -67,6 +68,8 @@ export interface BootstrapServiceOptions {
   revokedFingerprints?: ReadonlySet<string>;
   /** Looks up an image of the image service: its download URIs (HTTPS first) and SHA-256. */
   resolveImage(name: string, base: ImageBase): Promise<ResolvedImage | undefined>;
+  /** Told of device contacts and progress reports; owns what they mean for the device's state (`bootstrap/`). */
+  lifecycle: DeviceLifecycle;
   /** Clock (tests pass a fixed one). */
   now?: () => Date;
   /** Lifetime of a voucher the lab MASA mints without a nonce (default 30 days) and with one (default 1 day). */
@@ -555,6 +558,12 @@ export class BootstrapService {
         const device = await this.#device(id, cred, 'get-bootstrapping-data');
         try {
           const out = await this.#build(device, input, encoding, base);
+          this.#o.lifecycle.onBootstrapRequest({
+            serial: id.serial,
+            at: this.#now(),
+            result: 'served',
+            remoteAddress: cred.remoteAddress,
+          });
           this.#record(id.serial, 'bootstrap-request', cred, id, {
             result: 'served',
             signed: out.ownershipVoucher !== undefined,
@@ -567,6 +576,12 @@ export class BootstrapService {
           return out;
         } catch (err) {
           if (err instanceof SztpError) {
+            this.#o.lifecycle.onBootstrapRequest({
+              serial: id.serial,
+              at: this.#now(),
+              result: err.code,
+              remoteAddress: cred.remoteAddress,
+            });
             this.#record(id.serial, 'bootstrap-request', cred, id, { result: err.code, reason: err.message });
           }
           throw err;
@@ -669,57 +684,17 @@ export class BootstrapService {
         this.#deviceRows.delete(id.serial);
         // Queued request records go first, so a device's history stays in the order it happened.
         await this.#events.flush();
-        const db = this.#o.db;
-        await db.transaction().execute(async (tx) => {
-          await tx
-            .insertInto('bootstrap_events')
-            .values({
-              serial: id.serial,
-              kind: 'progress',
-              progress_type: input.progressType,
-              message: input.message ?? null,
-              remote_address: cred.remoteAddress ?? null,
-              tls_identity: id.certificate
-                ? `${id.certificate.subject} (sha256 ${id.certificate.fingerprintSha256})`
-                : `basic:${id.serial}`,
-              detail:
-                input.sshHostKeys || input.trustAnchorCerts
-                  ? JSON.stringify({
-                      sshHostKeys: input.sshHostKeys ?? [],
-                      trustAnchorCerts: input.trustAnchorCerts ?? [],
-                    })
-                  : null,
-            })
-            .execute();
-          const now = new Date();
-          const base = {
-            last_progress_type: input.progressType,
-            last_progress_message: input.message ?? null,
-            last_progress_at: now,
-            updated_at: now,
-          };
-          const state =
-            input.progressType === 'bootstrap-initiated'
-              ? 'bootstrapping'
-              : input.progressType === 'bootstrap-complete'
-                ? 'provisioned'
-                : input.progressType.endsWith('-error')
-                  ? 'failed'
-                  : undefined;
-          await tx
-            .updateTable('devices')
-            .set({
-              ...base,
-              ...(state ? { state } : {}),
-              ...(input.progressType === 'bootstrap-complete'
-                ? {
-                    ssh_host_keys: JSON.stringify(input.sshHostKeys ?? []),
-                    trust_anchor_certs: JSON.stringify(input.trustAnchorCerts ?? []),
-                  }
-                : {}),
-            })
-            .where('serial', '=', id.serial)
-            .execute();
+        await this.#o.lifecycle.onProgress({
+          serial: id.serial,
+          at: this.#now(),
+          progressType: input.progressType,
+          message: input.message,
+          remoteAddress: cred.remoteAddress,
+          tlsIdentity: id.certificate
+            ? `${id.certificate.subject} (sha256 ${id.certificate.fingerprintSha256})`
+            : `basic:${id.serial}`,
+          sshHostKeys: input.sshHostKeys,
+          trustAnchorCerts: input.trustAnchorCerts,
         });
       },
     );

@@ -7,6 +7,7 @@ export {
   type RequestCredentials,
   type UnknownDevicePolicy,
 } from './bootstrap-rpc.js';
+export type { BootstrapContact, DeviceLifecycle, ProgressReport } from './device-lifecycle.js';
 export {
   buildConveyedInformation,
   colonHex,

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
   buildOperatorApi,
+  DeviceStateLifecycle,
   ensureAdminToken,
   ImageStore,
   imageRoutes,
@@ -137,8 +138,10 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     });
     await ensurePki(config.pkiDir, log);
     const { pki, revoked } = await loadServerPki(config.pkiDir, log);
+    const lifecycle = new DeviceStateLifecycle(handle.db);
     const service = new BootstrapService({
       db: handle.db,
+      lifecycle,
       pki,
       revokedFingerprints: revoked,
       unknownDevicePolicy: config.unknownDevices,

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeviceStateLifecycle } from '../../bootstrap/index.js';
 import { loadServerPki } from '../../cli/commands/serve-pki.js';
 import { migrateToLatest } from '../../db/index.js';
 import {
@@ -141,6 +142,7 @@ beforeAll(async () => {
     parseCertificate(decodeArtifact(rd('devices/DEV-3/idevid.crt').toString())).fingerprintSha256,
   ]);
   service = new BootstrapService({
+    lifecycle: new DeviceStateLifecycle(t.db),
     deviceCacheMs: 0, // these tests change rows directly and expect the next request to see it
     db: t.db,
     pki,
@@ -781,6 +783,7 @@ describe('RESTCONF root discovery', () => {
 describe(`unknown-device policy hold and vouchers (${backend})`, () => {
   it('holds an unknown device with a valid IDevID as pending, then serves it once approved', async () => {
     const hold = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
       deviceCacheMs: 0,
       db: t.db,
       pki,
@@ -815,6 +818,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
 
   it('uses a stored voucher, and refuses a nonce it cannot honour without a MASA', async () => {
     const noMasa = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
       deviceCacheMs: 0,
       db: t.db,
       pki: { ...pki, masa: undefined },
@@ -841,6 +845,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
 
   it('reuses a device row for deviceCacheMs, and progress reports always read and refresh it', async () => {
     const cached = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
       db: t.db,
       pki,
       deviceCacheMs: 300,
@@ -892,6 +897,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
   it('checks cached rows against the database in one query, not one per request', async () => {
     const q = countingDeviceQueries();
     const cached = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
       db: q.db,
       pki,
       deviceCacheMs: 200,
@@ -926,6 +932,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
   it('drops a cached row nobody used for deviceCacheIdleMs instead of checking it forever', async () => {
     const q = countingDeviceQueries();
     const cached = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
       db: q.db,
       pki,
       deviceCacheMs: 100,
