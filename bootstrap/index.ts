@@ -7,6 +7,13 @@ export {
   DeviceStateLifecycle,
   stateAfterProgress,
 } from './device-lifecycle.js';
+export { type BmcInput, BmcStore, type BmcTarget, type BmcView, bmcView } from './bmc-store.js';
+export {
+  loadOrCreateSecretKeyFile,
+  parseSecretKey,
+  SecretBox,
+  SecretKeyError,
+} from './secrets.js';
 export { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
 export {
   type ApiContext,

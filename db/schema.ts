@@ -60,6 +60,8 @@ export interface DevicesTable {
   last_progress_at: Date | null;
   ssh_host_keys: Json<Array<{ algorithm: string; keyData: string }>> | null;
   trust_anchor_certs: Json<string[]> | null;
+  /** The BMC the device is reached through (`bmcs.id`). */
+  bmc: string | null;
   created_at: Generated<Date>;
   updated_at: Timestamp;
 }
@@ -93,6 +95,30 @@ export interface ImageFetchesTable {
   created_at: Generated<Date>;
 }
 
+/** How the controller logs in to a BMC (`auto`: session, falling back to Basic). */
+export type BmcAuth = 'auto' | 'session' | 'basic';
+
+export interface BmcsTable {
+  id: string;
+  /** `https://host[:port]` */
+  address: string;
+  username: string;
+  /** AES-256-GCM: nonce (12) || ciphertext || tag (16), the BMC id as associated data. */
+  password_sealed: Uint8Array;
+  ca_certificate: string | null;
+  insecure: ColumnType<boolean, boolean | undefined, boolean>;
+  auth: ColumnType<BmcAuth, BmcAuth | undefined, BmcAuth>;
+  /** Operator override of the vendor profile (`redfish/profiles`). */
+  vendor_profile: string | null;
+  /** Redfish ComputerSystem id when the BMC manages several. */
+  system_id: string | null;
+  labels: ColumnType<Record<string, string>, string | undefined, string>;
+  last_check: Json<Record<string, unknown>> | null;
+  last_check_at: Date | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
 export interface AuditLogTable {
   id: Generated<Int8>;
   actor: string;
@@ -111,6 +137,7 @@ export interface Database {
   bootstrap_events: BootstrapEventsTable;
   image_fetches: ImageFetchesTable;
   audit_log: AuditLogTable;
+  bmcs: BmcsTable;
 }
 
 export type ApiToken = Selectable<ApiTokensTable>;
@@ -120,3 +147,4 @@ export type Profile = Selectable<ProfilesTable>;
 export type Device = Selectable<DevicesTable>;
 export type DeviceUpdate = Updateable<DevicesTable>;
 export type BootstrapEvent = Selectable<BootstrapEventsTable>;
+export type Bmc = Selectable<BmcsTable>;
