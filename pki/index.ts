@@ -83,5 +83,13 @@ export {
   createLabPki,
 } from './lab-pki.js';
 export { hashPassword, verifyPassword } from './password.js';
-export { escapeXml, parseXml, type XmlElement, XmlSyntaxError } from './xml.js';
+export {
+  escapeXml,
+  NamespaceScope,
+  parseXml,
+  XML_LIMITS,
+  type XmlElement,
+  type XmlLimits,
+  XmlSyntaxError,
+} from './xml.js';
 export { PROGRESS_TYPES, type ProgressType } from './progress-types.js';

@@ -91,6 +91,13 @@ export const SZTP_ERRORS = {
     tag: 'invalid-value',
     description: 'the input does not match the YANG module (the message names the node)',
   },
+  SZTP_ERR_TOO_BIG: {
+    status: 413,
+    type: 'transport',
+    tag: 'too-big',
+    description:
+      'the request body exceeds the body limit, or its XML crosses a structural limit (elements, attributes, namespace declarations, depth)',
+  },
   SZTP_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     type: 'protocol',

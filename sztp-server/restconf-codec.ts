@@ -5,7 +5,15 @@
  * empty `ssh-host-keys`/`trust-anchor-certs` containers): those are dropped
  * rather than refused.
  */
-import { escapeXml, PROGRESS_TYPES, type ProgressType, parseXml, type XmlElement } from '../pki/index.js';
+import {
+  escapeXml,
+  PROGRESS_TYPES,
+  type ProgressType,
+  parseXml,
+  type XmlElement,
+  type XmlLimits,
+  XmlSyntaxError,
+} from '../pki/index.js';
 import { SZTP_ERRORS, SztpError } from './errors.js';
 
 /** The bootstrap-server module's namespace and JSON module name. */
@@ -229,11 +237,26 @@ export function parseReportProgressJson(body: unknown): ReportProgressInput {
   return parseProgressCommon(fields);
 }
 
+/**
+ * Structural caps for RPC input documents (RFC 8572 §7.1/§7.2 inputs are at most four
+ * levels deep with a few dozen leaves; report-progress may list some SSH host keys
+ * and trust-anchor bags): a document past them is refused before it costs more.
+ */
+export const RPC_INPUT_XML_LIMITS: Readonly<Partial<XmlLimits>> = Object.freeze({
+  maxDepth: 8,
+  maxElements: 2_000,
+  maxAttributesPerElement: 16,
+  maxAttributes: 512,
+  maxNamespaceDeclarations: 64,
+});
+
 function xmlInput(text: string, rpc: string): XmlElement {
   let root: XmlElement;
   try {
-    root = parseXml(text);
+    root = parseXml(text, RPC_INPUT_XML_LIMITS);
   } catch (err) {
+    if (err instanceof XmlSyntaxError && err.limit)
+      throw new SztpError('SZTP_ERR_TOO_BIG', `XML body: ${err.message}`);
     throw new SztpError('SZTP_ERR_MALFORMED', `XML body: ${(err as Error).message}`);
   }
   if (root.name !== 'input' || root.ns !== SZTP_SERVER_NS) {

@@ -25,9 +25,17 @@ export interface RestconfRoutesOptions {
   service: BootstrapService;
   /** Advertised base URLs for image downloads; when absent, derived from the request's Host. */
   imageBase?: (req: FastifyRequest) => ImageBase;
-  /** Largest request body (default 256 KiB: RPC inputs are small). */
+  /** Largest request body in bytes (default {@link RESTCONF_BODY_LIMIT}). */
   bodyLimit?: number;
 }
+
+/**
+ * Default body limit: 128 KiB. The largest RPC input is report-progress with a
+ * message (at most 64 KiB, see the codec), SSH host keys and trust-anchor
+ * certificate bags (a few KiB each); get-bootstrapping-data inputs are a few
+ * hundred bytes.
+ */
+export const RESTCONF_BODY_LIMIT = 128 * 1024;
 
 const JSON_TYPES = ['application/yang-data+json', 'application/json'];
 const XML_TYPES = ['application/yang-data+xml', 'application/xml', 'text/xml'];
@@ -112,7 +120,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     '*',
-    { parseAs: 'string', bodyLimit: opts.bodyLimit ?? 256 * 1024 },
+    { parseAs: 'string', bodyLimit: opts.bodyLimit ?? RESTCONF_BODY_LIMIT },
     (_req, body, done) => done(null, body),
   );
 
@@ -121,7 +129,14 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
     if (err instanceof SztpError) return sendError(reply, err, enc);
     const e = err as { statusCode?: number; code?: string; message: string };
     if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(reply, new SztpError('SZTP_ERR_INVALID_VALUE', 'request body too large'), enc);
+      return sendError(
+        reply,
+        new SztpError(
+          'SZTP_ERR_TOO_BIG',
+          `request body exceeds ${opts.bodyLimit ?? RESTCONF_BODY_LIMIT} bytes`,
+        ),
+        enc,
+      );
     }
     if (e.statusCode && e.statusCode < 500)
       return sendError(reply, new SztpError('SZTP_ERR_MALFORMED', e.message), enc);
