@@ -50,7 +50,7 @@ export interface OperatorApiOptions {
   /** Reports whether the service can serve traffic (database reachable, migrations applied). */
   readiness(): Promise<ReadinessCheck[]>;
   /** PEM cert and key: serve over HTTPS. */
-  https?: { cert: Buffer | string; key: Buffer | string } | undefined;
+  https?: { cert: Buffer | string; key: Buffer | string; handshakeTimeout?: number } | undefined;
   /** Largest accepted JSON body in bytes (default 1 MiB). Image uploads stream and are not bound by it. */
   bodyLimit?: number;
   /** Requests per minute per client before 429 (default 1200). */

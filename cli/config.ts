@@ -31,18 +31,54 @@ export interface ServiceConfig {
   readonly imagesAdvertiseUrl: string | undefined;
   /** Base URL the device TLS listener is reached at (`https://host:port[/prefix]`); default: the request's local address. */
   readonly deviceAdvertiseUrl: string | undefined;
+  /** Connection limits applied to every listener (see {@link ConnectionLimits}). */
+  readonly connections: ConnectionLimits;
 }
+
+/** Timeouts (ms) and the connection cap of each listener. */
+export interface ConnectionLimits {
+  /** A connection with no traffic either way for this long is closed (a moving download never is). */
+  readonly idleTimeoutMs: number;
+  /** Time from connection (or the previous response) to a request's complete headers. */
+  readonly headersTimeoutMs: number;
+  /** Time to receive a whole request on the device and images listeners (their requests are small). */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed this long after its last response. */
+  readonly keepAliveTimeoutMs: number;
+  /** A TLS connection that has not finished its handshake after this long is closed. */
+  readonly tlsHandshakeTimeoutMs: number;
+  /** Open connections per listener; more are closed on accept. */
+  readonly maxConnections: number;
+}
+
+/** Defaults of {@link ConnectionLimits}. */
+export const CONNECTION_DEFAULTS: ConnectionLimits = Object.freeze({
+  idleTimeoutMs: 120_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 65_000,
+  tlsHandshakeTimeoutMs: 10_000,
+  maxConnections: 4096,
+});
 
 type Raw = string | number | boolean;
 
-interface Setting<K extends keyof ServiceConfig> {
+/** Every setting's key: a top-level config field or a connection limit. */
+type SettingKey = keyof ServiceConfig | keyof ConnectionLimits;
+type SettingValue<K extends SettingKey> = K extends keyof ServiceConfig
+  ? ServiceConfig[K]
+  : K extends keyof ConnectionLimits
+    ? ConnectionLimits[K]
+    : never;
+
+interface Setting<K extends SettingKey> {
   key: K;
   flag: string; // without dashes
   env?: string;
   placeholder: string;
   description: string;
   defaultText?: string;
-  parse(value: Raw, where: string): ServiceConfig[K];
+  parse(value: Raw, where: string): SettingValue<K>;
 }
 
 function fail(where: string, message: string): never {
@@ -88,6 +124,17 @@ function baseUrl(scheme: 'http' | 'https') {
     if (u.search || u.hash || u.username || u.password)
       fail(where, 'must not carry a query, fragment or credentials');
     return u.toString().replace(/\/+$/, '');
+  };
+}
+
+/** An integer within [min, max]. */
+function integer(min: number, max: number) {
+  return (value: Raw, where: string): number => {
+    const s = String(value).trim();
+    if (!/^\d+$/.test(s)) fail(where, `must be a whole number, got ${JSON.stringify(String(value))}`);
+    const n = Number(s);
+    if (n < min || n > max) fail(where, `${n} is out of range ${min}-${max}`);
+    return n;
   };
 }
 
@@ -175,6 +222,60 @@ export const SETTINGS = [
     parse: baseUrl('https'),
   },
   {
+    key: 'idleTimeoutMs',
+    flag: 'idle-timeout',
+    env: 'DPU_ZTP_IDLE_TIMEOUT',
+    placeholder: 'MS',
+    description: 'close a connection with no traffic either way for this long (every listener)',
+    defaultText: String(CONNECTION_DEFAULTS.idleTimeoutMs),
+    parse: integer(1000, 86_400_000),
+  },
+  {
+    key: 'headersTimeoutMs',
+    flag: 'headers-timeout',
+    env: 'DPU_ZTP_HEADERS_TIMEOUT',
+    placeholder: 'MS',
+    description: "time a client has to send a request's headers",
+    defaultText: String(CONNECTION_DEFAULTS.headersTimeoutMs),
+    parse: integer(1000, 600_000),
+  },
+  {
+    key: 'requestTimeoutMs',
+    flag: 'request-timeout',
+    env: 'DPU_ZTP_REQUEST_TIMEOUT',
+    placeholder: 'MS',
+    description: 'time to receive a whole request on the device and images listeners',
+    defaultText: String(CONNECTION_DEFAULTS.requestTimeoutMs),
+    parse: integer(1000, 3_600_000),
+  },
+  {
+    key: 'keepAliveTimeoutMs',
+    flag: 'keep-alive-timeout',
+    env: 'DPU_ZTP_KEEP_ALIVE_TIMEOUT',
+    placeholder: 'MS',
+    description: 'close an idle keep-alive connection this long after its last response',
+    defaultText: String(CONNECTION_DEFAULTS.keepAliveTimeoutMs),
+    parse: integer(1000, 3_600_000),
+  },
+  {
+    key: 'tlsHandshakeTimeoutMs',
+    flag: 'tls-handshake-timeout',
+    env: 'DPU_ZTP_TLS_HANDSHAKE_TIMEOUT',
+    placeholder: 'MS',
+    description: 'close a TLS connection whose handshake has not finished after this long',
+    defaultText: String(CONNECTION_DEFAULTS.tlsHandshakeTimeoutMs),
+    parse: integer(1000, 600_000),
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'DPU_ZTP_MAX_CONNECTIONS',
+    placeholder: 'N',
+    description: 'open connections per listener; more are closed on accept',
+    defaultText: String(CONNECTION_DEFAULTS.maxConnections),
+    parse: integer(1, 1_000_000),
+  },
+  {
     key: 'pkiDir',
     flag: 'pki-dir',
     env: 'DPU_ZTP_PKI_DIR',
@@ -227,7 +328,7 @@ export const SETTINGS = [
     defaultText: 'reject',
     parse: oneOf(['reject', 'hold'] as const),
   },
-] as const satisfies readonly Setting<keyof ServiceConfig>[];
+] as const satisfies readonly Setting<SettingKey>[];
 
 /** Adds `--config` and every setting's flag to a command, so `--help` lists them. */
 export function addConfigOptions(cmd: Command): Command {
@@ -321,7 +422,15 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     migrate: flags.migrate !== false,
     imagesAdvertiseUrl: out.imagesAdvertiseUrl as string | undefined,
     deviceAdvertiseUrl: out.deviceAdvertiseUrl as string | undefined,
+    connections: Object.freeze(
+      Object.fromEntries(
+        Object.entries(CONNECTION_DEFAULTS).map(([k, v]) => [k, (out[k] as number | undefined) ?? v]),
+      ) as unknown as ConnectionLimits,
+    ),
   };
+  if (config.connections.headersTimeoutMs > config.connections.requestTimeoutMs) {
+    fail('--headers-timeout/--request-timeout', 'the headers timeout must not exceed the request timeout');
+  }
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
     fail('--api-tls-cert/--api-tls-key', 'give both or neither');
   }

@@ -25,6 +25,8 @@ export interface DeviceServerOptions {
   tls: DeviceTls;
   /** Serve `GET|HEAD /images/{name}` over HTTPS too (some BMCs refuse plain HTTP). */
   images?: Omit<ImageServingOptions, 'listener'> | undefined;
+  /** A TLS connection whose handshake has not finished after this long is closed (default Node's 120 s). */
+  handshakeTimeoutMs?: number;
   /** The bootstrap logic behind the RESTCONF operations. */
   service: BootstrapService;
   /** Advertised image base URLs (see RestconfRoutesOptions). */
@@ -44,6 +46,7 @@ export async function buildDeviceServer(opts: DeviceServerOptions): Promise<Fast
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      ...(opts.handshakeTimeoutMs ? { handshakeTimeout: opts.handshakeTimeoutMs } : {}),
     },
   }) as unknown as FastifyInstance;
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -28,7 +28,7 @@ import {
   imageBaseResolver,
   imageUrl,
 } from '../../sztp-server/index.js';
-import { addConfigOptions, loadConfig, type ServiceConfig } from '../config.js';
+import { addConfigOptions, type ConnectionLimits, loadConfig, type ServiceConfig } from '../config.js';
 import { action, CliError } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { toPem } from '../../pki/index.js';
@@ -71,6 +71,23 @@ async function readiness(handle: DatabaseHandle): Promise<ReadinessCheck[]> {
   return checks;
 }
 
+/**
+ * Bounds every connection of a listener: an idle socket (no traffic either way) is
+ * destroyed, headers and (where requests are small) whole requests must arrive in
+ * time, keep-alive connections close after a quiet spell, and connections past the
+ * cap are closed on accept. A download that keeps moving is never idle.
+ */
+function limitConnections(app: FastifyInstance, l: ConnectionLimits, wholeRequest: boolean): void {
+  const server = app.server;
+  server.headersTimeout = l.headersTimeoutMs;
+  // The operator API takes multi-GB image uploads: there the idle timeout bounds a stalled one.
+  server.requestTimeout = wholeRequest ? l.requestTimeoutMs : 0;
+  server.keepAliveTimeout = l.keepAliveTimeoutMs;
+  server.maxConnections = l.maxConnections;
+  // No 'timeout' listener on the server: Node destroys the idle socket.
+  server.timeout = l.idleTimeoutMs;
+}
+
 async function listen(
   app: FastifyInstance,
   host: string,
@@ -78,7 +95,10 @@ async function listen(
   scheme: string,
   name: string,
   log: Logger,
+  limits: ConnectionLimits,
+  wholeRequest = true,
 ) {
+  limitConnections(app, limits, wholeRequest);
   try {
     await app.listen({ host, port });
   } catch (err) {
@@ -150,7 +170,11 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         log.warn({ err, dropped: rows }, 'could not record bootstrap requests'),
     });
     const apiHttps = config.apiTlsCert
-      ? { cert: await readFile(config.apiTlsCert), key: await readFile(config.apiTlsKey as string) }
+      ? {
+          cert: await readFile(config.apiTlsCert),
+          key: await readFile(config.apiTlsKey as string),
+          handshakeTimeout: config.connections.tlsHandshakeTimeoutMs,
+        }
       : undefined;
 
     if ((await pendingMigrations(handle.db)).length === 0) {
@@ -186,6 +210,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       await buildDeviceServer({
         logger: log.child({ listener: 'device' }),
         tls: { ...pki.tls, ca: pki.manufacturerAnchors.map((d) => toPem(d, 'CERTIFICATE')) },
+        handshakeTimeoutMs: config.connections.tlsHandshakeTimeoutMs,
         service,
         imageBase: (req) => imageBases({ host: req.headers.host, localAddress: req.socket.localAddress }),
         images: { catalog: imageCatalog, fetchLog },
@@ -197,9 +222,27 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     );
     process.once('SIGTERM', () => void shutdown('SIGTERM'));
     process.once('SIGINT', () => void shutdown('SIGINT'));
-    await listen(apps[0]!, config.host, config.apiPort, apiHttps ? 'https' : 'http', 'operator API', log);
-    ports.https = await listen(apps[1]!, config.host, config.devicePort, 'https', 'device RESTCONF', log);
-    ports.http = await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log);
+    const limits = config.connections;
+    await listen(
+      apps[0]!,
+      config.host,
+      config.apiPort,
+      apiHttps ? 'https' : 'http',
+      'operator API',
+      log,
+      limits,
+      false,
+    );
+    ports.https = await listen(
+      apps[1]!,
+      config.host,
+      config.devicePort,
+      'https',
+      'device RESTCONF',
+      log,
+      limits,
+    );
+    ports.http = await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log, limits);
     log.info('dpu-ztp ready');
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));
