@@ -18,6 +18,10 @@ export const API_ERRORS = {
     description: 'the change conflicts with the current state (e.g. resource in use)',
   },
   API_ERR_BODY_TOO_LARGE: { status: 413, description: 'the request body exceeds the limit' },
+  API_ERR_URI_TOO_LONG: {
+    status: 414,
+    description: 'a path segment (resource name) is longer than the 256-character limit',
+  },
   API_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     description: 'the request body has an unsupported content type',

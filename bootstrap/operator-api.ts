@@ -12,10 +12,15 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import underPressure from '@fastify/under-pressure';
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database, TokenRole } from '../db/index.js';
-import { ApiError, type ApiErrorCode, problem } from './errors.js';
+import { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
 import type { OwnerStore } from './owner.js';
 import { registerDeviceRoutes } from './routes/devices.js';
 import { registerOwnerRoutes } from './routes/owner.js';
@@ -109,6 +114,18 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Resource names may be 128 bytes (ResourceName); Fastify's default cuts params at 100 (414).
     routerOptions: { maxParamLength: 256 },
+    // Errors the router raises before any route (a parameter past the limit, a URL that
+    // does not decode) answer problem+json like every other error, not Fastify's own body.
+    frameworkErrors: (err, _req, res) => {
+      const reply = res as unknown as FastifyReply;
+      const code: ApiErrorCode =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'API_ERR_URI_TOO_LONG' : 'API_ERR_BAD_REQUEST';
+      const message =
+        code === 'API_ERR_URI_TOO_LONG'
+          ? 'a path segment is longer than 256 characters'
+          : 'the URL is malformed';
+      void reply.code(API_ERRORS[code].status).type('application/problem+json').send(problem(code, message));
+    },
     ...(opts.https ? { https: opts.https } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -4,9 +4,11 @@
  * layer (`rejectUnauthorized: false`), so a device without one still gets a
  * RESTCONF error instead of a TLS abort; each request is judged on its own.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { type ImageServingOptions, imageServing } from './image-serving.js';
 import type { BootstrapService } from './bootstrap-rpc.js';
+import { SztpError } from './errors.js';
+import { encodeErrors, MEDIA_TYPE } from './restconf-codec.js';
 import { type RestconfRoutesOptions, restconfRoutes } from './restconf-routes.js';
 
 /** TLS material for the device listener. */
@@ -39,6 +41,18 @@ export async function buildDeviceServer(opts: DeviceServerOptions): Promise<Fast
     loggerInstance: opts.logger,
     // Image names may be up to 128 characters (Fastify's default parameter limit is 100).
     routerOptions: { maxParamLength: 256 },
+    // Router errors (an image name past the limit, a URL that does not decode) answer
+    // as RESTCONF errors like everything else on this listener.
+    frameworkErrors: (err, _req, res) => {
+      const reply = res as unknown as FastifyReply;
+      const e = new SztpError(
+        'SZTP_ERR_MALFORMED',
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'a path segment is longer than 256 characters'
+          : 'malformed URL',
+      );
+      void reply.code(e.status).type(MEDIA_TYPE.json).send(encodeErrors(e, 'json'));
+    },
     https: {
       cert: opts.tls.cert,
       key: opts.tls.key,

@@ -187,3 +187,22 @@ describe('hostile XML does not stall the service', () => {
     expect(latencies[18]).toBeLessThan(100);
   });
 });
+
+describe("router errors answer in each listener's error shape", () => {
+  it('operator API: a path segment past the limit is a problem+json 414 with a code', async () => {
+    const res = await fetch(`${serve.api}/api/v1/devices/${'a'.repeat(300)}`);
+    expect(res.status).toBe(414);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await res.json()) as { code: string }).code).toBe('API_ERR_URI_TOO_LONG');
+  });
+
+  it('device listener: an image name past the limit is a RESTCONF error', async () => {
+    const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+    const res = await request(`${serve.device}/images/${'a'.repeat(300)}`, { dispatcher });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/yang-data\+json/);
+    const body = (await res.body.json()) as { 'ietf-restconf:errors': { error: { 'error-tag': string }[] } };
+    expect(body['ietf-restconf:errors'].error[0]?.['error-tag']).toBe('malformed-message');
+    await dispatcher.close();
+  });
+});
