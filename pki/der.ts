@@ -33,6 +33,10 @@ export function readTlv(bytes: Uint8Array, offset = 0): Tlv {
     if (offset + 2 + n > bytes.length) bad('truncated DER length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + bytes[offset + 2 + i]!;
+    // X.690 §10.1: the definite form uses the fewest octets — short form below 128,
+    // and no leading zero octet in the long form (OpenSSL refuses both too).
+    if (len < 0x80) bad('non-minimal DER length (short form required below 128)');
+    if (bytes[offset + 2] === 0) bad('non-minimal DER length (leading zero octet)');
     hdr += n;
   }
   const end = offset + hdr + len;
@@ -192,9 +196,14 @@ export function decodeTime(t: Tlv): Date {
   if (!m) bad('Time is not UTCTime/GeneralizedTime YYMMDDHHMMSSZ');
   let y = Number(m![1]);
   if (t.tag === 0x17) y += y < 50 ? 2000 : 1900;
-  const d = new Date(
-    Date.UTC(y, Number(m![2]) - 1, Number(m![3]), Number(m![4]), Number(m![5]), Number(m![6])),
-  );
+  const [mo, da, h, mi, se] = [2, 3, 4, 5, 6].map((i) => Number(m![i]));
+  // Date.UTC would roll month 13 or day 45 over into a later date: check every field
+  // against the calendar, as OpenSSL's ASN1_TIME checks do.
+  const daysInMonth = new Date(Date.UTC(y, mo!, 0)).getUTCDate();
+  if (mo! < 1 || mo! > 12) bad(`Time has month ${mo}`);
+  if (da! < 1 || da! > daysInMonth) bad(`Time has day ${da} in a month of ${daysInMonth} days`);
+  if (h! > 23 || mi! > 59 || se! > 59) bad(`Time has ${h}:${mi}:${se}`);
+  const d = new Date(Date.UTC(y, mo! - 1, da!, h!, mi!, se!));
   if (Number.isNaN(d.getTime())) bad('Time out of range');
   return d;
 }

@@ -181,7 +181,12 @@ describe('parse time grows linearly', () => {
     const large = make(4 * n);
     parseXml(small, open); // warm up
     parseXml(large, open);
-    return fastest(() => parseXml(large, open)) / fastest(() => parseXml(small, open));
+    // The least of three measurements: noise from other work only ever raises a ratio,
+    // while quadratic work keeps every one of them high.
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 3; i++)
+      best = Math.min(best, fastest(() => parseXml(large, open)) / fastest(() => parseXml(small, open)));
+    return best;
   }
 
   it('namespace declarations × children', () => {
