@@ -1,7 +1,7 @@
 /**
- * Runs the built `dpu-ztp serve` as a child on ephemeral loopback ports for
- * the benchmarks, and finds its listeners from its JSON log lines. (Tests
- * have the same helper with assertions in test/helpers/serve.ts.)
+ * Runs the built `dpu-ztp serve` as a child on ephemeral loopback ports and
+ * finds its listeners from its JSON log lines: the one way benchmarks and
+ * tests (test/helpers/serve.ts wraps it) start the service.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -13,22 +13,43 @@ export const dpuZtpBin = join(dirname(fileURLToPath(import.meta.url)), '..', 'cl
 /** A running serve child. */
 export interface ServeChild {
   child: ChildProcess;
+  /** Listener name -> base URL, e.g. `operator API` -> http://127.0.0.1:41234 */
+  urls: Record<string, string>;
   api: string;
   device: string;
   images: string;
+  /** Every stdout line and stderr chunk so far. */
+  logs: string[];
   /** ms from spawn until it logged `dpu-ztp ready`. */
   readyMs: number;
-  /** SIGTERM, resolves on exit. */
-  stop(): Promise<void>;
+  /** Sends `signal` (SIGTERM) unless it already exited; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Options of {@link spawnServe}. */
+export interface SpawnServeOptions {
+  /** Give up (and SIGKILL it) when not ready after this long (default 60 s). */
+  timeoutMs?: number;
+  /** The CLI to run (default: the built one beside this file). */
+  bin?: string;
+  /** Pass stderr through to this process (default) or only collect it in `logs`. */
+  stderr?: 'inherit' | 'collect';
 }
 
 /** Starts serve with `args` (after the loopback/ephemeral-port defaults) and waits until it is ready. */
-export function spawnServe(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<ServeChild> {
+export function spawnServe(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: SpawnServeOptions | number = {},
+): Promise<ServeChild> {
+  const o = typeof options === 'number' ? { timeoutMs: options } : options;
+  const timeoutMs = o.timeoutMs ?? 60_000;
   const t0 = performance.now();
+  const logs: string[] = [];
   const child = spawn(
     process.execPath,
     [
-      dpuZtpBin,
+      o.bin ?? dpuZtpBin,
       'serve',
       '--host',
       '127.0.0.1',
@@ -42,14 +63,15 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 6
       'json',
       ...args,
     ],
-    { env, stdio: ['ignore', 'pipe', 'inherit'] },
+    { env, stdio: ['ignore', 'pipe', o.stderr === 'collect' ? 'pipe' : 'inherit'] },
   );
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.stderr?.on('data', (c: Buffer) => logs.push(c.toString('utf8')));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     const urls: Record<string, string> = {};
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`serve did not start in ${timeoutMs} ms`));
+      reject(new Error(`serve did not start in ${timeoutMs} ms:\n${logs.join('\n')}`));
     }, timeoutMs);
     let buf = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -59,6 +81,7 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 6
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         nl = buf.indexOf('\n');
+        logs.push(line);
         let rec: { msg?: string; name?: string; url?: string };
         try {
           rec = JSON.parse(line);
@@ -70,13 +93,15 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 6
           clearTimeout(timer);
           resolve({
             child,
+            urls,
             api: urls['operator API'] as string,
             device: urls['device RESTCONF'] as string,
             images: urls.images as string,
+            logs,
             readyMs: performance.now() - t0,
-            async stop() {
-              if (child.exitCode === null) child.kill('SIGTERM');
-              await exited;
+            async stop(signal: NodeJS.Signals = 'SIGTERM') {
+              if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+              return exited;
             },
           });
         }
@@ -84,7 +109,7 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 6
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`serve exited ${code} before it was ready`));
+      reject(new Error(`serve exited ${code} before it was ready:\n${logs.join('\n')}`));
     });
   });
 }

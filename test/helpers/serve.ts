@@ -1,28 +1,21 @@
 /**
  * Runs `dpu-ztp serve` (the built CLI) as a child process on ephemeral
- * loopback ports, and finds its listeners from its JSON log lines.
+ * loopback ports, through the same spawner the benchmarks use.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type ServeChild, spawnServe } from '../../bench/serve-process.js';
 
 /** Repository root (tests run from source; the CLI from dist/). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built operator CLI. */
 export const dpuZtpBin = join(repoRoot, 'dist', 'cli', 'dpu-ztp.js');
 
-/** A running serve process. */
-export interface ServeProcess {
+/** A running serve process (the benchmarks' {@link ServeChild} with the child as `proc`). */
+export interface ServeProcess extends Omit<ServeChild, 'child' | 'readyMs'> {
   proc: ChildProcess;
-  /** Listener name -> base URL, e.g. `operator API` -> http://127.0.0.1:41234 */
-  urls: Record<string, string>;
-  api: string;
-  device: string;
-  images: string;
-  /** Every log line so far. */
-  logs: string[];
-  /** Sends SIGTERM and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /** Environment for child CLIs: without the parent's DATABASE_URL unless given. */
@@ -34,80 +27,32 @@ export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS
   return env;
 }
 
-/** Starts serve and waits until it logs `dpu-ztp ready` (or exits / times out). */
-export function startServe(
+/**
+ * How long to wait for something that takes `ms` on an idle machine: scaled by the
+ * load per core, so a busy machine (CI, parallel test files) does not fail a
+ * test that is only slow.
+ */
+export function scaledTimeout(ms: number): number {
+  const perCore = loadavg()[0]! / Math.max(1, availableParallelism());
+  return Math.round(ms * Math.min(8, Math.max(1, perCore)));
+}
+
+/** Starts serve (through the benchmarks' one spawner) and waits until it logs `dpu-ztp ready`. */
+export async function startServe(
   args: string[],
   env: NodeJS.ProcessEnv = childEnv(),
   timeoutMs = 30_000,
 ): Promise<ServeProcess> {
-  const proc = spawn(
-    process.execPath,
-    [
-      dpuZtpBin,
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--device-port',
-      '0',
-      '--images-port',
-      '0',
-      '--log-format',
-      'json',
-      ...args,
-    ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const logs: string[] = [];
-  const urls: Record<string, string> = {};
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`serve did not become ready in ${timeoutMs} ms:\n${logs.join('\n')}`));
-    }, timeoutMs);
-    let buf = '';
-    const onData = (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-        logs.push(line);
-        let rec: { msg?: string; name?: string; url?: string } | undefined;
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (rec?.url && rec.name && rec.msg?.endsWith('listening')) urls[rec.name] = rec.url;
-        if (rec?.msg === 'dpu-ztp ready') {
-          clearTimeout(timer);
-          resolve({
-            proc,
-            urls,
-            api: urls['operator API'] as string,
-            device: urls['device RESTCONF'] as string,
-            images: urls.images as string,
-            logs,
-            async stop(signal: NodeJS.Signals = 'SIGTERM') {
-              if (proc.exitCode !== null) return proc.exitCode;
-              proc.kill(signal);
-              return exited;
-            },
-          });
-        }
-      }
-    };
-    proc.stdout?.on('data', onData);
-    proc.stderr?.on('data', (c: Buffer) => logs.push(c.toString('utf8')));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code} before ready:\n${logs.join('\n')}`));
-    });
+  const {
+    child,
+    readyMs: _,
+    ...rest
+  } = await spawnServe(args, env, {
+    timeoutMs: scaledTimeout(timeoutMs),
+    bin: dpuZtpBin,
+    stderr: 'collect',
   });
+  return { proc: child, ...rest };
 }
 
 /** Runs the operator CLI to completion. */
