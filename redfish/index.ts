@@ -74,3 +74,12 @@ export {
   strategyCandidates,
 } from './provision.js';
 export { type BmcCheckReport, type CheckOptions, checkBmc } from './check.js';
+export {
+  type DiscoveredBmc,
+  type DiscoveredSystem,
+  type DiscoverOptions,
+  discoverBmcs,
+  expandAddressRange,
+  MAX_DISCOVERY_ADDRESSES,
+  probeAddress,
+} from './discover.js';
