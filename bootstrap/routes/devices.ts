@@ -22,18 +22,23 @@ const State = Type.Union([
   Type.Literal('failed'),
 ]);
 
+/** Label keys and values (devices and BMCs): at most 64 pairs. */
+export const Labels = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
+  Type.String({ maxLength: 255 }),
+  // Without additionalProperties: false a key that misses the pattern would pass unchecked.
+  { maxProperties: 64, additionalProperties: false },
+);
+
 const DeviceBody = Type.Object(
   {
     profile: Type.Optional(ResourceName),
     hwModel: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    labels: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
-        Type.String({ maxLength: 255 }),
-        {
-          maxProperties: 64,
-        },
-      ),
+    labels: Type.Optional(Labels),
+    bmc: Type.Optional(
+      Type.Union([ResourceName, Type.Null()], {
+        description: 'id of the BMC the device is reached through (`/api/v1/bmcs/{id}`); null clears it',
+      }),
     ),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
     ownershipVoucher: Type.Optional(Type.String({ minLength: 4, maxLength: 1024 * 1024 })),
@@ -48,6 +53,7 @@ const DeviceView = Type.Object({
   state: State,
   hwModel: Type.Union([Type.String(), Type.Null()]),
   labels: Type.Record(Type.String(), Type.String()),
+  bmc: Type.Union([Type.String(), Type.Null()]),
   hasPassword: Type.Boolean(),
   hasOwnershipVoucher: Type.Boolean(),
   idevidIssuer: Type.Union([Type.String(), Type.Null()]),
@@ -78,6 +84,7 @@ export function deviceView(d: Device) {
     state: d.state,
     hwModel: d.hw_model,
     labels: d.labels ?? {},
+    bmc: d.bmc,
     hasPassword: d.password_hash !== null,
     hasOwnershipVoucher: d.ownership_voucher !== null,
     idevidIssuer: d.idevid_issuer,
@@ -96,7 +103,8 @@ export function deviceView(d: Device) {
   };
 }
 
-function decodeCursor(cursor: string | undefined): string | undefined {
+/** Reads a list cursor (base64url of the last key of the previous page). */
+export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const s = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!s || Buffer.from(s, 'utf8').toString('base64url') !== cursor)
@@ -117,6 +125,16 @@ async function prepare(ctx: ApiContext, serial: string, body: DeviceBodyT) {
   }
   if (body.hwModel !== undefined) out.hw_model = body.hwModel;
   if (body.labels !== undefined) out.labels = JSON.stringify(body.labels);
+  if (body.bmc === null) out.bmc = null;
+  else if (body.bmc !== undefined) {
+    const b = await ctx.db.selectFrom('bmcs').select('id').where('id', '=', body.bmc).executeTakeFirst();
+    if (!b)
+      throw new ApiError(
+        'API_ERR_UNKNOWN_BMC',
+        `bmc: no BMC ${body.bmc} (create it with PUT /api/v1/bmcs/{id})`,
+      );
+    out.bmc = body.bmc;
+  }
   if (body.password !== undefined) out.password_hash = await hashPassword(body.password);
   if (body.ownershipVoucher !== undefined) {
     if (!isBase64(body.ownershipVoucher))
@@ -127,6 +145,11 @@ async function prepare(ctx: ApiContext, serial: string, body: DeviceBodyT) {
     out.ownership_voucher = der;
   }
   return out;
+}
+
+/** PostgreSQL SQLSTATE 23503: a foreign key names a row that is not there (or is still named). */
+export function isForeignKeyViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === '23503';
 }
 
 /** Registers the device routes. */
@@ -153,18 +176,24 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         .select('serial')
         .where('serial', '=', serial)
         .executeTakeFirst();
-      const row = existed
-        ? await db
+      const row = await (existed
+        ? db
             .updateTable('devices')
             .set({ ...values, updated_at: new Date() })
             .where('serial', '=', serial)
             .returningAll()
             .executeTakeFirstOrThrow()
-        : await db
+        : db
             .insertInto('devices')
             .values({ ...values, serial, updated_at: new Date() })
             .returningAll()
-            .executeTakeFirstOrThrow();
+            .executeTakeFirstOrThrow()
+      ).catch((err: unknown) => {
+        // The BMC was deleted between the check above and this write (foreign key).
+        if (isForeignKeyViolation(err))
+          throw new ApiError('API_ERR_UNKNOWN_BMC', `bmc: no BMC ${String(req.body.bmc)}`);
+        throw err;
+      });
       await audit(db, req.actor!.name, existed ? 'device.update' : 'device.create', serial, {
         fields: Object.keys(req.body).filter((k) => k !== 'password'),
       });
@@ -192,11 +221,12 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
-        summary: 'List devices, by serial, filtered by state and profile',
+        summary: 'List devices, by serial, filtered by state, profile and BMC',
         querystring: Type.Object(
           {
             state: Type.Optional(State),
             profile: Type.Optional(ResourceName),
+            bmc: Type.Optional(ResourceName),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
           },
@@ -220,6 +250,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         .limit(limit + 1);
       if (req.query.state) q = q.where('state', '=', req.query.state as DeviceState);
       if (req.query.profile) q = q.where('profile', '=', req.query.profile);
+      if (req.query.bmc) q = q.where('bmc', '=', req.query.bmc);
       if (after !== undefined) q = q.where('serial', '>', after);
       const rows = await q.execute();
       const page = rows.slice(0, limit);
