@@ -114,6 +114,12 @@ const ImportResult = Type.Object({
   rows: Type.Array(RowResult),
 });
 
+const IMPORT_TYPES = ['text/csv', 'application/x-ndjson', 'application/ndjson'];
+
+function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 /** Options of {@link deviceImportRoutes}. */
 export interface DeviceImportOptions {
   store: BmcStore;
@@ -364,7 +370,7 @@ export function deviceImportRoutes(opts: DeviceImportOptions): ApiRoutes {
     await api.register(async (scope: FastifyInstance) => {
       const sub = scope as unknown as ApiInstance;
       sub.addContentTypeParser(
-        ['text/csv', 'application/x-ndjson', 'application/ndjson'],
+        IMPORT_TYPES,
         { parseAs: 'string', bodyLimit: limits.bodyBytes },
         (_req, body, done) => done(null, body),
       );
@@ -373,6 +379,14 @@ export function deviceImportRoutes(opts: DeviceImportOptions): ApiRoutes {
         '/devices::import',
         {
           bodyLimit: limits.bodyBytes,
+          // Before the body schema, so a JSON body is 415 (wrong type), not 400.
+          preValidation: async (req) => {
+            if (
+              !IMPORT_TYPES.includes(mediaType(req.headers['content-type'])) ||
+              typeof req.body !== 'string'
+            )
+              throw new ApiError('API_ERR_UNSUPPORTED_MEDIA_TYPE', 'send text/csv or application/x-ndjson');
+          },
           schema: {
             operationId: 'importDevices',
             tags: ['devices'],
@@ -397,9 +411,7 @@ export function deviceImportRoutes(opts: DeviceImportOptions): ApiRoutes {
           },
         },
         async (req) => {
-          const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-          if (typeof req.body !== 'string')
-            throw new ApiError('API_ERR_UNSUPPORTED_MEDIA_TYPE', 'send text/csv or application/x-ndjson');
+          const type = mediaType(req.headers['content-type']);
           const raws = type === 'text/csv' ? csvRows(req.body, limits) : ndjsonRows(req.body, limits);
           const dryRun = req.query.dryRun === true;
           const atomic = req.query.atomic === true;
