@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
 import { registerBmcCommands } from './commands/bmc.js';
+import { registerBmcsCommands } from './commands/bmcs.js';
 import { registerImagesCommands } from './commands/images.js';
 import { registerPkiCommands } from './commands/pki.js';
 import { registerServeCommands } from './commands/serve.js';
@@ -21,6 +22,7 @@ const program = new Command('dpu-ztp')
 
 // --- register commands ---
 registerBmcCommands(program);
+registerBmcsCommands(program);
 registerImagesCommands(program);
 registerPkiCommands(program);
 registerServeCommands(program);
