@@ -163,6 +163,20 @@ export class BmcStore {
     return row ? bmcView(row) : undefined;
   }
 
+  /** The BMCs among `ids` that exist, as the API shows them (one query per 1,000 ids). */
+  async views(ids: readonly string[]): Promise<Map<string, BmcView>> {
+    const out = new Map<string, BmcView>();
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await this.#db
+        .selectFrom('bmcs')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + 1000))
+        .execute();
+      for (const r of rows) out.set(r.id, bmcView(r));
+    }
+    return out;
+  }
+
   /** What a Redfish client needs to reach the BMC (password opened), or undefined. */
   async target(id: string): Promise<BmcTarget | undefined> {
     const row = await this.#db.selectFrom('bmcs').selectAll().where('id', '=', id).executeTakeFirst();

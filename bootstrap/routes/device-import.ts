@@ -422,12 +422,28 @@ export function deviceImportRoutes(opts: DeviceImportOptions): ApiRoutes {
   };
 }
 
+/**
+ * Lets the event loop run when this import has held it for 20 ms. Embedded PGlite answers
+ * queries in process, resolving promises without ever returning to the event loop, so
+ * without this a large import would stall every other request (RESTCONF, image reads)
+ * of the process until it finished.
+ */
+function yielder(): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < 20) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
+
 async function importRows(
   db: Kysely<Database>,
   store: BmcStore,
   raws: RawRow[],
   o: { dryRun: boolean; atomic: boolean; actor: string; log: { error(obj: unknown, msg: string): void } },
 ): Promise<Static<typeof ImportResult>> {
+  const turn = yielder();
   const results: RowResultT[] = [];
   const checked: CheckedRow[] = [];
   const refuse = (line: number, serial: string | undefined, e: RowError) =>
@@ -438,6 +454,7 @@ async function importRows(
       error: { code: e.code, message: e.message },
     });
   for (const raw of raws) {
+    await turn();
     const c = checkRow(raw);
     if ('error' in c) refuse(c.line, c.serial, c.error);
     else checked.push(c);
@@ -452,11 +469,7 @@ async function importRows(
   );
   const devices = await existing(db, 'devices', 'serial', new Set(checked.map((c) => c.serial)));
   const bmcIds = [...new Set(checked.flatMap((c) => (c.bmcId ? [c.bmcId] : [])))];
-  const bmcs = new Map<string, BmcView>();
-  for (const id of bmcIds) {
-    const v = await store.view(id);
-    if (v) bmcs.set(id, v);
-  }
+  const bmcs: Map<string, BmcView> = bmcIds.length ? await store.views(bmcIds) : new Map();
 
   const plans: Plan[] = [];
   const serialLine = new Map<string, number>();
@@ -562,7 +575,10 @@ async function importRows(
     await db
       .transaction()
       .execute(async (trx) => {
-        for (const p of plans) results.push(await applyRow(trx, store, p, o.actor));
+        for (const p of plans) {
+          results.push(await applyRow(trx, store, p, o.actor));
+          await turn();
+        }
       })
       .catch((err: unknown) => {
         // The one transaction rolled back: nothing of the import was written.
@@ -575,6 +591,7 @@ async function importRows(
       });
   } else {
     for (const p of plans) {
+      await turn();
       try {
         results.push(await db.transaction().execute((trx) => applyRow(trx, store, p, o.actor)));
       } catch (err) {
