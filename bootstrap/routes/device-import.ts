@@ -253,7 +253,12 @@ function ndjsonRows(text: string, limits: typeof IMPORT_LIMITS): RawRow[] {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      rows.push({ line, error: new RowError('API_ERR_VALIDATION', `not JSON: ${(err as Error).message}`) });
+      // Not the parser's message: it quotes the line, which may hold a password.
+      const at = /position (\d+)/.exec((err as Error).message)?.[1];
+      rows.push({
+        line,
+        error: new RowError('API_ERR_VALIDATION', `not valid JSON${at ? ` (at position ${at})` : ''}`),
+      });
       continue;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value))

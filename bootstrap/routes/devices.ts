@@ -147,9 +147,14 @@ async function prepare(ctx: ApiContext, serial: string, body: DeviceBodyT) {
   return out;
 }
 
-/** PostgreSQL SQLSTATE 23503: a foreign key names a row that is not there (or is still named). */
+/**
+ * A foreign key refused the write: SQLSTATE 23503 (a row names one that is not there, or —
+ * up to PostgreSQL 15 — deletes one still named) or 23001 (deleting a row still named under
+ * ON DELETE RESTRICT, as `devices.bmc` is, on newer PostgreSQL such as PGlite's).
+ */
 export function isForeignKeyViolation(err: unknown): boolean {
-  return (err as { code?: unknown } | undefined)?.code === '23503';
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === '23503' || code === '23001';
 }
 
 /** Registers the device routes. */

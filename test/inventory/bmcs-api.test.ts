@@ -6,7 +6,8 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type InventoryApi, inventoryApi, selfSignedTls, tlsEmulator } from './helpers.js';
+import { isForeignKeyViolation } from '../../bootstrap/routes/devices.js';
+import { FAST_CHECK, type InventoryApi, inventoryApi, selfSignedTls, tlsEmulator } from './helpers.js';
 
 const PASSWORD = 'Sup3r-Secret-BMC-pw';
 
@@ -275,6 +276,11 @@ describe('devices name their BMC', () => {
     expect(inUse.json()).toMatchObject({ code: 'API_ERR_BMC_IN_USE', devices: ['DPU-X1'] });
     expect((await t.req({ method: 'GET', url: '/api/v1/bmcs/dev-bmc' })).statusCode).toBe(200);
 
+    // The foreign key holds even past the route's own check (what its race path relies on).
+    const fk = await t.store.delete('dev-bmc').catch((x: unknown) => x);
+    // PostgreSQL 15 says 23503, newer ones (PGlite) 23001 for ON DELETE RESTRICT.
+    expect(['23503', '23001']).toContain((fk as { code?: string }).code);
+    expect(isForeignKeyViolation(fk)).toBe(true);
     // Clearing the device's BMC lets it go.
     expect(
       (await t.req({ method: 'PUT', url: '/api/v1/devices/DPU-X1', payload: { bmc: null } })).json().bmc,
@@ -340,6 +346,27 @@ describe('POST /bmcs/{id}/check against an emulated BMC over TLS', () => {
       { ok: false, code: 'REDFISH_ERR_TLS' },
       { ok: true },
     ]);
+  });
+
+  it('bounds a check by its deadline when the BMC hangs', async () => {
+    const slow = await inventoryApi({ check: { ...FAST_CHECK, timeoutMs: 1_000 } });
+    // Each answer takes 2.5 s: under the per-request timeout, over the check's deadline.
+    const { emu, ca: emuCa } = await tlsEmulator({
+      faults: [{ path: /^\/redfish/, delayMs: 2_500, times: 100 }],
+    });
+    try {
+      await slow.req({
+        method: 'PUT',
+        url: '/api/v1/bmcs/slow',
+        payload: { address: emu.url, username: 'admin', password: 'secret', caCertificate: emuCa },
+      });
+      const r = await slow.req({ method: 'POST', url: '/api/v1/bmcs/slow/check' });
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ ok: false, error: { code: 'REDFISH_ERR_DEADLINE' } });
+    } finally {
+      await emu.close();
+      await slow.close();
+    }
   });
 
   it('reports an unreachable BMC as a failed check, and 404 for no BMC', async () => {

@@ -220,6 +220,7 @@ describe('NDJSON import', () => {
         bmcProfile: 'acme',
       },
       { serial: 'CSV-2', hwModel: 'BlueField-3', labels: { moved: 'yes' } },
+      '{"serial":"ND-9","bmcPassword":"leaky-pw" x}',
     ];
     const body = `${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}\n\n`;
     const r = await importBody(body, 'application/x-ndjson');
@@ -240,12 +241,17 @@ describe('NDJSON import', () => {
       [8, 'refused', 'API_ERR_BAD_REQUEST'],
       [9, 'refused', 'API_ERR_VALIDATION'],
       [10, 'updated', undefined],
+      [11, 'refused', 'API_ERR_VALIDATION'],
     ]);
+    // A line that is not JSON is refused without echoing it (it may hold a password).
+    expect(rows[10]!.error!.message).toMatch(/^not valid JSON/);
+    expect(r.body).not.toContain('leaky-pw');
+    expect(r.body).not.toContain('new-pw');
     expect(rows[0]).toMatchObject({ serial: 'ND-1', bmc: { id: 'rack7-bmc', result: 'unchanged' } });
     expect(rows[1]).toMatchObject({ bmc: { id: 'rack7-bmc', result: 'updated' } });
     expect(rows[4]!.error!.message).toContain('unknown column "color"');
     expect(rows[7]!.error!.message).toContain('bmcCaCertificate');
-    expect(r.json().counts).toEqual({ created: 2, updated: 1, refused: 7 });
+    expect(r.json().counts).toEqual({ created: 2, updated: 1, refused: 8 });
 
     // Merge: username, password and auth changed; address, CA and labels kept.
     const bmc = (await t.req({ method: 'GET', url: '/api/v1/bmcs/rack7-bmc' })).json();

@@ -37,7 +37,10 @@ export const FAST_CHECK: BmcCheckOptions = {
 };
 
 /** Builds the operator API with the BMC and import routes, logging at trace level into `logs`. */
-export async function inventoryApi(limits?: Partial<typeof IMPORT_LIMITS>): Promise<InventoryApi> {
+export async function inventoryApi(
+  opts: { limits?: Partial<typeof IMPORT_LIMITS>; check?: BmcCheckOptions } = {},
+): Promise<InventoryApi> {
+  const { limits, check = FAST_CHECK } = opts;
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -53,7 +56,7 @@ export async function inventoryApi(limits?: Partial<typeof IMPORT_LIMITS>): Prom
       // The store needs the database testApi opens: build it on first use.
       (api, ctx) => {
         store = new BmcStore(ctx.db, box);
-        return bmcRoutes({ store, check: FAST_CHECK })(api, ctx);
+        return bmcRoutes({ store, check })(api, ctx);
       },
       (api, ctx) => deviceImportRoutes({ store: store!, ...(limits ? { limits } : {}) })(api, ctx),
     ],
