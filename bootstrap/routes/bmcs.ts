@@ -19,7 +19,7 @@ import { audit } from '../audit.js';
 import type { BmcCheckResult, BmcStore, BmcTarget } from '../bmc-store.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
-import { decodeCursor, isForeignKeyViolation, Labels } from './devices.js';
+import { decodeCursor, isForeignKeyViolation, LabelQuery, Labels, labelFilter } from './devices.js';
 import { ResourceName } from './profiles.js';
 
 /** BMC ids: the same shape as other resource names. */
@@ -103,22 +103,6 @@ const BmcView = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 });
-
-/** The label filter of list routes: `label=k=v`, repeatable, every pair must match. */
-export const LabelQuery = Type.Array(
-  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[^\\u0000-\\u001f]{0,255}$' }),
-  { maxItems: 16, description: '`key=value`; repeat to require several labels' },
-);
-
-/** `label=k=v` query values as one labels object. */
-export function labelFilter(pairs: readonly string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const p of pairs ?? []) {
-    const i = p.indexOf('=');
-    out[p.slice(0, i)] = p.slice(i + 1);
-  }
-  return out;
-}
 
 /**
  * A BMC address as stored: `https://host[:port]` (URL origin: lowercase host, no default

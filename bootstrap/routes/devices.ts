@@ -30,6 +30,22 @@ export const Labels = Type.Record(
   { maxProperties: 64, additionalProperties: false },
 );
 
+/** The label filter of list routes: `label=k=v`, repeatable, every pair must match. */
+export const LabelQuery = Type.Array(
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[^\\u0000-\\u001f]{0,255}$' }),
+  { maxItems: 16, description: '`key=value`; repeat to require several labels' },
+);
+
+/** `label=k=v` query values as one labels object. */
+export function labelFilter(pairs: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs ?? []) {
+    const i = p.indexOf('=');
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
+
 const DeviceBody = Type.Object(
   {
     profile: Type.Optional(ResourceName),
@@ -226,12 +242,13 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
-        summary: 'List devices, by serial, filtered by state, profile and BMC',
+        summary: 'List devices, by serial, filtered by state, profile, BMC and labels',
         querystring: Type.Object(
           {
             state: Type.Optional(State),
             profile: Type.Optional(ResourceName),
             bmc: Type.Optional(ResourceName),
+            label: Type.Optional(LabelQuery),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
           },
@@ -256,6 +273,8 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
       if (req.query.state) q = q.where('state', '=', req.query.state as DeviceState);
       if (req.query.profile) q = q.where('profile', '=', req.query.profile);
       if (req.query.bmc) q = q.where('bmc', '=', req.query.bmc);
+      if (req.query.label?.length)
+        q = q.where(sql<boolean>`labels @> ${JSON.stringify(labelFilter(req.query.label))}::jsonb`);
       if (after !== undefined) q = q.where('serial', '>', after);
       const rows = await q.execute();
       const page = rows.slice(0, limit);

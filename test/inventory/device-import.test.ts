@@ -253,6 +253,16 @@ describe('NDJSON import', () => {
     expect(rows[7]!.error!.message).toContain('bmcCaCertificate');
     expect(r.json().counts).toEqual({ created: 2, updated: 1, refused: 8 });
 
+    // The device list filters by labels (every pair must match) and by BMC.
+    const byLabel = await t.req({
+      method: 'GET',
+      url: '/api/v1/devices?label=rack=7&label=team/x=a=b;c',
+      as: 'viewer',
+    });
+    expect(byLabel.json().items.map((d: { serial: string }) => d.serial)).toEqual(['ND-1']);
+    const byBmc = await t.req({ method: 'GET', url: '/api/v1/devices?bmc=rack7-bmc', as: 'viewer' });
+    expect(byBmc.json().items.map((d: { serial: string }) => d.serial)).toEqual(['ND-1', 'ND-2']);
+
     // Merge: username, password and auth changed; address, CA and labels kept.
     const bmc = (await t.req({ method: 'GET', url: '/api/v1/bmcs/rack7-bmc' })).json();
     expect(bmc).toMatchObject({
