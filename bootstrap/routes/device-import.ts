@@ -482,6 +482,7 @@ async function importRows(
   const bmcGiven = new Map<string, { key: string; line: number }>();
   const bmcKnown = new Set(bmcs.keys());
   for (const row of checked) {
+    await turn();
     const prior = serialLine.get(row.serial);
     if (prior !== undefined) {
       refuse(
@@ -548,6 +549,11 @@ async function importRows(
             labels: stored?.labels ?? {},
           };
           plan.bmcResult = stored ? 'updated' : 'created';
+          // Re-importing the same file leaves a BMC as it is (and keeps its lastCheck).
+          if (stored && (await sameBmc(store, stored, plan.bmcWrite))) {
+            plan.bmcWrite = undefined;
+            plan.bmcResult = 'unchanged';
+          }
           bmcGiven.set(id, { key, line: row.line });
           bmcKnown.add(id);
         }
@@ -622,6 +628,24 @@ async function importRows(
   const counts = { created: 0, updated: 0, refused: 0 };
   for (const r of results) counts[r.result]++;
   return { applied, counts, rows: results };
+}
+
+/** Whether writing `input` would leave the stored BMC as it is (the password compared opened). */
+async function sameBmc(store: BmcStore, stored: BmcView, input: BmcInput): Promise<boolean> {
+  const same =
+    input.address === stored.address &&
+    input.username === stored.username &&
+    input.caCertificate === stored.caCertificate &&
+    input.insecure === stored.insecure &&
+    input.auth === stored.auth &&
+    input.profile === stored.profile &&
+    input.system === stored.system;
+  if (!same || input.password === undefined) return same;
+  try {
+    return (await store.target(stored.id))?.password === input.password;
+  } catch {
+    return false; // a password the key cannot open is replaced
+  }
 }
 
 /** Writes one planned row: its BMC (if it gives BMC settings), its device, and their audit records. */

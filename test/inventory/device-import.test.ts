@@ -158,6 +158,24 @@ describe('CSV import', () => {
     ]);
     // The refused rows' BMCs were not created either.
     expect(after.bmcs.map((b) => b.id)).not.toContain('10.0.0.13');
+
+    // The same file again: the good rows are updates and their BMCs stay as they are.
+    const again = await importBody(csv, 'text/csv');
+    expect(again.json().counts).toEqual({ created: 0, updated: 3, refused: 8 });
+    expect(again.json().rows[0]).toEqual({
+      line: 2,
+      serial: 'CSV-1',
+      result: 'updated',
+      bmc: { id: '10.0.0.11', result: 'unchanged' },
+    });
+    expect(await state()).toEqual(after);
+    // A changed password is a change.
+    const pw = await importBody(
+      'serial,bmcAddress,bmcPassword\nCSV-2,https://10.0.0.12:8443,new-pw2\n',
+      'text/csv',
+    );
+    expect(pw.json().rows[0].bmc).toEqual({ id: '10.0.0.12-8443', result: 'updated' });
+    expect((await t.store.target('10.0.0.12-8443'))?.password).toBe('new-pw2');
   });
 
   it('refuses the whole body for a bad header or an unterminated quote, writing nothing', async () => {
@@ -351,7 +369,7 @@ describe('dry runs and atomic imports', () => {
 
 describe('a large import', () => {
   it('lets the event loop run while it works (embedded PGlite answers without yielding)', async () => {
-    const n = 1500;
+    const n = 600;
     const csv = `serial,bmcAddress,bmcUsername,bmcPassword\n${Array.from({ length: n }, (_, i) => `BIG-${i},https://big-${i}.lab,root,pw-${i}`).join('\n')}\n`;
     // Count event-loop turns (setImmediate runs once per turn) while the import runs.
     let turns = 0;
