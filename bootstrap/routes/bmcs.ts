@@ -169,10 +169,13 @@ export interface BmcRoutesOptions {
   check?: BmcCheckOptions;
 }
 
-/** Redfish client options for a stored BMC (its own TLS trust and login mode). */
+/**
+ * Redfish client options for a stored BMC: its address, credentials, login mode and own TLS
+ * trust (CA bundle or the explicit insecure opt-in); `extra` adds timeouts, retries, ….
+ */
 export function redfishOptions(
   target: BmcTarget,
-  extra: BmcCheckOptions['client'] = {},
+  extra: Partial<Omit<RedfishClientOptions, 'url' | 'username' | 'password' | 'auth' | 'tls'>> = {},
 ): RedfishClientOptions {
   return {
     url: target.address,
@@ -183,9 +186,6 @@ export function redfishOptions(
       ...(target.caCertificate ? { ca: target.caCertificate } : {}),
       ...(target.insecure ? { insecure: true } : {}),
     },
-    // A check answers an HTTP request: fewer, shorter tries than a provisioning job.
-    timeouts: { connectMs: 10_000, requestMs: 20_000 },
-    retry: { attempts: 2, baseDelayMs: 500, maxDelayMs: 2_000, maxRetryAfterMs: 5_000 },
     ...extra,
   };
 }
@@ -195,7 +195,14 @@ async function runCheck(
   target: BmcTarget,
   opts: BmcCheckOptions,
 ): Promise<{ ok: boolean; report?: Record<string, unknown>; error?: { code: string; message: string } }> {
-  const client = new RedfishClient(redfishOptions(target, opts.client));
+  const client = new RedfishClient(
+    redfishOptions(target, {
+      // A check answers an HTTP request: fewer, shorter tries than a provisioning job.
+      timeouts: { connectMs: 10_000, requestMs: 20_000 },
+      retry: { attempts: 2, baseDelayMs: 500, maxDelayMs: 2_000, maxRetryAfterMs: 5_000 },
+      ...opts.client,
+    }),
+  );
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 60_000);
   try {
     const report: BmcCheckReport = await checkBmc(client.withSignal(signal), {
