@@ -186,7 +186,9 @@ function csvRows(text: string, limits: typeof IMPORT_LIMITS): RawRow[] {
     const e = err as Error & { code?: string; lines?: number };
     if (e.code === 'CSV_MAX_RECORD_SIZE')
       throw tooLarge(`line ${e.lines ?? '?'}: a record is longer than ${limits.lineBytes} bytes`);
-    throw new ApiError('API_ERR_BAD_REQUEST', `CSV: ${e.message}`);
+    // Only the kind of fault and where: some csv-parse messages quote the field (a password?).
+    const what = e.message.split(/[:,]/)[0];
+    throw new ApiError('API_ERR_BAD_REQUEST', `CSV: ${what} at line ${e.lines ?? '?'}`);
   }
   const [head, ...body] = records;
   if (!head) throw new ApiError('API_ERR_BAD_REQUEST', 'CSV: empty body (a header row and rows expected)');

@@ -184,13 +184,15 @@ describe('CSV import', () => {
       ['serial,color\nX-1,red\n', 'unknown column "color"'],
       ['profile\nlab\n', 'serial column is required'],
       ['serial,serial\nX,Y\n', 'given twice'],
-      ['serial,profile\nX-1,"lab\n', 'Quote Not Closed'],
+      ['serial,profile\nX-1,"lab\n', 'CSV: Quote Not Closed at line 2'],
+      ['serial,bmcPassword\nX-1,pa"ss-word\n', 'CSV: Invalid Opening Quote at line 2'],
       ['', 'empty body'],
     ] as const) {
       const r = await importBody(csv, 'text/csv');
       expect(r.statusCode, csv).toBe(400);
       expect(r.json().code).toBe('API_ERR_BAD_REQUEST');
       expect(r.json().detail).toContain(msg);
+      expect(r.body).not.toContain('ss-word');
     }
     expect(await state()).toEqual(before);
   });
