@@ -3,9 +3,21 @@
  * secret key (the BMC id as associated data) and opened only where a Redfish
  * client is built. Routes, checks and imports build on this.
  */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { BmcAuth, Database } from '../db/index.js';
-import type { SecretBox } from './secrets.js';
+import { type SecretBox, SecretKeyError } from './secrets.js';
+
+/**
+ * The outcome of the last `check` of a BMC: `ok` when the BMC answered and a provisioning
+ * strategy will work; otherwise `error` says why (the report is there when the BMC answered).
+ */
+export interface BmcCheckResult {
+  at: string;
+  ok: boolean;
+  /** The `bmc check` report (redfish `BmcCheckReport`), when the BMC answered. */
+  report?: Record<string, unknown>;
+  error?: { code: string; message: string };
+}
 
 /** A BMC as the API shows it: never the password. */
 export interface BmcView {
@@ -19,7 +31,7 @@ export interface BmcView {
   profile?: string;
   system?: string;
   labels: Record<string, string>;
-  lastCheck?: { at: string; report: Record<string, unknown> };
+  lastCheck?: BmcCheckResult;
   createdAt: string;
   updatedAt: string;
 }
@@ -41,7 +53,8 @@ export interface BmcTarget {
 export interface BmcInput {
   address: string;
   username: string;
-  password: string;
+  /** Required to create; on replace, undefined keeps the stored password. */
+  password?: string | undefined;
   caCertificate?: string | undefined;
   insecure?: boolean | undefined;
   auth?: BmcAuth | undefined;
@@ -62,13 +75,15 @@ export class BmcStore {
     this.#now = now;
   }
 
-  /** Creates or replaces a BMC; returns whether it was created. */
+  /**
+   * Creates or replaces a BMC; returns whether it was created. Without a password the stored
+   * one is kept (an error when there is none). Pass a transaction as `db` to join it.
+   */
   async put(id: string, input: BmcInput, db: Kysely<Database> = this.#db): Promise<{ created: boolean }> {
     const now = this.#now();
     const values = {
       address: input.address,
       username: input.username,
-      password_sealed: this.#box.seal(input.password, `bmc:${id}`),
       ca_certificate: input.caCertificate ?? null,
       insecure: input.insecure ?? false,
       auth: input.auth ?? 'auto',
@@ -77,19 +92,89 @@ export class BmcStore {
       labels: JSON.stringify(input.labels ?? {}),
       updated_at: now,
     };
-    const existed = await db.selectFrom('bmcs').select('id').where('id', '=', id).executeTakeFirst();
-    await db
+    if (input.password === undefined) {
+      const r = await db
+        .updateTable('bmcs')
+        .set({ ...values, last_check: null, last_check_at: null })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) throw new Error(`BMC ${id} does not exist: a password is required`);
+      return { created: false };
+    }
+    const password_sealed = this.#box.seal(input.password, `bmc:${id}`);
+    // xmax = 0 only on a freshly inserted row: created vs replaced in one statement, no race.
+    const row = await db
       .insertInto('bmcs')
-      .values({ id, ...values, created_at: now })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ ...values, last_check: null, last_check_at: null }))
+      .values({ id, ...values, password_sealed, created_at: now })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({ ...values, password_sealed, last_check: null, last_check_at: null }),
+      )
+      .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
+      .executeTakeFirstOrThrow();
+    return { created: row.inserted };
+  }
+
+  /**
+   * Throws SECRET_ERR_OPEN_FAILED when the key does not open the stored passwords (a changed
+   * key, or another replica's): better at start-up than one BMC at a time later.
+   */
+  async verifyKey(): Promise<void> {
+    const row = await this.#db
+      .selectFrom('bmcs')
+      .select(['id', 'password_sealed'])
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return;
+    try {
+      this.#box.open(row.password_sealed, `bmc:${row.id}`);
+    } catch {
+      throw new SecretKeyError(
+        'SECRET_ERR_OPEN_FAILED',
+        `the secret key does not open the stored BMC passwords (BMC ${row.id}): start with the key they were sealed with`,
+      );
+    }
+  }
+
+  /** BMCs by id after `after`, whose labels contain every pair of `labels`. */
+  async list(opts: { labels?: Record<string, string>; after?: string; limit: number }): Promise<BmcView[]> {
+    let q = this.#db.selectFrom('bmcs').selectAll().orderBy('id').limit(opts.limit);
+    if (opts.labels && Object.keys(opts.labels).length)
+      q = q.where(sql<boolean>`labels @> ${JSON.stringify(opts.labels)}::jsonb`);
+    if (opts.after !== undefined) q = q.where('id', '>', opts.after);
+    return (await q.execute()).map(bmcView);
+  }
+
+  /** Serials of (at most `limit`) devices that name this BMC. */
+  async usedBy(id: string, limit = 5, db: Kysely<Database> = this.#db): Promise<string[]> {
+    const rows = await db
+      .selectFrom('devices')
+      .select('serial')
+      .where('bmc', '=', id)
+      .orderBy('serial')
+      .limit(limit)
       .execute();
-    return { created: !existed };
+    return rows.map((r) => r.serial);
   }
 
   /** The BMC as the API shows it, or undefined. */
   async view(id: string): Promise<BmcView | undefined> {
     const row = await this.#db.selectFrom('bmcs').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? bmcView(row) : undefined;
+  }
+
+  /** The BMCs among `ids` that exist, as the API shows them (one query per 1,000 ids). */
+  async views(ids: readonly string[]): Promise<Map<string, BmcView>> {
+    const out = new Map<string, BmcView>();
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await this.#db
+        .selectFrom('bmcs')
+        .selectAll()
+        .where('id', 'in', ids.slice(i, i + 1000))
+        .execute();
+      for (const r of rows) out.set(r.id, bmcView(r));
+    }
+    return out;
   }
 
   /** What a Redfish client needs to reach the BMC (password opened), or undefined. */
@@ -109,18 +194,23 @@ export class BmcStore {
     };
   }
 
-  /** Stores the report of a `check` run. */
-  async saveCheck(id: string, report: Record<string, unknown>): Promise<void> {
-    await this.#db
+  /** Stores the outcome of a `check` run; returns it as GET shows it (undefined: the BMC is gone). */
+  async saveCheck(
+    id: string,
+    result: { ok: boolean; report?: Record<string, unknown>; error?: { code: string; message: string } },
+  ): Promise<BmcCheckResult | undefined> {
+    const at = this.#now();
+    const r = await this.#db
       .updateTable('bmcs')
-      .set({ last_check: JSON.stringify(report), last_check_at: this.#now() })
+      .set({ last_check: JSON.stringify(result), last_check_at: at })
       .where('id', '=', id)
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) ? { at: at.toISOString(), ...result } : undefined;
   }
 
   /** Deletes a BMC; false when there was none. Devices naming it keep it from being deleted (foreign key). */
-  async delete(id: string): Promise<boolean> {
-    const r = await this.#db.deleteFrom('bmcs').where('id', '=', id).executeTakeFirst();
+  async delete(id: string, db: Kysely<Database> = this.#db): Promise<boolean> {
+    const r = await db.deleteFrom('bmcs').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 }
@@ -153,7 +243,12 @@ export function bmcView(row: {
     ...(row.system_id ? { system: row.system_id } : {}),
     labels: row.labels,
     ...(row.last_check && row.last_check_at
-      ? { lastCheck: { at: row.last_check_at.toISOString(), report: row.last_check } }
+      ? {
+          lastCheck: {
+            at: row.last_check_at.toISOString(),
+            ...(row.last_check as Omit<BmcCheckResult, 'at'>),
+          },
+        }
       : {}),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),

@@ -17,6 +17,14 @@ export const API_ERRORS = {
     status: 409,
     description: 'the change conflicts with the current state (e.g. resource in use)',
   },
+  API_ERR_BMC_IN_USE: {
+    status: 409,
+    description: 'the BMC cannot be deleted while devices name it (the problem lists them in `devices`)',
+  },
+  API_ERR_UNKNOWN_BMC: {
+    status: 400,
+    description: 'a device (or an import row) names a BMC that does not exist',
+  },
   API_ERR_BODY_TOO_LARGE: { status: 413, description: 'the request body exceeds the limit' },
   API_ERR_URI_TOO_LONG: {
     status: 414,

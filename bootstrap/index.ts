@@ -7,7 +7,28 @@ export {
   DeviceStateLifecycle,
   stateAfterProgress,
 } from './device-lifecycle.js';
-export { type BmcInput, BmcStore, type BmcTarget, type BmcView, bmcView } from './bmc-store.js';
+export {
+  type BmcCheckResult,
+  type BmcInput,
+  BmcStore,
+  type BmcTarget,
+  type BmcView,
+  bmcView,
+} from './bmc-store.js';
+export {
+  type BmcCheckOptions,
+  type BmcRoutesOptions,
+  bmcRoutes,
+  normalizeBmcAddress,
+  redfishOptions,
+} from './routes/bmcs.js';
+export {
+  bmcIdFromAddress,
+  type DeviceImportOptions,
+  deviceImportRoutes,
+  IMPORT_COLUMNS,
+  IMPORT_LIMITS,
+} from './routes/device-import.js';
 export {
   loadOrCreateSecretKeyFile,
   parseSecretKey,

@@ -4,8 +4,9 @@
  * with one line naming the setting. Only `cli/` reads argv and env.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { parseSecretKey } from '../bootstrap/index.js';
 import { parseDatabaseUrl } from '../db/index.js';
 import { CliError } from './exit.js';
 
@@ -33,6 +34,16 @@ export interface ServiceConfig {
   readonly deviceAdvertiseUrl: string | undefined;
   /** Connection limits applied to every listener (see {@link ConnectionLimits}). */
   readonly connections: ConnectionLimits;
+  /**
+   * The key that seals BMC passwords at rest: the file it lives in (created with mode 0600
+   * on first start when it is the default), unless `DPU_ZTP_SECRET_KEY` gave the key itself.
+   */
+  readonly secretKeyFile: string;
+  /**
+   * The 32-byte key from `DPU_ZTP_SECRET_KEY` (hex or base64), if given. Not enumerable, so
+   * that logging or printing the config never shows it.
+   */
+  readonly secretKey: Buffer | undefined;
 }
 
 /** Timeouts (ms) and the connection cap of each listener. */
@@ -301,6 +312,16 @@ export const SETTINGS = [
     parse: nonEmpty,
   },
   {
+    key: 'secretKeyFile',
+    flag: 'secret-key-file',
+    env: 'DPU_ZTP_SECRET_KEY_FILE',
+    placeholder: 'FILE',
+    description:
+      'file holding the 32-byte key (64 hex digits or base64) that encrypts BMC passwords; created (mode 0600) when it is the default and missing. DPU_ZTP_SECRET_KEY gives the key itself instead',
+    defaultText: '<data-dir>/secret.key',
+    parse: nonEmpty,
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'DPU_ZTP_LOG_LEVEL',
@@ -427,9 +448,23 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
         Object.entries(CONNECTION_DEFAULTS).map(([k, v]) => [k, (out[k] as number | undefined) ?? v]),
       ) as unknown as ConnectionLimits,
     ),
+    secretKeyFile: resolve((out.secretKeyFile as string | undefined) ?? join(dataDir, 'secret.key')),
+    secretKey: undefined,
   };
   if (config.connections.headersTimeoutMs > config.connections.requestTimeoutMs) {
     fail('--headers-timeout/--request-timeout', 'the headers timeout must not exceed the request timeout');
+  }
+  // The key itself comes only from the environment (a flag would show in `ps`, a config
+  // file would sit beside the data it protects). Giving it and a key file is ambiguous.
+  const envKey = env.DPU_ZTP_SECRET_KEY;
+  if (envKey !== undefined && envKey !== '') {
+    if (out.secretKeyFile !== undefined)
+      fail('DPU_ZTP_SECRET_KEY/--secret-key-file', 'give the secret key or a key file, not both');
+    // Throws SECRET_ERR_BAD_KEY naming DPU_ZTP_SECRET_KEY (never echoing the value).
+    Object.defineProperty(config, 'secretKey', {
+      value: parseSecretKey(envKey, 'DPU_ZTP_SECRET_KEY'),
+      enumerable: false,
+    });
   }
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
     fail('--api-tls-cert/--api-tls-key', 'give both or neither');

@@ -9,6 +9,7 @@ import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
 import { registerBmcCommands } from './commands/bmc.js';
 import { registerBmcDiscover } from './commands/bmc-discover.js';
+import { registerBmcsCommands } from './commands/bmcs.js';
 import { registerImagesCommands } from './commands/images.js';
 import { registerPkiCommands } from './commands/pki.js';
 import { registerServeCommands } from './commands/serve.js';
@@ -23,6 +24,7 @@ const program = new Command('dpu-ztp')
 // --- register commands ---
 registerBmcCommands(program);
 registerBmcDiscover(program.commands.find((c) => c.name() === 'bmc') as Command);
+registerBmcsCommands(program);
 registerImagesCommands(program);
 registerPkiCommands(program);
 registerServeCommands(program);

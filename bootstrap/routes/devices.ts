@@ -22,18 +22,39 @@ const State = Type.Union([
   Type.Literal('failed'),
 ]);
 
+/** Label keys and values (devices and BMCs): at most 64 pairs. */
+export const Labels = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
+  Type.String({ maxLength: 255 }),
+  // Without additionalProperties: false a key that misses the pattern would pass unchecked.
+  { maxProperties: 64, additionalProperties: false },
+);
+
+/** The label filter of list routes: `label=k=v`, repeatable, every pair must match. */
+export const LabelQuery = Type.Array(
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[^\\u0000-\\u001f]{0,255}$' }),
+  { maxItems: 16, description: '`key=value`; repeat to require several labels' },
+);
+
+/** `label=k=v` query values as one labels object. */
+export function labelFilter(pairs: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs ?? []) {
+    const i = p.indexOf('=');
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}
+
 const DeviceBody = Type.Object(
   {
     profile: Type.Optional(ResourceName),
     hwModel: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    labels: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
-        Type.String({ maxLength: 255 }),
-        {
-          maxProperties: 64,
-        },
-      ),
+    labels: Type.Optional(Labels),
+    bmc: Type.Optional(
+      Type.Union([ResourceName, Type.Null()], {
+        description: 'id of the BMC the device is reached through (`/api/v1/bmcs/{id}`); null clears it',
+      }),
     ),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
     ownershipVoucher: Type.Optional(Type.String({ minLength: 4, maxLength: 1024 * 1024 })),
@@ -48,6 +69,7 @@ const DeviceView = Type.Object({
   state: State,
   hwModel: Type.Union([Type.String(), Type.Null()]),
   labels: Type.Record(Type.String(), Type.String()),
+  bmc: Type.Union([Type.String(), Type.Null()]),
   hasPassword: Type.Boolean(),
   hasOwnershipVoucher: Type.Boolean(),
   idevidIssuer: Type.Union([Type.String(), Type.Null()]),
@@ -78,6 +100,7 @@ export function deviceView(d: Device) {
     state: d.state,
     hwModel: d.hw_model,
     labels: d.labels ?? {},
+    bmc: d.bmc,
     hasPassword: d.password_hash !== null,
     hasOwnershipVoucher: d.ownership_voucher !== null,
     idevidIssuer: d.idevid_issuer,
@@ -96,7 +119,8 @@ export function deviceView(d: Device) {
   };
 }
 
-function decodeCursor(cursor: string | undefined): string | undefined {
+/** Reads a list cursor (base64url of the last key of the previous page). */
+export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const s = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!s || Buffer.from(s, 'utf8').toString('base64url') !== cursor)
@@ -117,6 +141,16 @@ async function prepare(ctx: ApiContext, serial: string, body: DeviceBodyT) {
   }
   if (body.hwModel !== undefined) out.hw_model = body.hwModel;
   if (body.labels !== undefined) out.labels = JSON.stringify(body.labels);
+  if (body.bmc === null) out.bmc = null;
+  else if (body.bmc !== undefined) {
+    const b = await ctx.db.selectFrom('bmcs').select('id').where('id', '=', body.bmc).executeTakeFirst();
+    if (!b)
+      throw new ApiError(
+        'API_ERR_UNKNOWN_BMC',
+        `bmc: no BMC ${body.bmc} (create it with PUT /api/v1/bmcs/{id})`,
+      );
+    out.bmc = body.bmc;
+  }
   if (body.password !== undefined) out.password_hash = await hashPassword(body.password);
   if (body.ownershipVoucher !== undefined) {
     if (!isBase64(body.ownershipVoucher))
@@ -127,6 +161,16 @@ async function prepare(ctx: ApiContext, serial: string, body: DeviceBodyT) {
     out.ownership_voucher = der;
   }
   return out;
+}
+
+/**
+ * A foreign key refused the write: SQLSTATE 23503 (a row names one that is not there, or —
+ * up to PostgreSQL 15 — deletes one still named) or 23001 (deleting a row still named under
+ * ON DELETE RESTRICT, as `devices.bmc` is, on newer PostgreSQL such as PGlite's).
+ */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === '23503' || code === '23001';
 }
 
 /** Registers the device routes. */
@@ -153,18 +197,24 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         .select('serial')
         .where('serial', '=', serial)
         .executeTakeFirst();
-      const row = existed
-        ? await db
+      const row = await (existed
+        ? db
             .updateTable('devices')
             .set({ ...values, updated_at: new Date() })
             .where('serial', '=', serial)
             .returningAll()
             .executeTakeFirstOrThrow()
-        : await db
+        : db
             .insertInto('devices')
             .values({ ...values, serial, updated_at: new Date() })
             .returningAll()
-            .executeTakeFirstOrThrow();
+            .executeTakeFirstOrThrow()
+      ).catch((err: unknown) => {
+        // The BMC was deleted between the check above and this write (foreign key).
+        if (isForeignKeyViolation(err))
+          throw new ApiError('API_ERR_UNKNOWN_BMC', `bmc: no BMC ${String(req.body.bmc)}`);
+        throw err;
+      });
       await audit(db, req.actor!.name, existed ? 'device.update' : 'device.create', serial, {
         fields: Object.keys(req.body).filter((k) => k !== 'password'),
       });
@@ -192,11 +242,13 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
-        summary: 'List devices, by serial, filtered by state and profile',
+        summary: 'List devices, by serial, filtered by state, profile, BMC and labels',
         querystring: Type.Object(
           {
             state: Type.Optional(State),
             profile: Type.Optional(ResourceName),
+            bmc: Type.Optional(ResourceName),
+            label: Type.Optional(LabelQuery),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
           },
@@ -220,6 +272,9 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         .limit(limit + 1);
       if (req.query.state) q = q.where('state', '=', req.query.state as DeviceState);
       if (req.query.profile) q = q.where('profile', '=', req.query.profile);
+      if (req.query.bmc) q = q.where('bmc', '=', req.query.bmc);
+      if (req.query.label?.length)
+        q = q.where(sql<boolean>`labels @> ${JSON.stringify(labelFilter(req.query.label))}::jsonb`);
       if (after !== undefined) q = q.where('serial', '>', after);
       const rows = await q.execute();
       const page = rows.slice(0, limit);

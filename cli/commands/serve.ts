@@ -10,12 +10,17 @@ import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
+  BmcStore,
+  bmcRoutes,
   buildOperatorApi,
   DeviceStateLifecycle,
+  deviceImportRoutes,
   ensureAdminToken,
   ImageStore,
   imageRoutes,
+  loadOrCreateSecretKeyFile,
   type ReadinessCheck,
+  SecretBox,
 } from '../../bootstrap/index.js';
 import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
 import {
@@ -46,6 +51,21 @@ async function open(config: ServiceConfig): Promise<DatabaseHandle> {
     const setting = config.databaseUrl ? 'DATABASE_URL' : `--data-dir ${config.dataDir}`;
     throw Object.assign(new Error(`${setting}: ${e.message}`), { code: e.code });
   }
+}
+
+/**
+ * The secret box that seals BMC passwords: the key from DPU_ZTP_SECRET_KEY, else from
+ * --secret-key-file (default `<data-dir>/secret.key`, made with mode 0600 on first start).
+ */
+function openSecretBox(config: ServiceConfig, log: Logger): SecretBox {
+  if (config.secretKey) return new SecretBox(config.secretKey);
+  const { key, created } = loadOrCreateSecretKeyFile(config.secretKeyFile);
+  if (created)
+    log.info(
+      { file: config.secretKeyFile },
+      'created the secret key that encrypts BMC passwords (mode 0600); back it up, and give every replica the same key',
+    );
+  return new SecretBox(key);
 }
 
 async function readiness(handle: DatabaseHandle): Promise<ReadinessCheck[]> {
@@ -177,7 +197,11 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         }
       : undefined;
 
+    const bmcStore = new BmcStore(handle.db, openSecretBox(config, log));
     if ((await pendingMigrations(handle.db)).length === 0) {
+      // A key that does not open the stored passwords (changed, or another replica's) would
+      // fail every BMC later, one by one; refuse to start instead.
+      await bmcStore.verifyKey();
       mkdirSync(config.dataDir, { recursive: true });
       const tokenFile = await ensureAdminToken(handle.db, join(config.dataDir, 'admin-token'));
       if (tokenFile)
@@ -205,6 +229,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
             },
             onChange: (name) => imageCatalog.invalidate(name),
           }),
+          bmcRoutes({ store: bmcStore }),
+          deviceImportRoutes({ store: bmcStore }),
         ],
       }),
       await buildDeviceServer({

@@ -144,6 +144,21 @@ describe('hostile XML does not stall the service', () => {
     );
     expect(body.length).toBeLessThanOrEqual(RESTCONF_BODY_LIMIT);
     expect(body.length).toBeGreaterThan(RESTCONF_BODY_LIMIT - 64);
+    // The same probe with no attack first: on a machine busy with other work, slowness that
+    // is not the attack's shows here too.
+    const probe = async (n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        const res = await fetch(`${serve.api}/healthz`);
+        await res.text();
+        out.push(performance.now() - t);
+        expect(res.status).toBe(200);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return out.sort((a, b) => a - b);
+    };
+    const quiet = await probe(20);
     let stop = false;
     const statuses: number[] = [];
     const attack = async (withCert: boolean) => {
@@ -165,15 +180,7 @@ describe('hostile XML does not stall the service', () => {
     };
     const attackers = [attack(true), attack(false)];
     await new Promise((r) => setTimeout(r, 300));
-    const latencies: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const t = performance.now();
-      const res = await fetch(`${serve.api}/healthz`);
-      await res.text();
-      latencies.push(performance.now() - t);
-      expect(res.status).toBe(200);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const latencies = await probe(20);
     stop = true;
     await Promise.all(attackers);
     await device.close();
@@ -181,10 +188,10 @@ describe('hostile XML does not stall the service', () => {
     // Refused as too big (or unauthenticated, without a certificate), never a 5xx.
     for (const s of statuses) expect([401, 413]).toContain(s);
     expect(statuses).toContain(413);
-    latencies.sort((a, b) => a - b);
-    // The median must be fast; the worst may catch one GC pause or a scheduling hiccup.
+    // The median must be fast; the 90th percentile too, unless the machine is so busy that
+    // healthz is slow without any attack (then: no slower than twice that).
     expect(latencies[10]).toBeLessThan(100);
-    expect(latencies[18]).toBeLessThan(100);
+    expect(latencies[18]).toBeLessThan(Math.max(100, 2 * (quiet[18] as number)));
   });
 });
 
