@@ -17,6 +17,14 @@ export const API_ERRORS = {
     status: 409,
     description: 'the change conflicts with the current state (e.g. resource in use)',
   },
+  API_ERR_IDEMPOTENCY_MISMATCH: {
+    status: 409,
+    description: 'the Idempotency-Key was already used with a different request',
+  },
+  API_ERR_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    description: 'the first request with this Idempotency-Key is still being processed',
+  },
   API_ERR_BODY_TOO_LARGE: { status: 413, description: 'the request body exceeds the limit' },
   API_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,

@@ -31,6 +31,14 @@ export interface ServiceConfig {
   readonly imagesAdvertiseUrl: string | undefined;
   /** Base URL the device TLS listener is reached at (`https://host:port[/prefix]`); default: the request's local address. */
   readonly deviceAdvertiseUrl: string | undefined;
+  /** Device runs of provisioning jobs in progress at once on this replica. */
+  readonly maxConcurrentProvisions: number;
+  /** await-device bound in seconds (reset → first sZTP contact). */
+  readonly awaitDeviceTimeout: number;
+  /** await-complete bound in seconds (first contact → bootstrap-complete). */
+  readonly awaitCompleteTimeout: number;
+  /** Lease of a device run in seconds: a dead replica's runs are taken over this long after it stopped. */
+  readonly jobLease: number;
 }
 
 type Raw = string | number | boolean;
@@ -88,6 +96,30 @@ function baseUrl(scheme: 'http' | 'https') {
     if (u.search || u.hash || u.username || u.password)
       fail(where, 'must not carry a query, fragment or credentials');
     return u.toString().replace(/\/+$/, '');
+  };
+}
+
+/** A count in [min, max]. */
+function count(min: number, max: number) {
+  return (value: Raw, where: string): number => {
+    const s = String(value).trim();
+    if (!/^\d+$/.test(s))
+      fail(where, `must be a whole number ${min}-${max}, got ${JSON.stringify(String(value))}`);
+    const n = Number(s);
+    if (n < min || n > max) fail(where, `must be ${min}-${max}, got ${n}`);
+    return n;
+  };
+}
+
+/** A duration in seconds (decimals allowed) in [min, max]. */
+function seconds(min: number, max: number) {
+  return (value: Raw, where: string): number => {
+    const s = String(value).trim();
+    if (!/^\d+(\.\d+)?$/.test(s))
+      fail(where, `must be a number of seconds, got ${JSON.stringify(String(value))}`);
+    const n = Number(s);
+    if (n < min || n > max) fail(where, `must be ${min}-${max} seconds, got ${n}`);
+    return n;
   };
 }
 
@@ -227,6 +259,43 @@ export const SETTINGS = [
     defaultText: 'reject',
     parse: oneOf(['reject', 'hold'] as const),
   },
+  {
+    key: 'maxConcurrentProvisions',
+    flag: 'max-concurrent-provisions',
+    env: 'DPU_ZTP_MAX_CONCURRENT_PROVISIONS',
+    placeholder: 'N',
+    description: 'device runs of jobs in progress at once on this replica (one per BMC always)',
+    defaultText: '64',
+    parse: count(1, 100_000),
+  },
+  {
+    key: 'awaitDeviceTimeout',
+    flag: 'await-device-timeout',
+    env: 'DPU_ZTP_AWAIT_DEVICE_TIMEOUT',
+    placeholder: 'SECONDS',
+    description: "jobs' await-device bound: from the reset to the device's first sZTP contact",
+    defaultText: '2400',
+    parse: seconds(0.1, 86_400),
+  },
+  {
+    key: 'awaitCompleteTimeout',
+    flag: 'await-complete-timeout',
+    env: 'DPU_ZTP_AWAIT_COMPLETE_TIMEOUT',
+    placeholder: 'SECONDS',
+    description: "jobs' await-complete bound: from the first contact to bootstrap-complete",
+    defaultText: '1800',
+    parse: seconds(0.1, 86_400),
+  },
+  {
+    key: 'jobLease',
+    flag: 'job-lease',
+    env: 'DPU_ZTP_JOB_LEASE',
+    placeholder: 'SECONDS',
+    description:
+      "a device run's lease: how soon another replica (or a restart) takes over a dead replica's runs",
+    defaultText: '30',
+    parse: seconds(0.3, 3600),
+  },
 ] as const satisfies readonly Setting<keyof ServiceConfig>[];
 
 /** Adds `--config` and every setting's flag to a command, so `--help` lists them. */
@@ -321,6 +390,10 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     migrate: flags.migrate !== false,
     imagesAdvertiseUrl: out.imagesAdvertiseUrl as string | undefined,
     deviceAdvertiseUrl: out.deviceAdvertiseUrl as string | undefined,
+    maxConcurrentProvisions: (out.maxConcurrentProvisions as number | undefined) ?? 64,
+    awaitDeviceTimeout: (out.awaitDeviceTimeout as number | undefined) ?? 2400,
+    awaitCompleteTimeout: (out.awaitCompleteTimeout as number | undefined) ?? 1800,
+    jobLease: (out.jobLease as number | undefined) ?? 30,
   };
   if (Boolean(config.apiTlsCert) !== Boolean(config.apiTlsKey)) {
     fail('--api-tls-cert/--api-tls-key', 'give both or neither');

@@ -9,6 +9,7 @@ import { readPackageVersion } from './version.js';
 // --- command modules (one import + one register call each) ---
 import { registerBmcCommands } from './commands/bmc.js';
 import { registerImagesCommands } from './commands/images.js';
+import { registerJobCommands } from './commands/jobs.js';
 import { registerPkiCommands } from './commands/pki.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
@@ -22,6 +23,7 @@ const program = new Command('dpu-ztp')
 // --- register commands ---
 registerBmcCommands(program);
 registerImagesCommands(program);
+registerJobCommands(program);
 registerPkiCommands(program);
 registerServeCommands(program);
 registerTokenCommands(program);

@@ -55,7 +55,7 @@ export {
   type UpdateInfo,
 } from './probe.js';
 export { assessStrategies, cdSlots, type StrategyAssessment } from './strategies/assess.js';
-export { planReboot, readPower, waitForPower } from './strategies/power.js';
+export { planReboot, readPower, rebootAndConfirm, waitForPower } from './strategies/power.js';
 export {
   DEFAULT_WAITS,
   type ImageSpec,
