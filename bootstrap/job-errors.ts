@@ -17,7 +17,6 @@ export const JOB_ERRORS = {
     'await-complete: the device did not report bootstrap-complete within its timeout.',
   JOB_ERR_DEVICE_REPORTED_ERROR:
     "The device reported a *-error progress type; the message is the device's own.",
-  JOB_ERR_STEP_TIMEOUT: 'A BMC step did not finish within its bound.',
   JOB_ERR_CANCELLED: 'The job was cancelled.',
   JOB_ERR_INTERNAL: 'An unexpected error; the log has the details.',
 } as const;
