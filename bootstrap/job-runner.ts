@@ -410,10 +410,14 @@ export class JobRunner {
       }
     }
     // Keep the lease alive; losing it (taken over, cancelled, finished elsewhere) stops this run at once.
+    let renewedAt = Date.now();
     const heartbeat = setInterval(
       async () => {
         try {
-          if (!(await this.store.renew(run.id, this.#owner, this.#leaseMs))) {
+          // A late renewal is harmless: it lands only while we still own the run (a replica that took
+          // it over makes it fail, and we stop below).
+          if (await this.store.renew(run.id, this.#owner, this.#leaseMs)) renewedAt = Date.now();
+          else {
             const now = await this.store.run(run.id);
             abort.abort(
               now?.state === 'cancelled'
@@ -422,6 +426,10 @@ export class JobRunner {
             );
           }
         } catch (err) {
+          // The database did not answer: once the lease may have run out another replica may take the
+          // run, so stop here first (an unreachable database must not make two runners).
+          if (Date.now() - renewedAt > this.#leaseMs * 0.8)
+            abort.abort(new Error('lease not renewed in time'));
           this.#o.log?.warn({ err, run: run.id }, 'lease renewal failed');
         }
       },
@@ -542,14 +550,26 @@ export class JobRunner {
       const reason = abort.signal.aborted ? abort.signal.reason : err;
       if (reason instanceof JobError && reason.code === 'JOB_ERR_CANCELLED') {
         // The run is already `cancelled` in the database: leave the BMC as clean as we can.
-        await this.#cleanupAfterCancel(run, job.kind, bmc).catch(() => undefined);
+        await this.#cleanup(run, job.kind, bmc).catch(() => undefined);
         await this.store.release(run.id, this.#owner).catch(() => undefined);
       } else if (abort.signal.aborted) {
         // Shutdown or a lost lease: not a failure of the device. Let it go for a takeover.
         await this.store.release(run.id, this.#owner).catch(() => undefined);
+        // Queued again at once unless this replica is stopping (any replica's sweeper catches it then).
+        if (!this.#stopping) await this.#dispatch([run.id]).catch(() => undefined);
       } else {
         const s = stopOf(err);
         span.setAttribute(Attr.errorCode, s.code);
+        // Leave the BMC clean for the next attempt or a person: eject, clear the override (best effort,
+        // noted on the failed step; a BMC that cannot be reached is not waited for again).
+        if (!isTransient(err) && !(err instanceof JobError && err.code === 'JOB_ERR_NO_BMC')) {
+          const note = await this.#cleanup(run, job.kind, bmc).then(
+            (lines) => (lines.length ? `cleanup: ${lines.join('; ')}` : ''),
+            (e: unknown) => `cleanup failed: ${(e as Error).message}`,
+          );
+          if (note)
+            await this.store.endStep(run, this.#owner, run.step, 'failed', note).catch(() => undefined);
+        }
         const finished = await this.store.finishRun(run, this.#owner, s.state, s);
         if (finished) this.#emitDevice(finished);
       }
@@ -618,15 +638,16 @@ export class JobRunner {
     }
   }
 
-  async #cleanupAfterCancel(
+  /** Ejects media and clears the override after a provisioning run stopped partway (cancel or failure). */
+  async #cleanup(
     run: JobDevice,
     kind: JobKind,
     bmc: () => Promise<{ client: RedfishClient; target: BmcTarget }>,
-  ): Promise<void> {
-    if (kind !== 'provision' || run.step === 'preflight') return;
+  ): Promise<string[]> {
+    if (kind !== 'provision' || run.step === 'preflight') return [];
     const { client, target } = await bmc();
     const probe = await probeFor(client, target);
-    await teardown(client, probe, { waits: this.#timeouts.redfish });
+    return teardown(client, probe, { waits: this.#timeouts.redfish });
   }
 
   #timeoutsFor(params: Record<string, unknown>): JobTimeouts {

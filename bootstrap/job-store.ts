@@ -389,15 +389,18 @@ export class JobStore {
       .execute();
   }
 
-  /** Runs not finished whose lease expired (their replica died) or that were never dispatched since `before`. */
+  /** Running runs nobody holds: released (shutdown, a lost lease), or whose lease expired (their replica died). */
   async orphans(limit: number): Promise<JobDevice[]> {
-    return this.#db
-      .selectFrom('job_devices')
-      .selectAll()
-      .where('state', '=', 'running')
-      .where('lease_until', '<', sql<Date>`now()`)
-      .limit(limit)
-      .execute();
+    return (
+      this.#db
+        .selectFrom('job_devices')
+        .selectAll()
+        .where('state', '=', 'running')
+        // Released (shutdown, a lost lease) or expired (the replica died).
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', sql<Date>`now()`)]))
+        .limit(limit)
+        .execute()
+    );
   }
 
   /** Queued runs on a BMC (to dispatch when the BMC frees up). */

@@ -115,17 +115,27 @@ async function api(
 ) {
   const token = readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim();
   const raw = body instanceof Uint8Array;
-  const res = await fetch(`${s.serve?.api}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined
-        ? {}
-        : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
-      ...headers,
-    },
-    ...(body === undefined ? {} : { body: raw ? (body as Uint8Array) : JSON.stringify(body) }),
-  });
+  const send = () =>
+    fetch(`${s.serve?.api}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined
+          ? {}
+          : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: raw ? (body as Uint8Array) : JSON.stringify(body) }),
+    });
+  // 503 is the service's "under pressure, retry later" (its event-loop guard trips on a loaded
+  // machine): retry as a client should — GET, PUT, and POSTs with an Idempotency-Key only.
+  const retryable = method !== 'POST' || headers['idempotency-key'] !== undefined;
+  let res = await send();
+  for (let i = 0; res.status === 503 && retryable && i < 10; i++) {
+    await res.text();
+    await new Promise((r) => setTimeout(r, 1000));
+    res = await send();
+  }
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
 }
@@ -267,10 +277,13 @@ const STEPS = [
   'finalize',
 ];
 
-describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle)', () => {
+// Several serve processes and agent runs per test: minutes on a loaded 2-core machine.
+describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle)', {
+  timeout: 240_000,
+}, () => {
   it('provisions a virtual-media DPU and a BlueField to bootstrap-complete; media ejected, override cleared', async () => {
     const s: Service = { dataDir: join(root, 'data-ok'), ports: await freePorts(3), env: childEnv() };
-    expect(runCli(['migrate', '--data-dir', s.dataDir]).code).toBe(0);
+    expect(runCli(['migrate', '--data-dir', s.dataDir], childEnv(), 180_000).code).toBe(0);
     const agents: Promise<{ code: number | null; out: string }>[] = [];
     const vm = await emulated(s, 'JOB-VM-1', 'generic', agents);
     const bf = await emulated(s, 'JOB-BF-1', 'bluefield', agents);
@@ -301,7 +314,13 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
       );
       expect(other.status).toBe(409);
       expect(other.body.code).toBe('API_ERR_IDEMPOTENCY_MISMATCH');
-      const busy = await api(s, 'POST', '/api/v1/jobs', { kind: 'provision', devices: ['JOB-VM-1'] });
+      const busy = await api(
+        s,
+        'POST',
+        '/api/v1/jobs',
+        { kind: 'provision', devices: ['JOB-VM-1'] },
+        { 'idempotency-key': 'e2e-busy' },
+      );
       expect(busy.status).toBe(409);
 
       const job = await waitJob(s, created.body.id, finished);
@@ -344,6 +363,38 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
       ]);
       expect(show.code, show.stderr).toBe(0);
       expect(show.stdout).toMatch(/JOB-BF-1 +succeeded +done +#1/);
+      // `dpu-ztp provision --wait` provisions it again: plain progress lines (no terminal), exit 0.
+      const cli = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const p = spawn(
+          process.execPath,
+          [
+            join(repoRoot, 'dist', 'cli', 'dpu-ztp.js'),
+            'provision',
+            'JOB-VM-1',
+            '--wait',
+            '--interval',
+            '0.2',
+            '--api',
+            s.serve?.api as string,
+            '--data-dir',
+            s.dataDir,
+          ],
+          { env: childEnv() },
+        );
+        let out = '';
+        p.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
+        p.stderr.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
+        p.on('close', (code) => resolve({ code, out }));
+      });
+      expect(cli.code, cli.out).toBe(0);
+      expect(cli.out).toMatch(/^JOB-VM-1 +(queued|running) +[a-z-]+ +#1 /m);
+      expect(cli.out).toMatch(/^JOB-VM-1 +succeeded +done +#1 /m);
+      expect(cli.out).toMatch(/provision succeeded: 1 succeeded, 0 failed/);
+      expect(resets(vm)).toBe(2);
     } finally {
       await s.serve?.stop();
       await vm.close();
@@ -353,7 +404,7 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
 
   it('kill -9 of serve while devices wait: restarted, the runs resume and each BMC saw one reset', async () => {
     const s: Service = { dataDir: join(root, 'data-kill'), ports: await freePorts(3), env: childEnv() };
-    expect(runCli(['migrate', '--data-dir', s.dataDir]).code).toBe(0);
+    expect(runCli(['migrate', '--data-dir', s.dataDir], childEnv(), 180_000).code).toBe(0);
     const agents: Promise<{ code: number | null; out: string }>[] = [];
     let release!: () => void;
     const released = new Promise<void>((r) => {
@@ -371,10 +422,13 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
       await db.close();
       await start(s);
       await uploadImages(s);
-      const created = await api(s, 'POST', '/api/v1/jobs', {
-        kind: 'provision',
-        devices: ['JOB-KILL-1', 'JOB-KILL-2'],
-      });
+      const created = await api(
+        s,
+        'POST',
+        '/api/v1/jobs',
+        { kind: 'provision', devices: ['JOB-KILL-1', 'JOB-KILL-2'] },
+        { 'idempotency-key': 'e2e-kill' },
+      );
       expect(created.status).toBe(202);
       await waitJob(s, created.body.id, (j) =>
         j.devices.every((d: { step: string }) => d.step === 'await-device'),
@@ -412,7 +466,7 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
       const serials = SERIALS.filter((x) => x.startsWith('JOB-REP-'));
       const emus = await Promise.all(serials.map((serial) => emulated(a, serial, 'generic', agents)));
       try {
-        expect(runCli(['migrate'], env).code).toBe(0);
+        expect(runCli(['migrate'], env, 180_000).code).toBe(0);
         const db = await openDatabase({ databaseUrl: pg.url });
         mkdirSync(a.dataDir, { recursive: true });
         await register(
@@ -424,7 +478,13 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
         await uploadImages(a);
         await start(b);
         // Each replica runs at most two devices at once, so both must take part.
-        const created = await api(a, 'POST', '/api/v1/jobs', { kind: 'provision', devices: serials });
+        const created = await api(
+          a,
+          'POST',
+          '/api/v1/jobs',
+          { kind: 'provision', devices: serials },
+          { 'idempotency-key': 'e2e-rep' },
+        );
         expect(created.status).toBe(202);
         const job = await waitJob(a, created.body.id, finished, 120_000);
         await Promise.all(agents);

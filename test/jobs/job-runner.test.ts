@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 /** Polls the job view until it is finished (bounded; the runner's own timeouts are short here). */
-async function settle(runner: JobRunner, id: string, ms = 20_000): Promise<JobView> {
+async function settle(runner: JobRunner, id: string, ms = 90_000): Promise<JobView> {
   const end = Date.now() + ms;
   for (;;) {
     const v = (await runner.store.view(id, { steps: true })) as JobView;
@@ -52,7 +52,7 @@ const STEPS = [
   'finalize',
 ];
 
-describe('provisioning jobs', () => {
+describe('provisioning jobs', { timeout: 120_000 }, () => {
   it('provisions a virtual-media DPU and a BlueField (image push) to bootstrap-complete, recording every step', async () => {
     const vm = await rig.device('SN-VM', 'generic');
     const bf = await rig.device('SN-BF', 'bluefield');
@@ -104,7 +104,7 @@ describe('provisioning jobs', () => {
   });
 
   it('a device that never calls home fails at await-device with JOB_ERR_DEVICE_TIMEOUT', async () => {
-    await rig.device('SN-SILENT', 'generic');
+    const emu = await rig.device('SN-SILENT', 'generic');
     rig.behaviour.set('SN-SILENT', 'silent');
     const runner = await rig.runner({ timeouts: { awaitDeviceMs: 600, awaitCompleteMs: 3_000 } });
     const t0 = Date.now();
@@ -127,6 +127,9 @@ describe('provisioning jobs', () => {
       errorCode: 'JOB_ERR_DEVICE_TIMEOUT',
     });
     expect(Date.now() - t0).toBeLessThan(15_000);
+    // The BMC is left clean for the retry: media out, noted on the failed step.
+    expect(insertedSlot(emu).Inserted).toBe(false);
+    expect(v.devices[0]?.steps?.at(-1)?.detail).toMatch(/cleanup: .*ejected/);
   });
 
   it('a device reporting bootstrap-error fails the job with its own message; retry runs only the failed devices', async () => {
