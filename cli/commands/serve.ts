@@ -206,6 +206,10 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         log: log.child({ component: 'jobs' }),
       });
       routes = [jobRoutes({ runner })];
+      if (!config.imagesAdvertiseUrl)
+        log.warn(
+          'provisioning jobs hand BMCs installer URLs on the images listener at the bind address; set --images-advertise-url to the address BMCs reach',
+        );
     }
     if (migrated) {
       mkdirSync(config.dataDir, { recursive: true });
