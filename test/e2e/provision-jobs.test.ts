@@ -102,7 +102,8 @@ function serveArgs(s: Service): string[] {
 }
 
 async function start(s: Service): Promise<ServeProcess> {
-  s.serve = await startServe(serveArgs(s), s.env);
+  // Generous: serve starts in seconds, but this machine is shared and often loaded.
+  s.serve = await startServe(serveArgs(s), s.env, 120_000);
   return s.serve;
 }
 
