@@ -27,7 +27,7 @@ import { freshDatabase, type TestDatabase } from '../helpers/db.js';
 import { FAST_EMULATOR, FAST_WAITS, type ImageServer, startImageServer } from '../redfish/helpers.js';
 
 /** How an emulated device behaves once its BMC boots the installer. */
-export type DeviceBehaviour = 'ok' | 'silent' | 'error' | 'slow';
+export type DeviceBehaviour = 'ok' | 'silent' | 'error';
 
 /** A provisioning rig. */
 export interface JobRig {
@@ -76,7 +76,6 @@ export async function jobRig(): Promise<JobRig> {
     const b = behaviour.get(serial) ?? 'ok';
     if (b === 'silent') return;
     const tlsIdentity = `basic:${serial}`;
-    if (b === 'slow') await new Promise((r) => setTimeout(r, 400));
     lifecycle.onBootstrapRequest({ serial, at: new Date(), result: 'served' });
     await lifecycle.onProgress({ serial, at: new Date(), progressType: 'bootstrap-initiated', tlsIdentity });
     if (b === 'error') {
