@@ -25,6 +25,14 @@ export const API_ERRORS = {
     status: 400,
     description: 'a device (or an import row) names a BMC that does not exist',
   },
+  API_ERR_IDEMPOTENCY_MISMATCH: {
+    status: 409,
+    description: 'the Idempotency-Key was already used with a different request',
+  },
+  API_ERR_IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    description: 'the first request with this Idempotency-Key is still being processed',
+  },
   API_ERR_BODY_TOO_LARGE: { status: 413, description: 'the request body exceeds the limit' },
   API_ERR_URI_TOO_LONG: {
     status: 414,

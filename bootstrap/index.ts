@@ -63,3 +63,27 @@ export {
   type ReceivedImage,
 } from './image-store.js';
 export { type ImageRoutesOptions, type ImageUrls, imageRoutes } from './routes/images.js';
+export { idempotent, IDEMPOTENCY_TTL_MS, requestHash } from './idempotency.js';
+export { JOB_ERRORS, JobError, type JobErrorCode } from './job-errors.js';
+export { DEVICE_RUN_QUEUE, openJobQueue, pgliteExecuteSql } from './job-queue.js';
+export {
+  type DeviceRunChange,
+  DEFAULT_JOB_TIMEOUTS,
+  DEFAULT_STEP_RETRY,
+  type JobChange,
+  type JobEvents,
+  JobRunner,
+  type JobRunnerOptions,
+} from './job-runner.js';
+export {
+  DECOMMISSION_STEPS,
+  type JobCounts,
+  type JobDeviceView,
+  type JobStepView,
+  JobStore,
+  type JobView,
+  POWER_STEPS,
+  PROVISION_STEPS,
+} from './job-store.js';
+export { type JobTimeouts, profileInstallerImage } from './device-steps.js';
+export { jobRoutes, type JobRoutesOptions, MAX_JOB_DEVICES } from './routes/jobs.js';

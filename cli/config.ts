@@ -44,6 +44,14 @@ export interface ServiceConfig {
    * that logging or printing the config never shows it.
    */
   readonly secretKey: Buffer | undefined;
+  /** Device runs of provisioning jobs in progress at once on this replica. */
+  readonly maxConcurrentProvisions: number;
+  /** await-device bound in seconds (reset → first sZTP contact). */
+  readonly awaitDeviceTimeout: number;
+  /** await-complete bound in seconds (first contact → bootstrap-complete). */
+  readonly awaitCompleteTimeout: number;
+  /** Lease of a device run in seconds: a dead replica's runs are taken over this long after it stopped. */
+  readonly jobLease: number;
 }
 
 /** Timeouts (ms) and the connection cap of each listener. */
@@ -138,13 +146,26 @@ function baseUrl(scheme: 'http' | 'https') {
   };
 }
 
-/** An integer within [min, max]. */
-function integer(min: number, max: number) {
+/** A count in [min, max]. */
+function count(min: number, max: number) {
   return (value: Raw, where: string): number => {
     const s = String(value).trim();
-    if (!/^\d+$/.test(s)) fail(where, `must be a whole number, got ${JSON.stringify(String(value))}`);
+    if (!/^\d+$/.test(s))
+      fail(where, `must be a whole number ${min}-${max}, got ${JSON.stringify(String(value))}`);
     const n = Number(s);
-    if (n < min || n > max) fail(where, `${n} is out of range ${min}-${max}`);
+    if (n < min || n > max) fail(where, `must be ${min}-${max}, got ${n}`);
+    return n;
+  };
+}
+
+/** A duration in seconds (decimals allowed) in [min, max]. */
+function seconds(min: number, max: number) {
+  return (value: Raw, where: string): number => {
+    const s = String(value).trim();
+    if (!/^\d+(\.\d+)?$/.test(s))
+      fail(where, `must be a number of seconds, got ${JSON.stringify(String(value))}`);
+    const n = Number(s);
+    if (n < min || n > max) fail(where, `must be ${min}-${max} seconds, got ${n}`);
     return n;
   };
 }
@@ -239,7 +260,7 @@ export const SETTINGS = [
     placeholder: 'MS',
     description: 'close a connection with no traffic either way for this long (every listener)',
     defaultText: String(CONNECTION_DEFAULTS.idleTimeoutMs),
-    parse: integer(1000, 86_400_000),
+    parse: count(1000, 86_400_000),
   },
   {
     key: 'headersTimeoutMs',
@@ -248,7 +269,7 @@ export const SETTINGS = [
     placeholder: 'MS',
     description: "time a client has to send a request's headers",
     defaultText: String(CONNECTION_DEFAULTS.headersTimeoutMs),
-    parse: integer(1000, 600_000),
+    parse: count(1000, 600_000),
   },
   {
     key: 'requestTimeoutMs',
@@ -257,7 +278,7 @@ export const SETTINGS = [
     placeholder: 'MS',
     description: 'time to receive a whole request on the device and images listeners',
     defaultText: String(CONNECTION_DEFAULTS.requestTimeoutMs),
-    parse: integer(1000, 3_600_000),
+    parse: count(1000, 3_600_000),
   },
   {
     key: 'keepAliveTimeoutMs',
@@ -266,7 +287,7 @@ export const SETTINGS = [
     placeholder: 'MS',
     description: 'close an idle keep-alive connection this long after its last response',
     defaultText: String(CONNECTION_DEFAULTS.keepAliveTimeoutMs),
-    parse: integer(1000, 3_600_000),
+    parse: count(1000, 3_600_000),
   },
   {
     key: 'tlsHandshakeTimeoutMs',
@@ -275,7 +296,7 @@ export const SETTINGS = [
     placeholder: 'MS',
     description: 'close a TLS connection whose handshake has not finished after this long',
     defaultText: String(CONNECTION_DEFAULTS.tlsHandshakeTimeoutMs),
-    parse: integer(1000, 600_000),
+    parse: count(1000, 600_000),
   },
   {
     key: 'maxConnections',
@@ -284,7 +305,7 @@ export const SETTINGS = [
     placeholder: 'N',
     description: 'open connections per listener; more are closed on accept',
     defaultText: String(CONNECTION_DEFAULTS.maxConnections),
-    parse: integer(1, 1_000_000),
+    parse: count(1, 1_000_000),
   },
   {
     key: 'pkiDir',
@@ -348,6 +369,43 @@ export const SETTINGS = [
       'devices with a valid IDevID but not registered: reject | hold (recorded as pending until approved)',
     defaultText: 'reject',
     parse: oneOf(['reject', 'hold'] as const),
+  },
+  {
+    key: 'maxConcurrentProvisions',
+    flag: 'max-concurrent-provisions',
+    env: 'DPU_ZTP_MAX_CONCURRENT_PROVISIONS',
+    placeholder: 'N',
+    description: 'device runs of jobs in progress at once on this replica (one per BMC always)',
+    defaultText: '64',
+    parse: count(1, 100_000),
+  },
+  {
+    key: 'awaitDeviceTimeout',
+    flag: 'await-device-timeout',
+    env: 'DPU_ZTP_AWAIT_DEVICE_TIMEOUT',
+    placeholder: 'SECONDS',
+    description: "jobs' await-device bound: from the reset to the device's first sZTP contact",
+    defaultText: '2400',
+    parse: seconds(0.1, 86_400),
+  },
+  {
+    key: 'awaitCompleteTimeout',
+    flag: 'await-complete-timeout',
+    env: 'DPU_ZTP_AWAIT_COMPLETE_TIMEOUT',
+    placeholder: 'SECONDS',
+    description: "jobs' await-complete bound: from the first contact to bootstrap-complete",
+    defaultText: '1800',
+    parse: seconds(0.1, 86_400),
+  },
+  {
+    key: 'jobLease',
+    flag: 'job-lease',
+    env: 'DPU_ZTP_JOB_LEASE',
+    placeholder: 'SECONDS',
+    description:
+      "a device run's lease: how soon another replica (or a restart) takes over a dead replica's runs",
+    defaultText: '30',
+    parse: seconds(0.3, 3600),
   },
 ] as const satisfies readonly Setting<SettingKey>[];
 
@@ -450,6 +508,10 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     ),
     secretKeyFile: resolve((out.secretKeyFile as string | undefined) ?? join(dataDir, 'secret.key')),
     secretKey: undefined,
+    maxConcurrentProvisions: (out.maxConcurrentProvisions as number | undefined) ?? 64,
+    awaitDeviceTimeout: (out.awaitDeviceTimeout as number | undefined) ?? 2400,
+    awaitCompleteTimeout: (out.awaitCompleteTimeout as number | undefined) ?? 1800,
+    jobLease: (out.jobLease as number | undefined) ?? 30,
   };
   if (config.connections.headersTimeoutMs > config.connections.requestTimeoutMs) {
     fail('--headers-timeout/--request-timeout', 'the headers timeout must not exceed the request timeout');

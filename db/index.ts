@@ -10,3 +10,11 @@ export { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 export { DB_ERROR_CODES, DbError, type DbErrorCode } from './errors.js';
 export { migrateToLatest, pendingMigrations, type MigrateReport } from './migrate.js';
 export type * from './schema.js';
+export {
+  createNotifier,
+  LocalNotifier,
+  NOTIFY_PAYLOAD_LIMIT,
+  type Notifier,
+  type NotifyListener,
+  PgNotifier,
+} from './notify.js';

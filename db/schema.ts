@@ -128,6 +128,73 @@ export interface AuditLogTable {
   created_at: Generated<Date>;
 }
 
+/** A provisioning job's kind (issue 13). */
+export type JobKind = 'provision' | 'power' | 'decommission';
+/** A job's state: `failed` when some device failed or needs attention. */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** A device run's state within a job. */
+export type JobDeviceState = 'queued' | 'running' | 'succeeded' | 'failed' | 'needs-attention' | 'cancelled';
+/** How one step attempt ended (`interrupted`: its replica died and another took the run over). */
+export type JobStepResult = 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
+
+export interface JobsTable {
+  id: string;
+  kind: JobKind;
+  state: JobState;
+  params: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_by: string | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  finished_at: Date | null;
+}
+
+export interface JobDevicesTable {
+  id: string;
+  job_id: string;
+  serial: string;
+  bmc_id: string | null;
+  state: JobDeviceState;
+  step: string;
+  attempt: ColumnType<number, number | undefined, number>;
+  started_at: Date | null;
+  finished_at: Date | null;
+  error_code: string | null;
+  error_message: string | null;
+  bmc_messages: Json<unknown[]> | null;
+  /** W3C traceparent of the run's root span. */
+  traceparent: string | null;
+  owner: string | null;
+  lease_until: Date | null;
+  step_started_at: Date | null;
+  step_deadline: Date | null;
+  reset_at: Date | null;
+  context: ColumnType<Record<string, unknown>, string | undefined, string>;
+  updated_at: Timestamp;
+}
+
+export interface JobStepsTable {
+  id: Generated<Int8>;
+  run_id: string;
+  step: string;
+  attempt: number;
+  started_at: Date;
+  finished_at: Date | null;
+  result: JobStepResult;
+  detail: string | null;
+  error_code: string | null;
+  bmc_messages: Json<unknown[]> | null;
+  owner: string | null;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status: number | null;
+  response: Json<unknown> | null;
+  created_at: Generated<Date>;
+}
+
 /** Every table dpu-ztp owns (pg-boss keeps its own schema). */
 export interface Database {
   api_tokens: ApiTokensTable;
@@ -138,6 +205,10 @@ export interface Database {
   image_fetches: ImageFetchesTable;
   audit_log: AuditLogTable;
   bmcs: BmcsTable;
+  jobs: JobsTable;
+  job_devices: JobDevicesTable;
+  job_steps: JobStepsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type ApiToken = Selectable<ApiTokensTable>;
@@ -148,3 +219,6 @@ export type Device = Selectable<DevicesTable>;
 export type DeviceUpdate = Updateable<DevicesTable>;
 export type BootstrapEvent = Selectable<BootstrapEventsTable>;
 export type Bmc = Selectable<BmcsTable>;
+export type Job = Selectable<JobsTable>;
+export type JobDevice = Selectable<JobDevicesTable>;
+export type JobStep = Selectable<JobStepsTable>;

@@ -8,6 +8,8 @@ import * as initial from './2026-11-22-0001-initial.js';
 import * as imageFetchRequests from './2026-11-22-0002-image-fetch-requests.js';
 import * as bmcs from './2026-12-04-0020-bmcs.js';
 import * as labelIndexes from './2026-12-04-0021-label-indexes.js';
+import * as provisioningJobs from './2026-12-04-0030-provisioning-jobs.js';
+import * as idempotencyKeys from './2026-12-04-0031-idempotency-keys.js';
 
 /** Migration name -> migration. Append only; never edit a landed one. */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
@@ -15,4 +17,6 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '2026-11-22-0002-image-fetch-requests': imageFetchRequests,
   '2026-12-04-0020-bmcs': bmcs,
   '2026-12-04-0021-label-indexes': labelIndexes,
+  '2026-12-04-0030-provisioning-jobs': provisioningJobs,
+  '2026-12-04-0031-idempotency-keys': idempotencyKeys,
 });

@@ -20,7 +20,7 @@ export {
   type RedfishMessage,
 } from './errors.js';
 export { SessionCache } from './session-cache.js';
-export type { PollOptions } from './wait.js';
+export { backoffDelay, type PollOptions, sleep } from './wait.js';
 export * from './vocabulary.js';
 export {
   type BmcEmulator,
@@ -54,11 +54,16 @@ export {
   type SystemInfo,
   type UpdateInfo,
 } from './probe.js';
-export { assessStrategies, type StrategyAssessment } from './strategies/assess.js';
+export { assessStrategies, cdSlots, type StrategyAssessment } from './strategies/assess.js';
+export { planReboot, readPower, rebootAndConfirm, waitForPower } from './strategies/power.js';
 export {
   DEFAULT_WAITS,
   type ImageSpec,
+  type ResetHooks,
+  runStep,
   STRATEGY_ORDER,
+  type StrategyContext,
+  type StrategyPhases,
   type StepEvent,
   type StrategyName,
   type StrategyWaits,
@@ -67,6 +72,11 @@ export {
   chooseStrategy,
   type FinishOptions,
   finishProvisioning,
+  isStrategyFailure,
+  mergeWaits,
+  STRATEGY_PHASES,
+  teardown,
+  undoAttempt,
   type ProvisionOptions,
   type ProvisionResult,
   provisionBmc,

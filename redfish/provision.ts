@@ -19,10 +19,11 @@ import {
   type StrategyName,
   type StrategyWaits,
 } from './strategies/context.js';
-import { runHttpBoot } from './strategies/http-boot.js';
-import { runImagePush } from './strategies/image-push.js';
+import type { StrategyPhases } from './strategies/context.js';
+import { httpBootPhases, runHttpBoot } from './strategies/http-boot.js';
+import { imagePushPhases, runImagePush } from './strategies/image-push.js';
 import { ejectAndConfirm } from './strategies/media.js';
-import { runVirtualMedia } from './strategies/virtual-media.js';
+import { runVirtualMedia, virtualMediaPhases } from './strategies/virtual-media.js';
 
 /** Options of {@link provisionBmc}. */
 export interface ProvisionOptions {
@@ -69,6 +70,16 @@ const RUNNERS: Record<StrategyName, (ctx: StrategyContext) => Promise<void>> = {
   'image-push': runImagePush,
   'http-boot': runHttpBoot,
 };
+
+/**
+ * Each strategy in resumable phases (prepare, boot override, reset): a provisioning job records and
+ * resumes between them; {@link provisionBmc} runs them back to back through the same code.
+ */
+export const STRATEGY_PHASES: Readonly<Record<StrategyName, StrategyPhases>> = Object.freeze({
+  'virtual-media': virtualMediaPhases,
+  'image-push': imagePushPhases,
+  'http-boot': httpBootPhases,
+});
 
 /**
  * The strategies to run, in order: the requested one alone if usable; with `auto` every usable one in
@@ -124,7 +135,8 @@ const STRATEGY_FAILURES: ReadonlySet<RedfishErrorCode> = new Set<RedfishErrorCod
   'REDFISH_ERR_NO_STRATEGY',
 ]);
 
-function isStrategyFailure(err: unknown): err is RedfishError {
+/** True for a failure of the strategy itself, after which `auto` may fall back to the next one. */
+export function isStrategyFailure(err: unknown): err is RedfishError {
   // A 403 that is not PasswordChangeRequired is a privilege problem (auth), not the strategy's.
   return err instanceof RedfishError && STRATEGY_FAILURES.has(err.code) && err.status !== 403;
 }
@@ -138,7 +150,7 @@ function describeAttempt(a: StrategyAttempt): string {
  * thing: a pending one-time boot override (to CD or UefiHttp) and media it may have inserted. Best
  * effort: a failure here is reported, and the next strategy still runs.
  */
-async function undoAttempt(
+export async function undoAttempt(
   ctx: StrategyContext,
   strategy: StrategyName,
   started: ReadonlySet<string>,
@@ -155,7 +167,8 @@ async function undoAttempt(
   }).catch(() => undefined);
 }
 
-function mergeWaits(w?: Partial<StrategyWaits>): StrategyWaits {
+/** The waits with defaults filled in. */
+export function mergeWaits(w?: Partial<StrategyWaits>): StrategyWaits {
   return { ...DEFAULT_WAITS, ...w };
 }
 
@@ -303,17 +316,35 @@ export async function finishProvisioning(client: RedfishClient, options: FinishO
     ...(options.systemId ? { systemId: options.systemId } : {}),
     ...(options.profileId ? { profileId: options.profileId } : {}),
   });
+  await teardown(client, probe, options);
+}
+
+/**
+ * The teardown of {@link finishProvisioning} on an already probed BMC: ejects every CD/DVD slot and
+ * sets the boot override to None. Returns the detail lines. Safe to repeat.
+ */
+export async function teardown(
+  client: RedfishClient,
+  probe: BmcProbe,
+  options: Pick<FinishOptions, 'waits' | 'onStep'> = {},
+): Promise<string[]> {
   const waits = mergeWaits(options.waits);
   const ctx = { client, probe, ...(options.onStep ? { onStep: options.onStep } : {}) };
   const slots = cdSlots(probe);
-  if (slots.length > 0)
-    await runStep(ctx, 'cleanup', 'eject', async () => {
+  const out: string[] = [];
+  if (slots.length > 0) {
+    const d = await runStep(ctx, 'cleanup', 'eject', async () => {
       const done: string[] = [];
       for (const s of slots) done.push(await ejectAndConfirm(client, s, probe.profile, waits.media));
       return done.join('; ');
     });
-  if (probe.system.hasBoot)
-    await runStep(ctx, 'cleanup', 'clear-boot-override', () =>
+    if (d) out.push(d);
+  }
+  if (probe.system.hasBoot) {
+    const d = await runStep(ctx, 'cleanup', 'clear-boot-override', () =>
       setBootOverride(client, probe, 'none', 'disabled'),
     );
+    if (d) out.push(d);
+  }
+  return out;
 }

@@ -12,17 +12,28 @@ import type { Logger } from 'pino';
 import {
   BmcStore,
   bmcRoutes,
+  type ApiRoutes,
   buildOperatorApi,
   DeviceStateLifecycle,
   deviceImportRoutes,
   ensureAdminToken,
   ImageStore,
   imageRoutes,
+  JobRunner,
+  jobRoutes,
   loadOrCreateSecretKeyFile,
+  openJobQueue,
   type ReadinessCheck,
   SecretBox,
 } from '../../bootstrap/index.js';
-import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
+import {
+  createNotifier,
+  type DatabaseHandle,
+  migrateToLatest,
+  type Notifier,
+  openDatabase,
+  pendingMigrations,
+} from '../../db/index.js';
 import {
   BootstrapService,
   buildDeviceServer,
@@ -140,6 +151,9 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   const handle = await open(config);
   const apps: FastifyInstance[] = [];
   let stopping = false;
+  let runner: JobRunner | undefined;
+  let notifier: Notifier | undefined;
+  let boss: Awaited<ReturnType<typeof openJobQueue>> | undefined;
 
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -152,6 +166,11 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     cut.unref();
     await Promise.allSettled(apps.map((a) => a.close()));
     clearTimeout(cut);
+    // Runs in progress are interrupted and their leases released: another replica (or this one after a
+    // restart) takes each over from the step it was in.
+    await runner?.stop().catch((err: unknown) => log.error({ err }, 'stopping the job runner failed'));
+    await boss?.stop({ graceful: true, wait: true, close: true }).catch(() => undefined);
+    await notifier?.close().catch(() => undefined);
     await handle.close().catch((err: unknown) => log.error({ err }, 'closing the database failed'));
     log.info('stopped');
     process.exit(0);
@@ -198,10 +217,45 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       : undefined;
 
     const bmcStore = new BmcStore(handle.db, openSecretBox(config, log));
-    if ((await pendingMigrations(handle.db)).length === 0) {
+    const migrated = (await pendingMigrations(handle.db)).length === 0;
+    let routes: ApiRoutes[] = [];
+    if (migrated) {
       // A key that does not open the stored passwords (changed, or another replica's) would
       // fail every BMC later, one by one; refuse to start instead.
       await bmcStore.verifyKey();
+      // Provisioning jobs: pg-boss on the same database, device events across replicas by NOTIFY.
+      // The secret key opens BMC passwords (the BMC inventory's routes wire the same key).
+      mkdirSync(config.dataDir, { recursive: true });
+      notifier = createNotifier(handle);
+      boss = await openJobQueue(handle, (err) => log.warn({ err }, 'job queue error'));
+      runner = new JobRunner({
+        db: handle.db,
+        boss,
+        notifier,
+        lifecycle,
+        bmcs: bmcStore,
+        installerImageUrl: async (name) => {
+          if (!(await imageCatalog.get(name))) return undefined;
+          const base =
+            config.imagesAdvertiseUrl ??
+            `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${ports.http}`;
+          return imageUrl(base, name);
+        },
+        maxConcurrent: config.maxConcurrentProvisions,
+        leaseMs: config.jobLease * 1000,
+        timeouts: {
+          awaitDeviceMs: config.awaitDeviceTimeout * 1000,
+          awaitCompleteMs: config.awaitCompleteTimeout * 1000,
+        },
+        log: log.child({ component: 'jobs' }),
+      });
+      routes = [jobRoutes({ runner })];
+      if (!config.imagesAdvertiseUrl)
+        log.warn(
+          'provisioning jobs hand BMCs installer URLs on the images listener at the bind address; set --images-advertise-url to the address BMCs reach',
+        );
+    }
+    if (migrated) {
       mkdirSync(config.dataDir, { recursive: true });
       const tokenFile = await ensureAdminToken(handle.db, join(config.dataDir, 'admin-token'));
       if (tokenFile)
@@ -231,6 +285,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           }),
           bmcRoutes({ store: bmcStore }),
           deviceImportRoutes({ store: bmcStore }),
+          ...routes,
         ],
       }),
       await buildDeviceServer({
@@ -269,9 +324,13 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       limits,
     );
     ports.http = await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log, limits);
-    log.info('dpu-ztp ready');
+    await runner?.start();
+    log.info({ owner: runner?.owner }, 'dpu-ztp ready');
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));
+    await runner?.stop().catch(() => {});
+    await boss?.stop({ graceful: false, wait: true, close: true }).catch(() => {});
+    await notifier?.close().catch(() => {});
     await handle.close().catch(() => {});
     throw err;
   }

@@ -37,6 +37,8 @@ export class FaultSet {
   bootProgressStopsAt: string | undefined;
   /** BootProgress ignores resets: it keeps its old state and time (a BMC that missed the reboot). */
   frozenBootProgress = false;
+  /** BootProgress carries no `LastStateTime` (firmware that reports only the state). */
+  bootProgressWithoutTime = false;
 
   constructor(rules: readonly FaultRule[] = []) {
     for (const r of rules) this.add(r);
@@ -56,6 +58,7 @@ export class FaultSet {
     this.stallPower = false;
     this.bootProgressStopsAt = undefined;
     this.frozenBootProgress = false;
+    this.bootProgressWithoutTime = false;
   }
 
   /** The first live rule matching this request (consuming one use), if any. */

@@ -644,11 +644,12 @@ class Emulator {
 
   #setBootProgress(sysPath: string, state: string): void {
     const sys = this.#r.get(sysPath)!;
+    const { LastStateTime: _, ...rest } = sys.BootProgress ?? {};
     sys.BootProgress = {
-      ...sys.BootProgress,
+      ...rest,
       LastState: 'OEM',
       OemLastState: state,
-      LastStateTime: new Date().toISOString(),
+      ...(this.faults.bootProgressWithoutTime ? {} : { LastStateTime: new Date().toISOString() }),
     };
     this.#touch(sysPath);
   }

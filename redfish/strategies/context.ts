@@ -3,7 +3,7 @@
  * OTEL span and reports it to the caller (the CLI prints these lines).
  */
 import { Attr, withSpan } from '../../otel/index.js';
-import type { RedfishClient } from '../client.js';
+import type { RedfishClient, RedfishJson } from '../client.js';
 import type { BmcProbe } from '../probe.js';
 import type { PollOptions } from '../wait.js';
 
@@ -68,6 +68,31 @@ export interface StrategyContext {
   readonly image: ImageSpec;
   readonly waits: StrategyWaits;
   readonly onStep?: (event: StepEvent) => void;
+}
+
+/**
+ * A strategy split at the points a durable caller (a provisioning job) records and resumes: each
+ * phase is a unit that is safe to redo after a crash, and the reset is its own phase so it can be
+ * sent exactly once per attempt. `bmc provision` runs them back to back (`runStrategy`).
+ */
+export interface StrategyPhases {
+  /** Everything before the boot override: eject and insert media, or push the image and await its task. */
+  prepare(ctx: StrategyContext): Promise<void>;
+  /** The one-time boot override (none for an image push: the BMC boots what it installed). */
+  bootOverride(ctx: StrategyContext): Promise<void>;
+  /**
+   * Reset into the image and confirm the system is On. `hooks.beforeReset` runs just before the reset
+   * is sent (a job records it, so a resumed run never resets twice).
+   */
+  reset(ctx: StrategyContext, hooks?: ResetHooks): Promise<void>;
+}
+
+/** Called around the reset of {@link StrategyPhases.reset}. */
+export interface ResetHooks {
+  /** Runs just before ComputerSystem.Reset is POSTed; a throw stops the reset. */
+  readonly beforeReset?: () => Promise<void>;
+  /** Sees each read of the system while the reset is confirmed (e.g. BootProgress moving). */
+  readonly onSystem?: (system: RedfishJson) => void;
 }
 
 /**

@@ -7,53 +7,79 @@
 import type { RedfishJson, RedfishResponse } from '../client.js';
 import { RedfishError } from '../errors.js';
 import { transferProtocolOfUrl, transferProtocolToRedfish } from '../vocabulary.js';
-import { runStep, type StrategyContext } from './context.js';
+import { type BootProgress, bootProgressOf } from '../probe.js';
+import { runStep, type StrategyContext, type StrategyPhases } from './context.js';
 import { readBootProgress, waitForOemLastState } from './os-ready.js';
 import { rebootAndConfirm } from './power.js';
 
+/** The image-push strategy in phases: SimpleUpdate and its task, no boot override, reset. */
+export const imagePushPhases: StrategyPhases = {
+  async prepare(ctx) {
+    const { client, probe, waits, image } = ctx;
+    const u = probe.update;
+    const target = u?.osTargets[0];
+    if (!u || !target)
+      throw new RedfishError('REDFISH_ERR_NO_STRATEGY', 'no SimpleUpdate OS target on this BMC');
+    const hook = probe.profile.hooks.beforeImagePush;
+    if (hook) await runStep(ctx, 'image-push', 'prepare', () => hook({ client, probe }));
+    let accepted: RedfishResponse | undefined;
+    await runStep(ctx, 'image-push', 'simple-update', async () => {
+      const path = target.replace(/\/$/, '');
+      const body: RedfishJson = {
+        ImageURI: image.url,
+        Targets: [probe.profile.imagePush.targetsLeadingSlash ? path : path.replace(/^\//, '')],
+      };
+      // "TransferProtocol is ignored if the URI provided in ImageURI contains a scheme" — but BMCs that list
+      // it (BlueField) expect it, so send it when it is offered.
+      const proto = transferProtocolOfUrl(image.url);
+      if (proto && u.protocols.includes(proto)) body.TransferProtocol = transferProtocolToRedfish(proto);
+      if (image.username !== undefined) {
+        // SimpleUpdate spells it `Username` (UpdateService v1_4), unlike InsertMedia's `UserName`.
+        body.Username = image.username;
+        body.Password = image.password ?? '';
+      }
+      const res = await client.post(u.simpleUpdateTarget, body);
+      accepted = res;
+      return `POST ${u.simpleUpdateTarget} → ${res.status}${res.location ? ` (monitor ${res.location})` : ''}`;
+    });
+    const res = accepted;
+    if (!res) throw new RedfishError('REDFISH_ERR_BAD_RESPONSE', 'SimpleUpdate returned nothing');
+    await runStep(ctx, 'image-push', 'task', async () => {
+      const task = await client.waitForTask(res, waits.task);
+      return `task ${String(task.Id ?? '')} ${String(task.TaskState ?? 'done')}`;
+    });
+  },
+  async bootOverride() {
+    // None: the BMC boots the image it installed (NVIDIA DPF sets no override after a BFB push).
+  },
+  async reset(ctx, hooks) {
+    await runStep(ctx, 'image-push', 'reset', () =>
+      rebootAndConfirm(ctx.client, ctx.probe.system, ctx.waits.power, hooks),
+    );
+  },
+};
+
 /** Runs the image-push strategy. */
 export async function runImagePush(ctx: StrategyContext): Promise<void> {
-  const { client, probe, waits, image } = ctx;
-  const u = probe.update;
-  const target = u?.osTargets[0];
-  if (!u || !target)
-    throw new RedfishError('REDFISH_ERR_NO_STRATEGY', 'no SimpleUpdate OS target on this BMC');
-  const hook = probe.profile.hooks.beforeImagePush;
-  if (hook) await runStep(ctx, 'image-push', 'prepare', () => hook({ client, probe }));
-  let accepted: RedfishResponse | undefined;
-  await runStep(ctx, 'image-push', 'simple-update', async () => {
-    const path = target.replace(/\/$/, '');
-    const body: RedfishJson = {
-      ImageURI: image.url,
-      Targets: [probe.profile.imagePush.targetsLeadingSlash ? path : path.replace(/^\//, '')],
-    };
-    // "TransferProtocol is ignored if the URI provided in ImageURI contains a scheme" — but BMCs that list
-    // it (BlueField) expect it, so send it when it is offered.
-    const proto = transferProtocolOfUrl(image.url);
-    if (proto && u.protocols.includes(proto)) body.TransferProtocol = transferProtocolToRedfish(proto);
-    if (image.username !== undefined) {
-      // SimpleUpdate spells it `Username` (UpdateService v1_4), unlike InsertMedia's `UserName`.
-      body.Username = image.username;
-      body.Password = image.password ?? '';
-    }
-    const res = await client.post(u.simpleUpdateTarget, body);
-    accepted = res;
-    return `POST ${u.simpleUpdateTarget} → ${res.status}${res.location ? ` (monitor ${res.location})` : ''}`;
-  });
-  const res = accepted;
-  if (!res) throw new RedfishError('REDFISH_ERR_BAD_RESPONSE', 'SimpleUpdate returned nothing');
-  await runStep(ctx, 'image-push', 'task', async () => {
-    const task = await client.waitForTask(res, waits.task);
-    return `task ${String(task.Id ?? '')} ${String(task.TaskState ?? 'done')}`;
-  });
+  const { client, probe, waits } = ctx;
+  await imagePushPhases.prepare(ctx);
   const want = probe.profile.imagePush.awaitOemLastState;
   // Read before the reset: a BootProgress still showing the old OS must not count as the new one.
   const before = want ? await readBootProgress(client, probe.system) : undefined;
-  await runStep(ctx, 'image-push', 'reset', () => rebootAndConfirm(client, probe.system, waits.power));
+  // Every read of the system while the reset is confirmed is evidence too: a BootProgress seen
+  // leaving `want` there (BootRom right after the reset) proves the Arm restarted, even when it is
+  // back at `want` before the first poll of the wait below and the BMC reports no LastStateTime.
+  const seen: BootProgress[] = [];
+  await imagePushPhases.reset(ctx, {
+    onSystem: (body) => {
+      const p = bootProgressOf(body);
+      if (p) seen.push(p);
+    },
+  });
   if (!want) return;
   await runStep(ctx, 'image-push', 'os-running', async () =>
     before
-      ? waitForOemLastState(client, probe.system, want, before, waits.os)
+      ? waitForOemLastState(client, probe.system, want, before, waits.os, seen)
       : `not waited: ${probe.system.id} reports no BootProgress`,
   );
 }

@@ -17,7 +17,8 @@ export async function readBootProgress(
 /**
  * Polls until `OemLastState` is `want`, counting only a state reached after the reset: `before` (read
  * just before it) may still say `want` — the BlueField BMC refreshes BootProgress every ~30 s — so
- * `want` counts once another state was seen since, or `LastStateTime` moved on. Returns a detail line
+ * `want` counts once another state was seen since (in `sinceReset`, the reads made while the reset was
+ * confirmed, or in this wait's polls), or `LastStateTime` moved on. Returns a detail line
  * with the states seen; REDFISH_ERR_WAIT_TIMEOUT (with the last state) when `poll` runs out.
  */
 export async function waitForOemLastState(
@@ -26,9 +27,18 @@ export async function waitForOemLastState(
   want: string,
   before: BootProgress | undefined,
   poll: PollOptions,
+  sinceReset: readonly BootProgress[] = [],
 ): Promise<string> {
   const seen: string[] = [];
   let left = false;
+  // What was read between the reset and this wait (while power was confirmed) counts as well: a
+  // wait that could only succeed by catching a short-lived state in its own polls would wait out
+  // its whole bound for a BMC whose Arm is back at `want` before the first poll.
+  for (const p of sinceReset) {
+    const state = p.oemLastState ?? '';
+    if (state && seen.at(-1) !== state) seen.push(state);
+    if (state !== want || (!!p.lastStateTime && p.lastStateTime !== before?.lastStateTime)) left = true;
+  }
   let last: BootProgress | undefined;
   await pollUntil(
     `${system.id} BootProgress.OemLastState ${want}`,

@@ -1,15 +1,22 @@
 /**
  * Reset into the new boot source and confirm the power state, bounded.
  */
-import type { RedfishClient } from '../client.js';
+import type { RedfishClient, RedfishJson } from '../client.js';
+import type { ResetHooks } from './context.js';
 import { RedfishError } from '../errors.js';
 import type { SystemInfo } from '../probe.js';
 import { type PowerState, powerStateFromRedfish, type ResetKind, resetKindToRedfish } from '../vocabulary.js';
 import { type PollOptions, pollUntil } from '../wait.js';
 
 /** Reads the current power state of a system. */
-export async function readPower(client: RedfishClient, system: SystemInfo): Promise<PowerState> {
-  return powerStateFromRedfish((await client.get(system.path)).body.PowerState);
+export async function readPower(
+  client: RedfishClient,
+  system: SystemInfo,
+  onSystem?: (body: RedfishJson) => void,
+): Promise<PowerState> {
+  const body = (await client.get(system.path)).body;
+  onSystem?.(body);
+  return powerStateFromRedfish(body.PowerState);
 }
 
 /** Waits (bounded, with backoff) until the system reports `want`. */
@@ -18,13 +25,14 @@ export async function waitForPower(
   system: SystemInfo,
   want: PowerState,
   poll: PollOptions,
+  onSystem?: (body: RedfishJson) => void,
 ): Promise<void> {
   let last: PowerState = 'unknown';
   await pollUntil(
     `${system.id} to be powered ${want}`,
     poll,
     async () => {
-      last = await readPower(client, system);
+      last = await readPower(client, system, onSystem);
       return last === want ? true : undefined;
     },
     () => last,
@@ -58,13 +66,15 @@ export function planReboot(system: SystemInfo, power: PowerState): ResetKind[] {
 
 /**
  * POSTs ComputerSystem.Reset for each kind in `plan`, waiting for the intermediate state, then waits
- * until the system is On. A 400/409 on `On` re-reads PowerState and accepts it if the system is already
+ * until the system is On. `hooks.beforeReset` runs once, after the plan is known and before the first POST.
+ * A 400/409 on `On` re-reads PowerState and accepts it if the system is already
  * coming up (iDRAC10 409 ActionParameterValueConflict shortly after ForceOff; Ironic power.py).
  */
 export async function rebootAndConfirm(
   client: RedfishClient,
   system: SystemInfo,
   poll: PollOptions,
+  hooks: ResetHooks = {},
 ): Promise<string> {
   if (!system.resetTarget)
     throw new RedfishError(
@@ -73,6 +83,7 @@ export async function rebootAndConfirm(
     );
   const power = await readPower(client, system);
   const plan = planReboot(system, power);
+  await hooks.beforeReset?.();
   for (const kind of plan) {
     try {
       await client.post(system.resetTarget, { ResetType: resetKindToRedfish(kind) });
@@ -82,8 +93,8 @@ export async function rebootAndConfirm(
         conflict && (kind === 'on' || kind === 'force-on') ? await readPower(client, system) : undefined;
       if (!(now === 'on' || now === 'powering-on')) throw err;
     }
-    if (kind === 'force-off') await waitForPower(client, system, 'off', poll);
+    if (kind === 'force-off') await waitForPower(client, system, 'off', poll, hooks.onSystem);
   }
-  await waitForPower(client, system, 'on', poll);
+  await waitForPower(client, system, 'on', poll, hooks.onSystem);
   return `${plan.map(resetKindToRedfish).join(' → ')} (was ${power}); now On`;
 }

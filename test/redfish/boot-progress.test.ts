@@ -32,8 +32,13 @@ async function push(
   persona: EmulatorPersonaId | EmulatorPersona,
   arrange: (emu: BmcEmulator) => void = () => undefined,
   waits = FAST_WAITS,
+  osBootMs?: number,
 ) {
-  const emu = await startBmcEmulator({ ...FAST_EMULATOR, persona });
+  const emu = await startBmcEmulator({
+    ...FAST_EMULATOR,
+    persona,
+    ...(osBootMs !== undefined ? { osBootMs } : {}),
+  });
   const c = new RedfishClient(fastClient(emu.url));
   const steps: StepEvent[] = [];
   arrange(emu);
@@ -118,6 +123,22 @@ describe('BlueField: wait for BootProgress OsIsRunning after an image push', () 
     if (out.ok) return;
     expect(out.e.code).toBe('REDFISH_ERR_WAIT_TIMEOUT');
     expect(out.e.message).toContain('last seen: OsIsRunning left over from before the reset');
+  });
+
+  it('an Arm back at OsIsRunning before the first poll, on a BMC without LastStateTime, is not waited out', async () => {
+    // The reads made while the reset was confirmed saw BootRom: that is the evidence the OS restarted,
+    // so the wait need not catch a short-lived state in its own polls (issue 13).
+    const out = await push(
+      'bluefield',
+      (emu) => {
+        emu.faults.bootProgressWithoutTime = true;
+      },
+      SHORT_OS,
+      1, // the Arm runs the OS again within milliseconds of power On
+    );
+    expect(out.ok).toBe(true);
+    expect(out.bootProgress).not.toHaveProperty('LastStateTime');
+    expect(done(out.steps, 'os-running')?.detail).toMatch(/seen: BootRom.* → OsIsRunning\)$/);
   });
 
   it('a BlueField system that reports no BootProgress is not waited on', async () => {

@@ -1,0 +1,322 @@
+/**
+ * The job runner against emulated BMCs (virtual media and BlueField image
+ * push), on PGlite or PostgreSQL: every step recorded in order, media ejected
+ * and the override cleared afterwards; and the stops — a device that never
+ * calls home, a device reporting an error, a BMC answering 503, a BMC that
+ * drops connections, cancel mid-job, retry of the failed devices — each ending
+ * in a named state with its reason, never a hang.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JobRunner } from '../../bootstrap/job-runner.js';
+import type { JobView } from '../../bootstrap/job-store.js';
+import type { BmcEmulator } from '../../redfish/index.js';
+import { type JobRig, jobRig } from './harness.js';
+
+let rig: JobRig;
+beforeEach(async () => {
+  rig = await jobRig();
+});
+afterEach(async () => {
+  await rig.close();
+});
+
+/** Polls the job view until it is finished (bounded; the runner's own timeouts are short here). */
+async function settle(runner: JobRunner, id: string, ms = 90_000): Promise<JobView> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = (await runner.store.view(id, { steps: true })) as JobView;
+    if (v.state !== 'queued' && v.state !== 'running') return v;
+    if (Date.now() > end) throw new Error(`job still ${v.state}: ${JSON.stringify(v.devices)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The slot the job inserted the installer into, as the BMC reads it now. */
+function insertedSlot(emu: BmcEmulator) {
+  const insert = emu.requests.find(
+    (r) => r.method === 'POST' && r.path.endsWith('/Actions/VirtualMedia.InsertMedia'),
+  );
+  expect(insert, 'an InsertMedia was sent').toBeDefined();
+  const slot = emu.resource(String(insert?.path).replace('/Actions/VirtualMedia.InsertMedia', ''));
+  expect(slot).toBeDefined();
+  return slot as Record<string, unknown>;
+}
+
+const STEPS = [
+  'preflight',
+  'prepare',
+  'boot-override',
+  'power-cycle',
+  'await-device',
+  'await-complete',
+  'finalize',
+];
+
+describe('provisioning jobs', { timeout: 120_000 }, () => {
+  it('provisions a virtual-media DPU and a BlueField (image push) to bootstrap-complete, recording every step', async () => {
+    const vm = await rig.device('SN-VM', 'generic');
+    const bf = await rig.device('SN-BF', 'bluefield');
+    const runner = await rig.runner();
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [
+        { serial: 'SN-VM', bmc: 'bmc-SN-VM' },
+        { serial: 'SN-BF', bmc: 'bmc-SN-BF' },
+      ],
+      params: { strategy: 'auto', installerImage: 'installer.iso' },
+    });
+    expect(job.state).toMatch(/queued|running/);
+    const v = await settle(runner, job.id);
+    expect(v.state, JSON.stringify(v.devices)).toBe('succeeded');
+    expect(v.counts).toMatchObject({ succeeded: 2, total: 2 });
+    for (const d of v.devices) {
+      expect(d).toMatchObject({ state: 'succeeded', step: 'done', attempt: 1, error: null });
+      expect(d.steps?.map((s) => s.step)).toEqual(STEPS);
+      expect(d.steps?.every((s) => s.result === 'done' && s.finishedAt)).toBe(true);
+    }
+    const devices = await rig.db.db
+      .selectFrom('devices')
+      .select(['serial', 'state'])
+      .orderBy('serial')
+      .execute();
+    expect(devices).toEqual([
+      { serial: 'SN-BF', state: 'provisioned' },
+      { serial: 'SN-VM', state: 'provisioned' },
+    ]);
+    // Afterwards: media ejected, override cleared; each BMC booted the installer once, reset once.
+    expect(insertedSlot(vm).Inserted).toBe(false);
+    for (const emu of [vm, bf]) {
+      const resets = emu.requests.filter(
+        (r) => r.method === 'POST' && r.path.endsWith('ComputerSystem.Reset'),
+      );
+      expect(resets).toHaveLength(1);
+      expect(emu.boots).toHaveLength(1);
+    }
+    const sysVm = vm.requests.find((r) => r.method === 'GET' && /\/Systems\/[^/]+$/.test(r.path))
+      ?.path as string;
+    expect(vm.resource(sysVm)?.Boot?.BootSourceOverrideEnabled).toBe('Disabled');
+    expect(bf.boots[0]?.via).toBe('image-push');
+    expect(rig.changes.filter((c) => c.kind === 'job').map((c) => c.state)).toEqual([
+      'queued',
+      'running',
+      'succeeded',
+    ]);
+  });
+
+  it('a device that never calls home fails at await-device with JOB_ERR_DEVICE_TIMEOUT', async () => {
+    const emu = await rig.device('SN-SILENT', 'generic');
+    rig.behaviour.set('SN-SILENT', 'silent');
+    const runner = await rig.runner({ timeouts: { awaitDeviceMs: 600, awaitCompleteMs: 3_000 } });
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-SILENT', bmc: 'bmc-SN-SILENT' }],
+      params: { installerImage: 'installer.iso' },
+    });
+    const v = await settle(runner, job.id);
+    expect(v.state).toBe('failed');
+    expect(v.devices[0]).toMatchObject({
+      state: 'failed',
+      step: 'await-device',
+      error: { code: 'JOB_ERR_DEVICE_TIMEOUT' },
+    });
+    expect(v.devices[0]?.error?.message).toMatch(/^await-device: no sZTP contact from SN-SILENT/);
+    expect(v.devices[0]?.steps?.at(-1)).toMatchObject({
+      step: 'await-device',
+      result: 'failed',
+      errorCode: 'JOB_ERR_DEVICE_TIMEOUT',
+    });
+    // The BMC is left clean for the retry: media out, noted on the failed step.
+    expect(insertedSlot(emu).Inserted).toBe(false);
+    expect(v.devices[0]?.steps?.at(-1)?.detail).toMatch(/cleanup: .*ejected/);
+  });
+
+  it('a device reporting bootstrap-error fails the job with its own message; retry runs only the failed devices', async () => {
+    await rig.device('SN-ERR', 'generic');
+    await rig.device('SN-OK', 'generic');
+    rig.behaviour.set('SN-ERR', 'error');
+    const runner = await rig.runner();
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [
+        { serial: 'SN-ERR', bmc: 'bmc-SN-ERR' },
+        { serial: 'SN-OK', bmc: 'bmc-SN-OK' },
+      ],
+      params: { installerImage: 'installer.iso' },
+    });
+    const v = await settle(runner, job.id);
+    expect(v.state).toBe('failed');
+    const bad = v.devices.find((d) => d.serial === 'SN-ERR');
+    expect(bad).toMatchObject({ state: 'failed', error: { code: 'JOB_ERR_DEVICE_REPORTED_ERROR' } });
+    // The report may land while the run still waits for the first contact: either wait stops on it.
+    expect(['await-device', 'await-complete']).toContain(bad?.step);
+    expect(bad?.error?.message).toContain('sha-256 of os.img does not match');
+    expect(v.devices.find((d) => d.serial === 'SN-OK')?.state).toBe('succeeded');
+
+    rig.behaviour.set('SN-ERR', 'ok');
+    const okResetsBefore = rig.emulators
+      .get('SN-OK')
+      ?.requests.filter((r) => r.path.endsWith('ComputerSystem.Reset')).length;
+    const retried = await runner.retry(job.id);
+    expect(retried?.retried).toBe(1);
+    const again = await settle(runner, job.id);
+    expect(again.state).toBe('succeeded');
+    expect(again.devices.find((d) => d.serial === 'SN-ERR')).toMatchObject({
+      state: 'succeeded',
+      attempt: 2,
+    });
+    expect(again.devices.find((d) => d.serial === 'SN-OK')).toMatchObject({ attempt: 1 });
+    expect(
+      rig.emulators.get('SN-OK')?.requests.filter((r) => r.path.endsWith('ComputerSystem.Reset')).length,
+    ).toBe(okResetsBefore);
+    expect(
+      rig.emulators.get('SN-ERR')?.requests.filter((r) => r.path.endsWith('ComputerSystem.Reset')),
+    ).toHaveLength(2);
+  });
+
+  it('a BMC answering 503 and dropping connections is retried; the device still provisions', async () => {
+    const emu = await rig.device('SN-FLAKY', 'generic');
+    emu.faults.add({ method: 'PATCH', status: 503, times: 4 });
+    emu.faults.add({ method: 'POST', path: /InsertMedia/, reset: true, times: 2 });
+    const runner = await rig.runner();
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-FLAKY', bmc: 'bmc-SN-FLAKY' }],
+      params: { installerImage: 'installer.iso' },
+    });
+    const v = await settle(runner, job.id);
+    expect(v.state, JSON.stringify(v.devices[0]?.steps)).toBe('succeeded');
+    expect(emu.requests.filter((r) => r.path.endsWith('ComputerSystem.Reset'))).toHaveLength(1);
+  });
+
+  it('a BMC that keeps answering 503 fails the step with the BMC status, after bounded retries', async () => {
+    const emu = await rig.device('SN-DOWN', 'generic');
+    emu.faults.add({ method: 'PATCH', status: 503, times: 1000 });
+    const runner = await rig.runner();
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-DOWN', bmc: 'bmc-SN-DOWN' }],
+      params: { installerImage: 'installer.iso' },
+    });
+    const v = await settle(runner, job.id);
+    expect(v.state).toBe('failed');
+    expect(v.devices[0]).toMatchObject({
+      state: 'failed',
+      step: 'boot-override',
+      error: { code: 'REDFISH_ERR_HTTP' },
+    });
+    expect(v.devices[0]?.steps?.at(-1)?.detail).toMatch(/retrying in \d+ ms/);
+  });
+
+  it('cancel mid-job stops the run, leaves it cancelled, and ejects the media it inserted', async () => {
+    const emu = await rig.device('SN-CANCEL', 'generic');
+    rig.behaviour.set('SN-CANCEL', 'silent');
+    const runner = await rig.runner({ timeouts: { awaitDeviceMs: 60_000 } });
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-CANCEL', bmc: 'bmc-SN-CANCEL' }],
+      params: { installerImage: 'installer.iso' },
+    });
+    for (let i = 0; i < 200; i++) {
+      const v = await runner.store.view(job.id);
+      if (v?.devices[0]?.step === 'await-device') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const cancelled = await runner.cancel(job.id);
+    expect(cancelled?.state).toBe('cancelled');
+    const v = await settle(runner, job.id);
+    expect(v.state).toBe('cancelled');
+    expect(v.devices[0]).toMatchObject({
+      state: 'cancelled',
+      step: 'await-device',
+      error: { code: 'JOB_ERR_CANCELLED' },
+    });
+    expect(v.devices[0]?.steps?.at(-1)).toMatchObject({ step: 'await-device', result: 'cancelled' });
+    for (let i = 0; i < 100 && runner.activeRuns > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(runner.activeRuns).toBe(0);
+    expect(insertedSlot(emu).Inserted).toBe(false);
+  });
+
+  it('a device without a BMC, or a missing installer image, needs attention (not a retry)', async () => {
+    await rig.db.db.insertInto('devices').values({ serial: 'SN-NOBMC', updated_at: new Date() }).execute();
+    await rig.device('SN-NOIMG', 'generic');
+    const runner = await rig.runner();
+    const a = await runner.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-NOBMC', bmc: null }],
+      params: { installerImage: 'installer.iso' },
+    });
+    const b = await runner.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-NOIMG', bmc: 'bmc-SN-NOIMG' }],
+      params: { installerImage: 'missing.iso' },
+    });
+    const va = await settle(runner, a.id);
+    const vb = await settle(runner, b.id);
+    expect(va.devices[0]).toMatchObject({
+      state: 'needs-attention',
+      step: 'preflight',
+      error: { code: 'JOB_ERR_NO_BMC' },
+    });
+    expect(vb.devices[0]).toMatchObject({
+      state: 'needs-attention',
+      step: 'preflight',
+      error: { code: 'JOB_ERR_NO_INSTALLER_IMAGE' },
+    });
+    expect(va.state).toBe('failed');
+  });
+
+  it('power and decommission jobs', async () => {
+    const emu = await rig.device('SN-PWR', 'generic');
+    const runner = await rig.runner();
+    const off = await settle(
+      runner,
+      (
+        await runner.create({
+          kind: 'power',
+          devices: [{ serial: 'SN-PWR', bmc: 'bmc-SN-PWR' }],
+          params: { action: 'off' },
+        })
+      ).id,
+    );
+    expect(off.state).toBe('succeeded');
+    expect(off.devices[0]?.steps?.map((s) => s.step)).toEqual(['preflight', 'power']);
+    const sys = emu.requests.find((r) => r.method === 'GET' && /\/Systems\/[^/]+$/.test(r.path))
+      ?.path as string;
+    expect(emu.resource(sys)?.PowerState).toBe('Off');
+    await rig.db.db
+      .updateTable('devices')
+      .set({ state: 'provisioned' })
+      .where('serial', '=', 'SN-PWR')
+      .execute();
+    const on = await settle(
+      runner,
+      (
+        await runner.create({
+          kind: 'power',
+          devices: [{ serial: 'SN-PWR', bmc: 'bmc-SN-PWR' }],
+          params: { action: 'on' },
+        })
+      ).id,
+    );
+    expect(on.state).toBe('succeeded');
+    const dec = await settle(
+      runner,
+      (
+        await runner.create({
+          kind: 'decommission',
+          devices: [{ serial: 'SN-PWR', bmc: 'bmc-SN-PWR' }],
+          params: {},
+        })
+      ).id,
+    );
+    expect(dec.state).toBe('succeeded');
+    expect(dec.devices[0]?.steps?.map((s) => s.step)).toEqual(['preflight', 'finalize', 'power-off']);
+    expect(emu.resource(sys)?.PowerState).toBe('Off');
+    const d = await rig.db.db
+      .selectFrom('devices')
+      .select('state')
+      .where('serial', '=', 'SN-PWR')
+      .executeTakeFirst();
+    expect(d?.state).toBe('registered');
+  });
+});
