@@ -74,3 +74,4 @@ export {
   strategyCandidates,
 } from './provision.js';
 export { type BmcCheckReport, type CheckOptions, checkBmc } from './check.js';
+export { KEPT_CONTINUOUS } from './strategies/boot.js';

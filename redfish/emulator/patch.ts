@@ -154,5 +154,7 @@ export class PatchHandler {
       );
     // A target with Enabled omitted keeps "Disabled" on many BMCs (Supermicro must get Enabled every time).
     Object.assign(cur, boot);
+    if (ctx.faults.keepContinuous && boot.BootSourceOverrideEnabled === 'Once')
+      cur.BootSourceOverrideEnabled = 'Continuous';
   }
 }

@@ -79,6 +79,12 @@ export interface BmcEmulatorOptions {
   readonly onBoot?: (event: BootEvent) => void | Promise<void>;
   /** Initial fault rules. */
   readonly faults?: readonly FaultRule[];
+  /**
+   * `basic`: no `Links.Sessions`, no SessionService, HTTP Basic only — what sushy-tools with
+   * `SUSHY_EMULATOR_AUTH_FILE` serves (every unauthenticated request, a session login too, gets 401).
+   * Default `session` (sessions and Basic).
+   */
+  readonly auth?: 'session' | 'basic';
   /** Record requests in `requests` (default true). */
   readonly recordRequests?: boolean;
 }
@@ -113,6 +119,7 @@ export async function startBmcEmulator(options: BmcEmulatorOptions = {}): Promis
   const tree: ResourceTree = options.mockupDir
     ? await loadMockupTree(options.mockupDir)
     : buildPersonaTree(persona!, serial);
+  if (options.auth === 'basic') withoutSessions(tree);
   const emu = new Emulator(tree, persona, options);
   if (options.mockupDir && options.serial) emu.setSerialOfPreferredSystem(options.serial);
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -249,7 +256,7 @@ class Emulator {
       method === 'GET' &&
       (path === '/redfish/v1' || path === '/redfish/v1/odata' || path === '/redfish/v1/$metadata');
     const sessionsPath = this.sessions.path();
-    if (method === 'POST' && path === sessionsPath) return this.sessions.login(body);
+    if (method === 'POST' && path === sessionsPath && this.sessions.enabled) return this.sessions.login(body);
     if (anonymous) return this.#getResource(path);
     this.sessions.authenticate(req);
     this.sessions.checkPasswordChange(method, path);
@@ -321,6 +328,18 @@ class Emulator {
         );
     }
   }
+}
+
+/** Removes session login from a tree (the `auth: 'basic'` service). */
+function withoutSessions(tree: ResourceTree): void {
+  const root = tree.resources.get('/redfish/v1');
+  if (root) {
+    delete root.SessionService;
+    if (root.Links) delete root.Links.Sessions;
+  }
+  for (const p of [...tree.resources.keys()])
+    if (p === '/redfish/v1/SessionService' || p.startsWith('/redfish/v1/SessionService/'))
+      tree.resources.delete(p);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
