@@ -66,5 +66,8 @@ export const fail = (
 export interface Reply {
   readonly status: number;
   readonly body?: Json;
+  /** A non-JSON body (the CSDL `$metadata`), sent with `contentType`. */
+  readonly text?: string;
+  readonly contentType?: string;
   readonly headers?: Record<string, string>;
 }

@@ -23,6 +23,7 @@ import { type BootEvent, EmulatorContext } from './context.js';
 import { type FaultRule, FaultSet } from './faults.js';
 import type { ImageFetchOptions } from './image-fetch.js';
 import { errorBody, fail, HttpFailure, REG, type Reply } from './messages.js';
+import { describedBy, metadataXml, odataServiceDocument } from './metadata.js';
 import { PatchHandler } from './patch.js';
 import { EMULATOR_PERSONAS, type EmulatorPersona, type EmulatorPersonaId } from './personas.js';
 import { PowerAndBoot } from './power-boot.js';
@@ -236,8 +237,18 @@ class Emulator {
     try {
       if (text.trim() && body === undefined)
         throw fail(400, `${REG}.MalformedJSON`, 'The request body submitted was malformed JSON.');
+      const odataVersion = headerValue(req.headers['odata-version']);
+      if (odataVersion !== undefined && odataVersion.trim() !== '4.0')
+        // DSP0266 "Request headers": an unsupported OData-Version is rejected with 412.
+        throw fail(
+          412,
+          `${REG}.HeaderInvalid`,
+          `The header 'OData-Version: ${odataVersion}' is invalid: this service supports OData 4.0.`,
+          { args: [`OData-Version: ${odataVersion}`] },
+        );
       const out = await this.#route(method, path, req, body, text);
-      send(res, out.status, out.body, out.headers);
+      if (out.text !== undefined) sendText(res, out.status, out.text, out.contentType ?? 'text/plain');
+      else send(res, out.status, out.body, out.headers);
     } catch (err) {
       if (err instanceof HttpFailure) send(res, err.status, err.body, err.headers);
       else throw err;
@@ -257,6 +268,14 @@ class Emulator {
       (path === '/redfish/v1' || path === '/redfish/v1/odata' || path === '/redfish/v1/$metadata');
     const sessionsPath = this.sessions.path();
     if (method === 'POST' && path === sessionsPath && this.sessions.enabled) return this.sessions.login(body);
+    if (method === 'GET' && path === '/redfish/v1/$metadata')
+      return {
+        status: 200,
+        text: metadataXml(this.ctx.r.values()),
+        contentType: 'application/xml; charset=utf-8',
+      };
+    if (method === 'GET' && path === '/redfish/v1/odata')
+      return { status: 200, body: odataServiceDocument(this.ctx.r.get('/redfish/v1')) };
     if (anonymous) return this.#getResource(path);
     this.sessions.authenticate(req);
     this.sessions.checkPasswordChange(method, path);
@@ -266,20 +285,47 @@ class Emulator {
         return this.#getResource(path);
       case 'DELETE':
         if (path.startsWith(`${sessionsPath}/`)) return this.sessions.logout(path);
-        throw fail(
-          405,
-          `${REG}.OperationNotAllowed`,
-          'The HTTP method is not allowed on this URI.',
-          {},
-          { Allow: 'GET' },
-        );
+        throw this.#notAllowed(method, path);
       case 'POST':
         return this.#post(path, body, text);
       case 'PATCH':
         return this.#patch.patch(path, body, headerValue(req.headers['if-match']));
       default:
-        throw fail(405, `${REG}.OperationNotAllowed`, `${method} is not allowed.`);
+        throw this.#notAllowed(method, path);
     }
+  }
+
+  /**
+   * The methods a resource supports (DSP0266 "Allow" header): the tree's own `Allow` (mockups), else
+   * GET/HEAD plus PATCH where the emulator handles it, POST on the sessions collection, DELETE on a session.
+   */
+  #allowOf(path: string, json: Json | undefined): string {
+    const fixed = this.ctx.allow.get(path);
+    if (fixed) return fixed;
+    const methods = ['GET', 'HEAD'];
+    const type = String(json?.['@odata.type'] ?? '');
+    const sessions = this.sessions.path();
+    if (/#(ComputerSystem|VirtualMedia|ManagerAccount)\./.test(type) || path.endsWith('/Oem/Nvidia'))
+      methods.push('PATCH');
+    if (path === sessions) methods.push('POST');
+    if (path.startsWith(`${sessions}/`)) methods.push('DELETE');
+    return methods.join(', ');
+  }
+
+  /** 405 with the resource's `Allow` (DSP0266 RESP_HEADERS_ALLOW_METHOD_NOT_ALLOWED); 404 when there is none. */
+  #notAllowed(method: string, path: string): HttpFailure {
+    const json = this.ctx.r.get(path);
+    if (!json)
+      return fail(404, `${REG}.ResourceNotFound`, `The requested resource named '${path}' was not found.`, {
+        args: ['unknown', path],
+      });
+    return fail(
+      405,
+      `${REG}.OperationNotAllowed`,
+      `${method} is not allowed on this URI.`,
+      {},
+      { Allow: this.#allowOf(path, json) },
+    );
   }
 
   #getResource(path: string): Reply {
@@ -295,16 +341,20 @@ class Emulator {
           args: ['unknown', path],
         },
       );
-    const headers: Record<string, string> = { ETag: this.ctx.etag(path) };
-    const allow = this.ctx.allow.get(path);
-    if (allow) headers.Allow = allow;
+    const headers: Record<string, string> = {
+      ETag: this.ctx.etag(path),
+      Allow: this.#allowOf(path, json),
+      // Resources change under power and tasks: clients must not reuse a cached copy.
+      'Cache-Control': 'no-cache',
+    };
+    const schema = describedBy(json);
+    if (schema) headers.Link = `<${schema}>; rel=describedby`;
     return { status: 200, body: this.#media.view(path, json), headers };
   }
 
   async #post(path: string, body: unknown, text: string): Promise<Reply> {
     const m = /^(.*)\/Actions\/([A-Za-z]+\.[A-Za-z]+)$/.exec(path);
-    if (!m)
-      throw fail(405, `${REG}.OperationNotAllowed`, 'POST is not allowed on this URI.', {}, { Allow: 'GET' });
+    if (!m) throw this.#notAllowed('POST', path);
     const owner = m[1]!;
     const action = m[2]!;
     const b = (body ?? {}) as Json;
@@ -346,6 +396,16 @@ async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
+  res.writeHead(status, {
+    'OData-Version': '4.0',
+    'Content-Type': contentType,
+    'Content-Length': String(Buffer.byteLength(text)),
+    'Cache-Control': 'no-cache',
+  });
+  res.end(text);
 }
 
 function send(
