@@ -267,7 +267,13 @@ class Emulator {
       method === 'GET' &&
       (path === '/redfish/v1' || path === '/redfish/v1/odata' || path === '/redfish/v1/$metadata');
     const sessionsPath = this.sessions.path();
-    if (method === 'POST' && path === sessionsPath && this.sessions.enabled) return this.sessions.login(body);
+    // DSP0266 "POST (create)": a create may also be POSTed to the collection's `Members` property.
+    if (
+      method === 'POST' &&
+      (path === sessionsPath || path === `${sessionsPath}/Members`) &&
+      this.sessions.enabled
+    )
+      return this.sessions.login(body);
     if (method === 'GET' && path === '/redfish/v1/$metadata')
       return {
         status: 200,
@@ -289,7 +295,14 @@ class Emulator {
       case 'POST':
         return this.#post(path, body, text);
       case 'PATCH':
-        return this.#patch.patch(path, body, headerValue(req.headers['if-match']));
+        try {
+          return this.#patch.patch(path, body, headerValue(req.headers['if-match']));
+        } catch (err) {
+          // The resource's full Allow (GET, HEAD, …) rather than the PATCH handler's view of it.
+          if (err instanceof HttpFailure && err.status === 405 && !this.ctx.allow.has(path))
+            throw this.#notAllowed('PATCH', path);
+          throw err;
+        }
       default:
         throw this.#notAllowed(method, path);
     }
