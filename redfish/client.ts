@@ -132,6 +132,8 @@ interface ClientState {
   authMode: 'session' | 'basic' | undefined;
   login: Promise<void> | undefined;
   root: RedfishJson | undefined;
+  /** The Task collection found through the root (see `tasksCollection`). */
+  tasks: string | undefined;
   requests: number;
 }
 
@@ -245,6 +247,7 @@ export class RedfishClient {
       authMode: auth === 'basic' ? 'basic' : undefined,
       login: undefined,
       root: undefined,
+      tasks: undefined,
       requests: 0,
     };
   }
@@ -355,9 +358,9 @@ export class RedfishClient {
     if (typeof body.TaskState === 'string' || /#Task\./.test(String(body['@odata.type'] ?? '')))
       taskPath = odataId(body);
     if (!taskPath && typeof body.Id === 'string' && body.TaskState !== undefined)
-      taskPath = `/redfish/v1/TaskService/Tasks/${body.Id}`;
+      taskPath = `${await this.tasksCollection()}/${body.Id}`;
     if (!taskPath && !accepted.location) {
-      if (typeof body.Id === 'string') taskPath = `/redfish/v1/TaskService/Tasks/${body.Id}`;
+      if (typeof body.Id === 'string') taskPath = `${await this.tasksCollection()}/${body.Id}`;
       else return body; // 200/204: nothing to wait for
     }
     let last = 'no answer yet';
@@ -578,10 +581,12 @@ export class RedfishClient {
   async #createSession(): Promise<void> {
     const auto = (this.#s.opts.auth ?? DEFAULT_CLIENT_OPTIONS.auth) === 'auto';
     return withSpan('redfish.session.login', { [Attr.bmcUrl]: this.origin }, async () => {
+      let sessionsLink: string | undefined;
       let sessionsPath = '/redfish/v1/SessionService/Sessions';
       try {
         const root = await this.serviceRoot();
-        sessionsPath = odataId((root.Links as RedfishJson | undefined)?.Sessions) ?? sessionsPath;
+        sessionsLink = odataId((root.Links as RedfishJson | undefined)?.Sessions);
+        sessionsPath = sessionsLink ?? (await this.#sessionsOfSessionService(root)) ?? sessionsPath;
       } catch (err) {
         if (
           err instanceof RedfishError &&
@@ -605,6 +610,16 @@ export class RedfishClient {
           return;
         }
         lastErr = this.#httpError(res, 'POST', sessionsPath);
+        // python-sushy SessionOrBasicAuth: a service that does not advertise Links.Sessions and refuses
+        // the login (401; sushy-tools with an auth file answers every unauthenticated request 401), or
+        // has no session endpoint at all (404/405), is spoken to with Basic instead.
+        if (
+          auto &&
+          (res.status === 404 || res.status === 405 || (res.status === 401 && sessionsLink === undefined))
+        ) {
+          this.#s.authMode = 'basic';
+          return;
+        }
         if (res.status === 401 || (res.status === 403 && !lastErr.hasMessage('PasswordChangeRequired')))
           throw new RedfishError('REDFISH_ERR_AUTH', `session login rejected: ${lastErr.message}`, {
             status: res.status,
@@ -629,6 +644,44 @@ export class RedfishClient {
       }
       throw lastErr ?? new RedfishError('REDFISH_ERR_AUTH', 'session login failed');
     });
+  }
+
+  /**
+   * `SessionService.Sessions` when the root names a SessionService but no `Links.Sessions`. The
+   * SessionService is readable without auth only on some services, so a failed GET just means "unknown".
+   */
+  async #sessionsOfSessionService(root: RedfishJson): Promise<string | undefined> {
+    const svc = odataId(root.SessionService);
+    if (!svc) return undefined;
+    const res = await this.#send('GET', toPath(svc), { headers: {} }).catch(() => undefined);
+    return res && res.status < 300 ? odataId((res.json as RedfishJson | undefined)?.Sessions) : undefined;
+  }
+
+  /**
+   * A link of the service root (`Systems`, `Managers`, `Chassis`, `UpdateService`, `SessionService`,
+   * `AccountService`, `Tasks`, …) as a path, so nothing depends on the DSP0266 example URIs.
+   */
+  async rootLink(name: string): Promise<string | undefined> {
+    const root = await this.serviceRoot();
+    const id = odataId(root[name]) ?? odataId((root.Links as RedfishJson | undefined)?.[name]);
+    return id ? toPath(id) : undefined;
+  }
+
+  /**
+   * The Task collection: the root's `Tasks` (the TaskService) → its `Tasks`; the DSP0266 default
+   * `/redfish/v1/TaskService/Tasks` when the root does not say (some BMCs return only a task `Id`).
+   */
+  async tasksCollection(): Promise<string> {
+    if (this.#s.tasks) return this.#s.tasks;
+    let tasks = '/redfish/v1/TaskService/Tasks';
+    try {
+      const svc = (await this.rootLink('Tasks')) ?? (await this.rootLink('TaskService'));
+      if (svc) tasks = toPath(odataId((await this.get(svc)).body.Tasks) ?? `${svc.replace(/\/$/, '')}/Tasks`);
+    } catch (err) {
+      if (!(err instanceof RedfishError && err.code === 'REDFISH_ERR_HTTP')) throw err;
+    }
+    this.#s.tasks = tasks.replace(/\/$/, '');
+    return this.#s.tasks;
   }
 
   /** One HTTP exchange; transport errors mapped, body read and JSON-parsed when possible. */

@@ -93,3 +93,4 @@ export {
   MAX_DISCOVERY_ADDRESSES,
   probeAddress,
 } from './discover.js';
+export { KEPT_CONTINUOUS } from './strategies/boot.js';

@@ -114,6 +114,8 @@ export interface UpdateInfo {
   readonly protocols: readonly TransferProtocol[];
   /** FirmwareInventory member paths. */
   readonly inventory: readonly string[];
+  /** Why the inventory could not be read (e.g. `GET …/FirmwareInventory: HTTP 404`), when it could not. */
+  readonly inventoryError?: string;
   /** Inventory paths that take an OS image per the profile, best first. */
   readonly osTargets: readonly string[];
 }
@@ -133,6 +135,8 @@ export interface BmcProbe {
   /** Slots usable by `system`, in the order they will be tried; only CD/DVD slots are usable for ISOs. */
   readonly mediaSlots: readonly MediaSlotInfo[];
   readonly update: UpdateInfo | undefined;
+  /** Why `update` is undefined, naming what is actually missing (no UpdateService link, no action, a failed GET). */
+  readonly updateMissing?: string;
 }
 
 /** Options of {@link probeBmc}. */
@@ -349,32 +353,47 @@ export async function probeBmc(client: RedfishClient, options: ProbeOptions = {}
     }
 
     let update: UpdateInfo | undefined;
+    let updateMissing: string | undefined;
     const updatePath = odataId(root.UpdateService);
-    if (updatePath) {
+    if (!updatePath) updateMissing = 'the service root has no UpdateService';
+    else {
+      let svc: RedfishJson | undefined;
       try {
-        const svc = (await client.get(updatePath)).body;
-        const act = (svc.Actions as RedfishJson | undefined)?.['#UpdateService.SimpleUpdate'] as
-          | RedfishJson
-          | undefined;
-        if (act && typeof act.target === 'string') {
-          const protocolsRaw = await actionInfoValues(client, act, 'TransferProtocol');
-          const invPath = odataId(svc.FirmwareInventory);
-          const inventory = invPath ? members((await client.get(invPath)).body) : [];
-          const osTargets = profile.imagePush.osTargets.flatMap((re) =>
-            inventory.filter((p) => re.test(p.replace(/\/$/, '').split('/').pop() ?? '')),
-          );
-          update = {
-            simpleUpdateTarget: act.target,
-            protocolsRaw,
-            protocols: protocolsRaw
-              .map(transferProtocolFromRedfish)
-              .filter((p): p is TransferProtocol => !!p),
-            inventory,
-            osTargets: [...new Set(osTargets)],
-          };
-        }
+        svc = (await client.get(updatePath)).body;
       } catch (err) {
         if (!(err instanceof RedfishError && err.code === 'REDFISH_ERR_HTTP')) throw err;
+        updateMissing = `GET ${updatePath} failed: ${err.message}`;
+      }
+      const act = (svc?.Actions as RedfishJson | undefined)?.['#UpdateService.SimpleUpdate'] as
+        | RedfishJson
+        | undefined;
+      if (svc && !(act && typeof act.target === 'string'))
+        updateMissing = `${updatePath} has no #UpdateService.SimpleUpdate action`;
+      if (svc && act && typeof act.target === 'string') {
+        const protocolsRaw = await actionInfoValues(client, act, 'TransferProtocol');
+        const invPath = odataId(svc.FirmwareInventory);
+        let inventory: string[] = [];
+        let inventoryError: string | undefined;
+        // A missing or failing inventory is its own finding, not "no SimpleUpdate".
+        if (!invPath) inventoryError = `${updatePath} has no FirmwareInventory`;
+        else
+          try {
+            inventory = members((await client.get(invPath)).body);
+          } catch (err) {
+            if (!(err instanceof RedfishError && err.code === 'REDFISH_ERR_HTTP')) throw err;
+            inventoryError = `GET ${invPath} failed: ${err.message}`;
+          }
+        const osTargets = profile.imagePush.osTargets.flatMap((re) =>
+          inventory.filter((p) => re.test(p.replace(/\/$/, '').split('/').pop() ?? '')),
+        );
+        update = {
+          simpleUpdateTarget: act.target,
+          protocolsRaw,
+          protocols: protocolsRaw.map(transferProtocolFromRedfish).filter((p): p is TransferProtocol => !!p),
+          inventory,
+          ...(inventoryError ? { inventoryError } : {}),
+          osTargets: [...new Set(osTargets)],
+        };
       }
     }
 
@@ -389,6 +408,7 @@ export async function probeBmc(client: RedfishClient, options: ProbeOptions = {}
       managers,
       mediaSlots: orderSlots(slots, profile),
       update,
+      ...(updateMissing ? { updateMissing } : {}),
     };
   });
 }

@@ -14,11 +14,14 @@ import {
   DEFAULT_WAITS,
   EMULATOR_PERSONAS,
   type EmulatorPersonaId,
+  type AuthMode,
+  KEPT_CONTINUOUS,
   type PollOptions,
   provisionBmc,
   RedfishClient,
   type RedfishClientOptions,
   RedfishError,
+  type RedfishMessage,
   STRATEGY_ORDER,
   type StepEvent,
   type StrategyName,
@@ -37,6 +40,16 @@ interface ConnectFlags {
   system?: string;
   profile?: string;
   requestTimeout?: string;
+  auth?: string;
+}
+
+const AUTH_MODES: readonly AuthMode[] = ['auto', 'session', 'basic'];
+
+function authMode(v: string | undefined): AuthMode {
+  const mode = (v ?? 'auto') as AuthMode;
+  if (!AUTH_MODES.includes(mode))
+    throw new CliError('CLI_ERR_USAGE', '--auth must be basic, session or auto');
+  return mode;
 }
 
 function clientOptions(o: ConnectFlags): RedfishClientOptions {
@@ -60,6 +73,7 @@ function clientOptions(o: ConnectFlags): RedfishClientOptions {
     url: o.bmc,
     username: o.username,
     password,
+    auth: authMode(o.auth),
     tls: { ...(ca ? { ca } : {}), ...(o.insecure ? { insecure: true } : {}) },
     ...(requestMs ? { timeouts: { requestMs } } : {}),
   };
@@ -74,7 +88,57 @@ const connectOptions = (cmd: Command) =>
     .option('--insecure', 'do not verify the BMC TLS certificate (explicit opt-in)')
     .option('--system <id>', 'ComputerSystem Id to use (default: the SystemType DPU one, else the first)')
     .option('--profile <id>', `vendor profile override (${VENDOR_PROFILES.map((p) => p.id).join(', ')})`)
-    .option('--request-timeout <seconds>', 'per-request timeout');
+    .option('--request-timeout <seconds>', 'per-request timeout')
+    .option(
+      '--auth <mode>',
+      'session (X-Auth-Token), basic, or auto: session, falling back to Basic as python-sushy does',
+      'auto',
+    );
+
+/**
+ * The `--json` failure object (stdout, exit non-zero): the stable code, the message, the provisioning
+ * step it failed in (when there was one), and the BMC's own `@Message.ExtendedInfo` messages.
+ */
+export interface BmcJsonError {
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly step?: string;
+    readonly status?: number;
+    readonly messages: readonly RedfishMessage[];
+  };
+}
+
+/** Builds the {@link BmcJsonError} of a failure. */
+export function jsonError(err: unknown, step?: string): BmcJsonError {
+  const e = err as { code?: unknown; message?: unknown };
+  return {
+    error: {
+      code: typeof e?.code === 'string' ? e.code : 'ERR_UNEXPECTED',
+      message: typeof e?.message === 'string' ? e.message : String(err),
+      ...(step ? { step } : {}),
+      ...(err instanceof RedfishError && err.status !== undefined ? { status: err.status } : {}),
+      messages: err instanceof RedfishError ? err.messages : [],
+    },
+  };
+}
+
+/**
+ * With `--json`, a failure is printed as {@link BmcJsonError} on stdout before the usual one-line error
+ * on stderr, so scripts parse stdout whatever happens.
+ */
+async function jsonOnFailure(
+  json: () => boolean | undefined,
+  step: () => string | undefined,
+  fn: () => Promise<void>,
+) {
+  try {
+    await fn();
+  } catch (err) {
+    if (json()) process.stdout.write(`${JSON.stringify(jsonError(err, step()))}\n`);
+    throw err;
+  }
+}
 
 /** Human-readable check report. */
 export function formatCheckReport(r: BmcCheckReport): string {
@@ -190,22 +254,37 @@ export function registerBmcCommands(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(
       action(async (o: ConnectFlags & { json?: boolean; image?: string }) => {
-        const client = new RedfishClient(clientOptions(o));
-        try {
-          const report = await checkBmc(client, {
-            ...(o.system ? { systemId: o.system } : {}),
-            ...(o.profile ? { profileId: o.profile } : {}),
-            ...(o.image ? { imageUrl: o.image } : {}),
-          });
-          process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report));
-          if (!report.recommended)
-            throw new RedfishError(
-              'REDFISH_ERR_NO_STRATEGY',
-              'no provisioning strategy will work on this BMC',
-            );
-        } finally {
-          await client.close();
-        }
+        let stage = 'connect';
+        // Once the report is on stdout it is the JSON document (its `recommended` is null when no
+        // strategy works); an error object is printed only when there is no report.
+        let printed = false;
+        await jsonOnFailure(
+          () => o.json && !printed,
+          () => stage,
+          async () => {
+            const client = new RedfishClient(clientOptions(o));
+            try {
+              stage = 'probe';
+              const report = await checkBmc(client, {
+                ...(o.system ? { systemId: o.system } : {}),
+                ...(o.profile ? { profileId: o.profile } : {}),
+                ...(o.image ? { imageUrl: o.image } : {}),
+              });
+              stage = 'assess';
+              process.stdout.write(
+                o.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheckReport(report),
+              );
+              printed = true;
+              if (!report.recommended)
+                throw new RedfishError(
+                  'REDFISH_ERR_NO_STRATEGY',
+                  'no provisioning strategy will work on this BMC',
+                );
+            } finally {
+              await client.close();
+            }
+          },
+        );
       }),
     );
 
@@ -226,6 +305,7 @@ export function registerBmcCommands(program: Command): void {
     )
     .option('--image-username <user>', 'user for the image server, if it needs one')
     .option('--image-password <password>', 'password for the image server')
+    .option('--json', 'print steps as JSON lines and the result (or the error object) as JSON')
     .action(
       action(
         async (
@@ -235,44 +315,73 @@ export function registerBmcCommands(program: Command): void {
             timeout: string;
             imageUsername?: string;
             imagePassword?: string;
+            json?: boolean;
           },
         ) => {
-          if (o.strategy !== 'auto' && !STRATEGY_ORDER.includes(o.strategy as StrategyName))
-            throw new CliError(
-              'CLI_ERR_USAGE',
-              `--strategy must be auto or one of ${STRATEGY_ORDER.join(', ')}`,
-            );
-          const timeoutMs = Number(o.timeout) * 1000;
-          if (!(timeoutMs > 0)) throw new CliError('CLI_ERR_USAGE', '--timeout must be > 0 seconds');
-          const client = new RedfishClient(clientOptions(o));
-          try {
-            // Each wait keeps its default bound; --timeout bounds the whole run. Polls start at 0.5 s.
-            const polled = (w: PollOptions) => ({ ...w, intervalMs: 500 });
-            const res = await provisionBmc(client, {
-              image: {
-                url: o.image,
-                ...(o.imageUsername !== undefined
-                  ? { username: o.imageUsername, password: o.imagePassword ?? '' }
-                  : {}),
-              },
-              strategy: o.strategy as StrategyName | 'auto',
-              ...(o.system ? { systemId: o.system } : {}),
-              ...(o.profile ? { profileId: o.profile } : {}),
-              waits: {
-                power: polled(DEFAULT_WAITS.power),
-                media: polled(DEFAULT_WAITS.media),
-                task: polled(DEFAULT_WAITS.task),
-                os: polled(DEFAULT_WAITS.os),
-              },
-              timeoutMs,
-              onStep: printStep,
-            });
-            process.stdout.write(
-              `provisioned: system ${res.systemId}${res.serial ? ` (SN ${res.serial})` : ''} reset into ${o.image} via ${res.strategy} [profile ${res.profile}]\n`,
-            );
-          } finally {
-            await client.close();
-          }
+          let step: string | undefined;
+          await jsonOnFailure(
+            () => o.json,
+            () => step,
+            async () => {
+              if (o.strategy !== 'auto' && !STRATEGY_ORDER.includes(o.strategy as StrategyName))
+                throw new CliError(
+                  'CLI_ERR_USAGE',
+                  `--strategy must be auto or one of ${STRATEGY_ORDER.join(', ')}`,
+                );
+              const timeoutMs = Number(o.timeout) * 1000;
+              if (!(timeoutMs > 0)) throw new CliError('CLI_ERR_USAGE', '--timeout must be > 0 seconds');
+              const client = new RedfishClient(clientOptions(o));
+              let keptContinuous = false;
+              try {
+                step = 'probe';
+                // Each wait keeps its default bound; --timeout bounds the whole run. Polls start at 0.5 s.
+                const polled = (w: PollOptions) => ({ ...w, intervalMs: 500 });
+                const res = await provisionBmc(client, {
+                  image: {
+                    url: o.image,
+                    ...(o.imageUsername !== undefined
+                      ? { username: o.imageUsername, password: o.imagePassword ?? '' }
+                      : {}),
+                  },
+                  strategy: o.strategy as StrategyName | 'auto',
+                  ...(o.system ? { systemId: o.system } : {}),
+                  ...(o.profile ? { profileId: o.profile } : {}),
+                  waits: {
+                    power: polled(DEFAULT_WAITS.power),
+                    media: polled(DEFAULT_WAITS.media),
+                    task: polled(DEFAULT_WAITS.task),
+                    os: polled(DEFAULT_WAITS.os),
+                  },
+                  timeoutMs,
+                  onStep: (e) => {
+                    if (e.status === 'start') step = `${e.strategy}/${e.step}`;
+                    if (e.detail?.includes(KEPT_CONTINUOUS)) keptContinuous = true;
+                    if (o.json)
+                      process.stdout.write(
+                        `${JSON.stringify({ strategy: e.strategy, step: e.step, status: e.status, ...(e.detail ? { detail: e.detail } : {}), ...(e.next ? { next: e.next } : {}) })}\n`,
+                      );
+                    else printStep(e);
+                  },
+                });
+                step = undefined;
+                if (o.json)
+                  process.stdout.write(
+                    `${JSON.stringify({ result: { strategy: res.strategy, systemId: res.systemId, serial: res.serial, profile: res.profile, image: o.image, bootOverrideKeptContinuous: keptContinuous } })}\n`,
+                  );
+                else {
+                  process.stdout.write(
+                    `provisioned: system ${res.systemId}${res.serial ? ` (SN ${res.serial})` : ''} reset into ${o.image} via ${res.strategy} [profile ${res.profile}]\n`,
+                  );
+                  if (keptContinuous)
+                    process.stdout.write(
+                      'note: the BMC keeps the boot override Continuous; clear it after the install (finishProvisioning, or PATCH Boot.BootSourceOverrideEnabled Disabled)\n',
+                    );
+                }
+              } finally {
+                await client.close();
+              }
+            },
+          );
         },
       ),
     );
@@ -305,6 +414,11 @@ export function registerBmcCommands(program: Command): void {
       '3000',
     )
     .option('--image-insecure', 'fetch https images without verifying the image server certificate')
+    .option(
+      '--auth <mode>',
+      'session (sessions and Basic) or basic (no Links.Sessions, Basic only, like sushy-tools with an auth file)',
+      'session',
+    )
     .action(
       action(
         async (o: {
@@ -324,7 +438,10 @@ export function registerBmcCommands(program: Command): void {
           taskMs: string;
           osBootMs: string;
           imageInsecure?: boolean;
+          auth: string;
         }) => {
+          if (o.auth !== 'session' && o.auth !== 'basic')
+            throw new CliError('CLI_ERR_USAGE', '--auth must be session or basic');
           const port = Number(o.port);
           if (!Number.isInteger(port) || port < 0 || port > 65535)
             throw new CliError('CLI_ERR_USAGE', '--port must be 0..65535');
@@ -353,6 +470,7 @@ export function registerBmcCommands(program: Command): void {
             osBootMs: Number(o.osBootMs),
             imageFetch: { insecure: o.imageInsecure === true },
             recordRequests: false,
+            auth: o.auth,
             onBoot: async (e) => {
               const fetched =
                 'error' in e.fetch ? `fetch failed: ${e.fetch.error}` : `fetched ${e.fetch.bytes} bytes`;

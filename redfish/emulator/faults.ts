@@ -27,6 +27,8 @@ export class FaultSet {
   readonly #rules: { rule: FaultRule; left: number }[] = [];
   /** EjectMedia/PATCH-eject is accepted but the slot stays inserted. */
   stuckMedia = false;
+  /** A boot override PATCHed `Once` is stored as `Continuous` (BlueField: persistent until set to None). */
+  keepContinuous = false;
   /** When set, SimpleUpdate tasks end in `Exception` with this text. */
   failTasks: string | undefined;
   /** SimpleUpdate tasks fetch the image and then stay `Running` forever. */

@@ -54,7 +54,8 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
     Chassis: ref(`${root}/Chassis`),
     SessionService: ref(`${root}/SessionService`),
     AccountService: ref(`${root}/AccountService`),
-    TaskService: ref(`${root}/TaskService`),
+    // DSP0266 / ServiceRoot schema: the TaskService is linked as `Tasks` (there is no `TaskService` property).
+    Tasks: ref(`${root}/TaskService`),
     ...(p.simpleUpdate ? { UpdateService: ref(`${root}/UpdateService`) } : {}),
     Links: { Sessions: ref(`${root}/SessionService/Sessions`) },
   });
@@ -75,6 +76,7 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
     '@odata.type': '#AccountService.v1_13_0.AccountService',
     Id: 'AccountService',
     Accounts: ref(`${root}/AccountService/Accounts`),
+    Roles: ref(`${root}/AccountService/Roles`),
   });
   r.set(
     `${root}/AccountService/Accounts`,
@@ -86,10 +88,42 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
     '@odata.id': `${root}/AccountService/Accounts/1`,
     '@odata.type': '#ManagerAccount.v1_10_0.ManagerAccount',
     Id: '1',
+    Name: 'User Account',
     UserName: 'admin',
     RoleId: 'Administrator',
+    AccountTypes: ['Redfish'],
+    Enabled: true,
     Password: null,
+    Links: { Role: ref(`${root}/AccountService/Roles/Administrator`) },
   });
+  // ManagerAccount links a Role; DSP0266 "Privilege model": the three predefined roles.
+  const roles: [string, string[]][] = [
+    [
+      'Administrator',
+      ['Login', 'ConfigureManager', 'ConfigureUsers', 'ConfigureSelf', 'ConfigureComponents'],
+    ],
+    ['Operator', ['Login', 'ConfigureSelf', 'ConfigureComponents']],
+    ['ReadOnly', ['Login', 'ConfigureSelf']],
+  ];
+  r.set(
+    `${root}/AccountService/Roles`,
+    collection(
+      `${root}/AccountService/Roles`,
+      'RoleCollection',
+      'Roles',
+      roles.map(([id]) => `${root}/AccountService/Roles/${id}`),
+    ),
+  );
+  for (const [id, privileges] of roles)
+    r.set(`${root}/AccountService/Roles/${id}`, {
+      '@odata.id': `${root}/AccountService/Roles/${id}`,
+      '@odata.type': '#Role.v1_3_1.Role',
+      Id: id,
+      Name: `${id} Role`,
+      RoleId: id,
+      IsPredefined: true,
+      AssignedPrivileges: privileges,
+    });
   r.set(`${root}/TaskService`, {
     '@odata.id': `${root}/TaskService`,
     '@odata.type': '#TaskService.v1_2_0.TaskService',
@@ -221,7 +255,14 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
       ? { VirtualMedia: ref(`${mgr}/VirtualMedia`) }
       : {}),
     Links: { ManagerForServers: [ref(sys)] },
-    ...(p.rshim ? { Oem: { Nvidia: ref(`${mgr}/Oem/Nvidia`) } } : {}),
+    // Oem objects carry their own @odata.type (DSP0266 "Oem property format and content").
+    ...(p.rshim
+      ? {
+          Oem: {
+            Nvidia: { '@odata.type': '#NvidiaManager.v1_0_0.NvidiaManager', ...ref(`${mgr}/Oem/Nvidia`) },
+          },
+        }
+      : {}),
     Actions: {
       '#Manager.Reset': {
         target: `${mgr}/Actions/Manager.Reset`,
@@ -230,7 +271,11 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
     },
   });
   if (p.rshim)
-    r.set(`${mgr}/Oem/Nvidia`, { '@odata.id': `${mgr}/Oem/Nvidia`, BmcRShim: { BmcRShimEnabled: false } });
+    r.set(`${mgr}/Oem/Nvidia`, {
+      '@odata.id': `${mgr}/Oem/Nvidia`,
+      '@odata.type': '#NvidiaManager.v1_0_0.NvidiaManager',
+      BmcRShim: { BmcRShimEnabled: false },
+    });
   if (p.simpleUpdate) {
     const inv = `${root}/UpdateService/FirmwareInventory`;
     r.set(`${root}/UpdateService`, {
@@ -264,6 +309,10 @@ export function buildPersonaTree(p: EmulatorPersona, serial: string): ResourceTr
         Updateable: true,
       });
   }
+  // Name is mandatory on every Resource (Resource.v1 `Resource.Name` is Required).
+  for (const [path, json] of r)
+    if (json.Name === undefined && json['@odata.type'])
+      json.Name = typeof json.Id === 'string' ? json.Id : (path.split('/').pop() ?? 'Resource');
   return { resources: r, allow };
 }
 

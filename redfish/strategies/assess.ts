@@ -67,7 +67,8 @@ function assessVirtualMedia(probe: BmcProbe, imageUrl?: string): StrategyAssessm
 function assessImagePush(probe: BmcProbe, imageUrl?: string): StrategyAssessment {
   const why: string[] = [];
   const u = probe.update;
-  if (!u) why.push('no UpdateService.SimpleUpdate');
+  if (!u) why.push(probe.updateMissing ?? 'no UpdateService.SimpleUpdate');
+  else if (u.inventoryError) why.push(`no OS image target known: ${u.inventoryError}`);
   else if (u.osTargets.length === 0)
     why.push(
       `no OS image target in FirmwareInventory (${u.inventory.map((p) => p.split('/').pop()).join(', ') || 'empty'})`,

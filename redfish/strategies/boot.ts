@@ -75,5 +75,41 @@ export async function setBootOverride(
     boot.BootSourceOverrideMode = bootModeToRedfish('uefi');
   const where = await bootResource(client, probe);
   await client.patch(where, { Boot: boot }, 'fetch');
-  return `${where}: Boot ${JSON.stringify(boot)}`;
+  return `${where}: Boot ${JSON.stringify(boot)}${await readBackOverride(client, where, boot)}`;
+}
+
+/**
+ * Marker in a step detail when the BMC stored `Continuous` where `Once` was asked: callers (the CLI,
+ * jobs) must clear the override after the install (`finishProvisioning` does).
+ */
+export const KEPT_CONTINUOUS = 'BMC keeps the override Continuous where Once was asked';
+
+/**
+ * Reads the override back after the PATCH (a 200/204 does not mean the BMC stored what was asked):
+ * BlueField keeps an override "persistent until it is set to none" (NVIDIA BlueField BMC docs,
+ * boot-configuration), and some BMCs silently ignore Enabled. Returns a suffix for the step detail;
+ * a cleared override that did not clear is an error, since the next boot would go to the image again.
+ */
+async function readBackOverride(client: RedfishClient, where: string, asked: RedfishJson): Promise<string> {
+  let got: RedfishJson | undefined;
+  try {
+    got = (await client.get(where)).body.Boot as RedfishJson | undefined;
+  } catch (err) {
+    if (client.signal?.aborted || !(err instanceof RedfishError && err.code === 'REDFISH_ERR_HTTP'))
+      throw err;
+    return `; read-back failed: ${err.message}`;
+  }
+  const enabled = got?.BootSourceOverrideEnabled;
+  if (typeof enabled !== 'string') return '; read-back: no BootSourceOverrideEnabled reported';
+  if (asked.BootSourceOverrideEnabled === 'Once' && enabled === 'Continuous')
+    return `; ${KEPT_CONTINUOUS}: it will be cleared after the install (finishProvisioning)`;
+  if (asked.BootSourceOverrideEnabled === 'Disabled' && enabled !== 'Disabled')
+    throw new RedfishError(
+      'REDFISH_ERR_UNSUPPORTED',
+      `${where}: the boot override was not cleared (read back BootSourceOverrideEnabled ${enabled}, target ${String(got?.BootSourceOverrideTarget)})`,
+      { path: where },
+    );
+  return enabled === asked.BootSourceOverrideEnabled
+    ? '; read back as set'
+    : `; read back Enabled ${enabled}`;
 }
