@@ -8,6 +8,7 @@ export {
   type UnknownDevicePolicy,
 } from './bootstrap-rpc.js';
 export type { BootstrapContact, DeviceLifecycle, ProgressReport } from './device-lifecycle.js';
+export { DeviceRowCache, type DeviceRowCacheOptions, type DeviceWithProfile } from './device-rows.js';
 export {
   buildConveyedInformation,
   colonHex,

@@ -27,6 +27,7 @@ import {
 import {
   BootstrapService,
   buildDeviceServer,
+  DeviceRowCache,
   PROGRESS_TYPES,
   type ServerPki,
 } from '../../sztp-server/index.js';
@@ -844,11 +845,13 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
   });
 
   it('reuses a device row for deviceCacheMs, and progress reports always read and refresh it', async () => {
+    const clock = manualClock();
+    const rows = new DeviceRowCache({ db: t.db, ttlMs: 300, now: clock.now, timer: false });
     const cached = new BootstrapService({
       lifecycle: new DeviceStateLifecycle(t.db),
       db: t.db,
       pki,
-      deviceCacheMs: 300,
+      deviceRows: rows,
       resolveImage: async () => undefined,
     });
     const cred = {
@@ -860,6 +863,7 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
     ).toBeDefined();
     await t.db.updateTable('devices').set({ profile: null }).where('serial', '=', 'DEV-REDIR').execute();
     // Within the window the cached row still serves the device …
+    clock.advance(299);
     expect(
       (await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}))
         .conveyedInformation,
@@ -869,23 +873,25 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
     await expect(
       cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}),
     ).rejects.toMatchObject({ code: 'SZTP_ERR_NO_PROFILE' });
-    // A change as the operator API makes it (updated_at bumped) is seen within deviceCacheMs.
+    // A change as the operator API makes it (updated_at bumped) is seen once deviceCacheMs passed …
     await t.db
       .updateTable('devices')
       .set({ profile: 'redir', updated_at: new Date(Date.now() + 1) })
       .where('serial', '=', 'DEV-REDIR')
       .execute();
-    await new Promise((r) => setTimeout(r, 350));
+    clock.advance(300);
     expect(
       (await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}))
         .conveyedInformation,
     ).toBeDefined();
+    // … or at the next check, whichever comes first.
     await t.db
       .updateTable('devices')
       .set({ profile: null, updated_at: new Date(Date.now() + 2) })
       .where('serial', '=', 'DEV-REDIR')
       .execute();
-    await new Promise((r) => setTimeout(r, 350));
+    clock.advance(10);
+    await rows.revalidate();
     await expect(
       cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {}),
     ).rejects.toMatchObject({ code: 'SZTP_ERR_NO_PROFILE' });
@@ -896,61 +902,75 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
 
   it('checks cached rows against the database in one query, not one per request', async () => {
     const q = countingDeviceQueries();
+    const clock = manualClock();
+    const rows = new DeviceRowCache({ db: q.db, ttlMs: 200, now: clock.now, timer: false });
     const cached = new BootstrapService({
       lifecycle: new DeviceStateLifecycle(t.db),
       db: q.db,
       pki,
-      deviceCacheMs: 200,
+      deviceRows: rows,
       resolveImage: async () => undefined,
     });
     const cred = { peerChain: [decodeArtifact(rd('devices/DEV-REDIR/idevid.crt').toString())] };
-    const until = Date.now() + 700;
-    let served = 0;
-    while (Date.now() < until) {
+    // 140 requests 5 ms apart, with the check every 100 ms (half of deviceCacheMs) as its timer runs it.
+    for (let i = 1; i <= 140; i++) {
+      clock.advance(5);
       await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
-      served++;
-      await new Promise((r) => setImmediate(r)); // let timers run, as a server's I/O does
+      if (i % 20 === 0) await rows.revalidate();
     }
-    // One read of the row, then one check every 100 ms: far fewer than the requests served.
-    expect(served).toBeGreaterThan(50);
+    // One read of the row, then one check per 100 ms: the row never went stale in between.
     expect(q.rowReads).toBe(1);
-    expect(q.rowReads + q.checks).toBeGreaterThanOrEqual(3);
-    expect(q.rowReads + q.checks).toBeLessThanOrEqual(12);
+    expect(q.checks).toBe(7);
     // A profile change (version bump) drops the row at the next check.
     await t.db
       .updateTable('profiles')
       .set((eb) => ({ version: eb('version', '+', 1), updated_at: new Date() }))
       .where('name', '=', 'redir')
       .execute();
-    await new Promise((r) => setTimeout(r, 250));
-    const before = q.rowReads;
+    clock.advance(5);
+    await rows.revalidate();
+    expect(rows.size).toBe(0);
     await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
-    expect(q.rowReads).toBe(before + 1); // dropped at the check, so read again
+    expect(q.rowReads).toBe(2); // dropped at the check, so read again
     await cached.flush();
   });
 
   it('drops a cached row nobody used for deviceCacheIdleMs instead of checking it forever', async () => {
     const q = countingDeviceQueries();
+    const clock = manualClock();
+    const rows = new DeviceRowCache({ db: q.db, ttlMs: 100, idleMs: 200, now: clock.now, timer: false });
     const cached = new BootstrapService({
       lifecycle: new DeviceStateLifecycle(t.db),
       db: q.db,
       pki,
-      deviceCacheMs: 100,
-      deviceCacheIdleMs: 200,
+      deviceRows: rows,
       resolveImage: async () => undefined,
     });
     const cred = { peerChain: [decodeArtifact(rd('devices/DEV-REDIR/idevid.crt').toString())] };
     await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
-    await new Promise((r) => setTimeout(r, 600));
-    const checksWhileIdle = q.checks;
-    await new Promise((r) => setTimeout(r, 300));
-    expect(q.checks).toBe(checksWhileIdle); // the row is gone, and with it the checking
-    expect(checksWhileIdle).toBeLessThanOrEqual(6); // ~4: every 50 ms until 200 ms idle
+    // The timer's ticks every 50 ms: checked at 50, 100, 150 and 200 ms, dropped after.
+    for (let i = 0; i < 12; i++) {
+      clock.advance(50);
+      await rows.revalidate();
+    }
+    expect(q.checks).toBe(4);
+    expect(rows.size).toBe(0);
     await cached.getBootstrappingData(cred, { signedDataPreferred: false }, 'json', {});
     expect(q.rowReads).toBe(2);
     await cached.flush();
   });
 });
+
+/** A clock that moves only when told. */
+function manualClock() {
+  let ms = Date.now(); // the lab PKI is valid from now on
+  return {
+    now: () => new Date(ms),
+    advance: (by: number) => {
+      ms += by;
+    },
+  };
+}
 
 /**
  * The test database with a counter of the device-row queries the bootstrap service makes:
