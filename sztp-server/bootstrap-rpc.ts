@@ -12,6 +12,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/index.js';
 import { Attr, withSpan } from '../otel/index.js';
 import { createOwnerCertificateArtifact, decodeArtifacts, type Signer } from '../pki/index.js';
+import type { AuthThrottleOptions } from './auth-throttle.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
 import { DeviceAuthenticator, type DeviceIdentity, type RequestCredentials } from './device-auth.js';
 import type { DeviceLifecycle } from './device-lifecycle.js';
@@ -74,6 +75,22 @@ export interface BootstrapServiceOptions {
    * their own clock); `deviceCacheMs` and `deviceCacheIdleMs` are then ignored.
    */
   deviceRows?: DeviceRowCache;
+  /** Limits on failed HTTP Basic attempts per serial and per address (defaults in `AUTH_THROTTLE_DEFAULTS`). */
+  basicThrottle?: AuthThrottleOptions;
+}
+
+/**
+ * The OPI sztp-agent's off-schema inputs (an empty nonce, empty key containers) are
+ * accepted only from devices whose profile answers in its format; any other device
+ * gets the error the module's rules give.
+ */
+function offSchemaOnlyForOpi(device: DeviceWithProfile, offSchema: string[] | undefined): void {
+  if (!offSchema || offSchema.length === 0) return;
+  if ((device.profile_spec as { responseFormat?: string } | null)?.responseFormat === 'opi-agent') return;
+  throw new SztpError(
+    'SZTP_ERR_INVALID_VALUE',
+    `${offSchema.join(', ')}: not valid for the module; accepted only from devices on an opi-agent profile`,
+  );
 }
 
 /** The device-facing bootstrap logic. */
@@ -98,6 +115,7 @@ export class BootstrapService {
       revokedFingerprints: options.revokedFingerprints,
       now,
       cacheSize,
+      basicThrottle: options.basicThrottle,
     });
     this.#rows =
       options.deviceRows ??
@@ -185,21 +203,27 @@ export class BootstrapService {
     return text.replace(/\s+/g, '');
   };
 
-  /** get-bootstrapping-data (RFC 8572 §7.1). */
+  /**
+   * get-bootstrapping-data (RFC 8572 §7.1). `authenticated` is the identity the caller
+   * already established with {@link authenticate} for these credentials (the routes
+   * authenticate before they parse the body); without it the request is authenticated here.
+   */
   async getBootstrappingData(
     cred: RequestCredentials,
     input: GetBootstrappingDataInput,
     encoding: Encoding,
     base: ImageBase,
+    authenticated?: DeviceIdentity,
   ): Promise<GetBootstrappingDataOutput> {
     return withSpan(
       'sztp.get-bootstrapping-data',
       { [Attr.sztpRpc]: 'get-bootstrapping-data' },
       async (span) => {
-        const id = await this.authenticate(cred);
+        const id = authenticated ?? (await this.authenticate(cred));
         span.setAttribute(Attr.deviceSerial, id.serial);
         const device = await this.#device(id, cred, 'get-bootstrapping-data');
         try {
+          offSchemaOnlyForOpi(device, input.offSchema);
           const out = await this.#build(device, input, encoding, base);
           this.#o.lifecycle.onBootstrapRequest({
             serial: id.serial,
@@ -303,17 +327,22 @@ export class BootstrapService {
     };
   }
 
-  /** report-progress (RFC 8572 §7.2): stored append-only; moves the device's state. */
-  async reportProgress(cred: RequestCredentials, input: ReportProgressInput): Promise<void> {
+  /** report-progress (RFC 8572 §7.2): stored append-only; moves the device's state. `authenticated` as for get-bootstrapping-data. */
+  async reportProgress(
+    cred: RequestCredentials,
+    input: ReportProgressInput,
+    authenticated?: DeviceIdentity,
+  ): Promise<void> {
     return withSpan(
       'sztp.report-progress',
       { [Attr.sztpRpc]: 'report-progress', [Attr.sztpProgressType]: input.progressType },
       async (span) => {
-        const id = await this.authenticate(cred);
+        const id = authenticated ?? (await this.authenticate(cred));
         span.setAttribute(Attr.deviceSerial, id.serial);
         this.#rows.delete(id.serial); // its state is about to change
-        await this.#device(id, cred, 'report-progress');
+        const device = await this.#device(id, cred, 'report-progress');
         this.#rows.delete(id.serial);
+        offSchemaOnlyForOpi(device, input.offSchema);
         // Queued request records go first, so a device's history stays in the order it happened.
         await this.#log.flush();
         await this.#o.lifecycle.onProgress({

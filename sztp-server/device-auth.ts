@@ -4,16 +4,18 @@
  * Validated chains and checked passwords are remembered (bounded), so a retry
  * storm costs neither a path validation nor an scrypt per request.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import { type Database, unstorableReason } from '../db/index.js';
 import {
   type CertificateInfo,
+  hashPassword,
   isPkiError,
   parseCertificate,
   validateCertificatePath,
   verifyPassword,
 } from '../pki/index.js';
+import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { SztpError } from './errors.js';
 import { Lru } from './lru.js';
 
@@ -43,6 +45,15 @@ export interface DeviceAuthOptions {
   now: () => Date;
   /** Entries kept in each cache (default 10 000). */
   cacheSize?: number | undefined;
+  /** Limits on failed HTTP Basic attempts (defaults in {@link AUTH_THROTTLE_DEFAULTS}). */
+  basicThrottle?: AuthThrottleOptions | undefined;
+}
+
+let dummy: Promise<string> | undefined;
+/** A hash of a random password, made once: what a serial without a password is verified against. */
+function dummyHash(): Promise<string> {
+  dummy ??= hashPassword(randomBytes(16).toString('base64'));
+  return dummy;
 }
 
 /** A client chain that validated, and the span of time its path is valid. */
@@ -61,9 +72,12 @@ export class DeviceAuthenticator {
   readonly #chainsBySocket = new WeakMap<Uint8Array[], ValidatedChain>();
   /** HTTP Basic passwords already checked against a stored hash: scrypt is too slow to repeat per request. */
   readonly #passwords: Lru<string, string>;
+  readonly #throttle: AuthThrottle;
 
   constructor(options: DeviceAuthOptions) {
     this.#o = options;
+    this.#throttle = new AuthThrottle(options.basicThrottle, options.now);
+    void dummyHash(); // made now, so the first unknown serial costs what a known one does
     this.#chains = new Lru(options.cacheSize ?? 10_000);
     this.#passwords = new Lru(options.cacheSize ?? 10_000);
   }
@@ -133,27 +147,48 @@ export class DeviceAuthenticator {
       if (i <= 0) throw new SztpError('SZTP_ERR_BAD_PASSWORD', 'malformed HTTP Basic credentials');
       const user = decoded.slice(0, i);
       const password = decoded.slice(i + 1);
+      const bad = unstorableReason(user);
+      if (bad) throw new SztpError('SZTP_ERR_INVALID_TEXT', `HTTP Basic user name ${bad}`);
+      // RFC 8572 §5.3: both identities must name the same device; checked before any password work.
+      if (certSerial && user !== certSerial) {
+        throw new SztpError(
+          'SZTP_ERR_IDENTITY_MISMATCH',
+          `client certificate names ${certSerial} but HTTP Basic names ${user}`,
+        );
+      }
+      const wait = this.#throttle.retryAfter(user, cred.remoteAddress);
+      if (wait > 0) {
+        const e = new SztpError(
+          'SZTP_ERR_TOO_MANY_ATTEMPTS',
+          `too many failed HTTP Basic attempts for this serial or address; retry in ${wait} s`,
+        );
+        e.retryAfterSeconds = wait;
+        throw e;
+      }
       const row = await this.#o.db
         .selectFrom('devices')
         .select(['password_hash'])
         .where('serial', '=', user)
         .executeTakeFirst();
-      const memo = `${user}\0${createHash('sha256').update(password).digest('base64')}`;
-      const known =
-        row?.password_hash !== undefined &&
-        row.password_hash !== null &&
-        this.#passwords.get(memo) === row.password_hash;
-      if (!known && (!row?.password_hash || !(await verifyPassword(password, row.password_hash)))) {
-        throw new SztpError('SZTP_ERR_BAD_PASSWORD', 'HTTP Basic authentication failed');
+      const hash = row?.password_hash ?? undefined;
+      if (certSerial && hash === undefined) {
+        // A device with a valid IDevID but no password registered: the OPI sztp-agent always
+        // sends Basic credentials (`my-secret` by default); the IDevID alone authenticates it.
+        basicSerial = undefined;
+      } else {
+        const memo = `${user}\0${createHash('sha256').update(password).digest('base64')}`;
+        const known = hash !== undefined && this.#passwords.get(memo) === hash;
+        // Without a stored hash, verify against a fixed one anyway: the answer then costs one
+        // scrypt whether or not the serial exists or has a password, so timing tells nothing.
+        const ok =
+          known || ((await verifyPassword(password, hash ?? (await dummyHash()))) && hash !== undefined);
+        if (!ok) {
+          this.#throttle.failed(user, cred.remoteAddress);
+          throw new SztpError('SZTP_ERR_BAD_PASSWORD', 'HTTP Basic authentication failed');
+        }
+        this.#passwords.set(memo, hash as string);
+        basicSerial = user;
       }
-      this.#passwords.set(memo, row?.password_hash as string);
-      basicSerial = user;
-    }
-    if (certSerial && basicSerial && certSerial !== basicSerial) {
-      throw new SztpError(
-        'SZTP_ERR_IDENTITY_MISMATCH',
-        `client certificate names ${certSerial} but HTTP Basic names ${basicSerial}`,
-      );
     }
     const serial = certSerial ?? basicSerial;
     if (!serial)

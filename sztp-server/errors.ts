@@ -91,6 +91,20 @@ export const SZTP_ERRORS = {
     tag: 'invalid-value',
     description: 'the input does not match the YANG module (the message names the node)',
   },
+  SZTP_ERR_INVALID_TEXT: {
+    status: 400,
+    type: 'application',
+    tag: 'invalid-value',
+    description:
+      'a string (input leaf, HTTP Basic user name) holds U+0000 or a lone surrogate, which the database cannot store',
+  },
+  SZTP_ERR_TOO_MANY_ATTEMPTS: {
+    status: 429,
+    type: 'protocol',
+    tag: 'resource-denied',
+    description:
+      'too many failed HTTP Basic attempts for this serial or from this address; retry after the Retry-After seconds',
+  },
   SZTP_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     type: 'protocol',
@@ -125,6 +139,8 @@ export class SztpError extends Error {
   readonly code: SztpErrorCode;
   /** Optional instance-identifier of the offending node (RFC 8040 `error-path`). */
   readonly path: string | undefined;
+  /** Seconds a throttled client should wait (sent as Retry-After with a 429). */
+  retryAfterSeconds: number | undefined;
   constructor(code: SztpErrorCode, message: string, path?: string) {
     super(message);
     this.name = 'SztpError';

@@ -40,7 +40,7 @@ const silent = pino({ level: 'silent' });
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-restconf-'));
 const pkiDir = join(root, 'pki');
 const otherDir = join(root, 'other');
-const SERIALS = ['DEV-1', 'DEV-2', 'DEV-3', 'DEV-HOLD', 'DEV-OPI', 'DEV-NOPROF', 'DEV-REDIR'];
+const SERIALS = ['DEV-1', 'DEV-2', 'DEV-3', 'DEV-HOLD', 'DEV-OPI', 'DEV-OPI2', 'DEV-NOPROF', 'DEV-REDIR'];
 const haveYanglint = haveTool('yanglint');
 const haveOpenssl = haveTool('openssl');
 
@@ -219,6 +219,7 @@ beforeAll(async () => {
   await device('DEV-2', 'unsigned', { password_hash: await hashPassword('dev2-password') });
   await device('DEV-3', 'onb');
   await device('DEV-OPI', 'opi', { password_hash: await hashPassword('opi-password') });
+  await device('DEV-OPI2', 'opi'); // IDevID only: no password registered
   await device('DEV-NOPROF', null);
   await device('DEV-REDIR', 'redir');
 }, 120_000);
@@ -753,6 +754,303 @@ describe(`report-progress (${backend})`, () => {
       'access-denied',
       'SZTP_ERR_UNKNOWN_DEVICE',
     );
+  });
+});
+
+describe(`authentication comes first (${backend})`, () => {
+  it('answers an unauthenticated request 401 before looking at its body', async () => {
+    // Malformed JSON, and an XML body of hostile shape at the body limit: neither is parsed.
+    expectRestconfError(
+      await rpc('get-bootstrapping-data', { device: null, body: '{"ietf-sztp-bootstrap-server:input": ' }),
+      401,
+      'access-denied',
+      'SZTP_ERR_UNAUTHENTICATED',
+    );
+    const hostile = `<input xmlns="urn:ietf:params:xml:ns:yang:ietf-sztp-bootstrap-server">${'<a xmlns:p="urn:x"/>'.repeat(12_000)}</input>`;
+    expect(hostile.length).toBeGreaterThan(200_000);
+    expectRestconfError(
+      await rpc('report-progress', { device: null, contentType: 'application/yang-data+xml', body: hostile }),
+      401,
+      'access-denied',
+      'SZTP_ERR_UNAUTHENTICATED',
+    );
+    expectRestconfError(
+      await rpc('report-progress', { device: null, basic: ['DEV-1', 'wrong-one'], body: '<<<' }),
+      401,
+      'access-denied',
+      'SZTP_ERR_BAD_PASSWORD',
+    );
+    // The same malformed body from an authenticated device is then a 400.
+    expectRestconfError(
+      await rpc('get-bootstrapping-data', { body: '{"ietf-sztp-bootstrap-server:input": ' }),
+      400,
+      'malformed-message',
+      'SZTP_ERR_MALFORMED',
+    );
+  });
+});
+
+describe(`text the database cannot hold (${backend})`, () => {
+  const nul = 'evil\\u0000';
+  const lone = '\\ud800x';
+  const cases: Array<[string, 'get-bootstrapping-data' | 'report-progress', string]> = [
+    [
+      'U+0000 in hw-model',
+      'get-bootstrapping-data',
+      `{"ietf-sztp-bootstrap-server:input":{"hw-model":"${nul}"}}`,
+    ],
+    [
+      'a lone surrogate in os-name',
+      'get-bootstrapping-data',
+      `{"ietf-sztp-bootstrap-server:input":{"os-name":"${lone}"}}`,
+    ],
+    [
+      'U+0000 in a progress message',
+      'report-progress',
+      `{"ietf-sztp-bootstrap-server:input":{"progress-type":"informational","message":"${nul}"}}`,
+    ],
+    [
+      'a lone low surrogate in a progress message',
+      'report-progress',
+      `{"ietf-sztp-bootstrap-server:input":{"progress-type":"informational","message":"a\\udc00"}}`,
+    ],
+    [
+      'U+0000 in an SSH key algorithm',
+      'report-progress',
+      `{"ietf-sztp-bootstrap-server:input":{"progress-type":"bootstrap-complete","ssh-host-keys":{"ssh-host-key":[{"algorithm":"ssh-ed25519${nul}","key-data":"AAAA"}]}}}`,
+    ],
+  ];
+  for (const [what, op, body] of cases) {
+    it(`refuses ${what} with 400 SZTP_ERR_INVALID_TEXT`, async () => {
+      expectRestconfError(await rpc(op, { body }), 400, 'invalid-value', 'SZTP_ERR_INVALID_TEXT');
+    });
+  }
+
+  it('refuses U+0000 in an HTTP Basic user name with 400, and keeps serving the device', async () => {
+    expectRestconfError(
+      await rpc('get-bootstrapping-data', { device: null, basic: ['DEV-1\u0000x', 'pw'], body: gbd() }),
+      400,
+      'invalid-value',
+      'SZTP_ERR_INVALID_TEXT',
+    );
+    expect((await rpc('get-bootstrapping-data', { body: gbd() })).status).toBe(200);
+  });
+
+  it('accepts a valid surrogate pair (an emoji) in hw-model', async () => {
+    const r = await rpc('get-bootstrapping-data', {
+      body: '{"ietf-sztp-bootstrap-server:input":{"hw-model":"dpu \\ud83d\\ude80"}}',
+    });
+    expect(r.status, r.text).toBe(200);
+  });
+});
+
+describe(`the OPI sztp-agent's requests (${backend})`, () => {
+  // Shapes exactly as opiproject/sztp sztp-agent (Go) marshals them: InputJSON with every
+  // member present and "nonce": ""; ProgressJSON whose struct-typed containers are never
+  // omitted; Basic <serial>:<--device-password, default my-secret> on every request.
+  const opiInput = JSON.stringify({
+    'ietf-sztp-bootstrap-server:input': {
+      'hw-model': '',
+      'os-name': 'Debian GNU/Linux',
+      'os-version': '12 (bookworm)',
+      nonce: '',
+    },
+  });
+  const opiProgress = (type: string, complete = false) =>
+    JSON.stringify({
+      'ietf-sztp-bootstrap-server:input': {
+        'progress-type': type,
+        message: complete ? 'Bootstrap Complete' : 'Bootstrap Initiated',
+        'ssh-host-keys': complete
+          ? { 'ssh-host-key': [{ algorithm: 'ssh-ed25519', 'key-data': 'AAAAC3NzaC1lZDI1NTE5AAAAIA==' }] }
+          : {},
+        'trust-anchor-certs': complete ? { 'trust-anchor-cert': ['bXlzc2hwYXNz'] } : {},
+      },
+    });
+
+  it('serves a device with an IDevID and no password even though the agent sends Basic my-secret', async () => {
+    const r = await rpc('get-bootstrapping-data', {
+      device: 'DEV-OPI2',
+      basic: ['DEV-OPI2', 'my-secret'],
+      body: opiInput,
+    });
+    expect(r.status, r.text).toBe(200);
+    expect(Object.keys(JSON.parse(r.text)['ietf-sztp-bootstrap-server:output'])).toEqual([
+      'conveyed-information',
+    ]);
+    for (const [type, complete] of [
+      ['bootstrap-initiated', false],
+      ['bootstrap-complete', true],
+    ] as const) {
+      const p = await rpc('report-progress', {
+        device: 'DEV-OPI2',
+        basic: ['DEV-OPI2', 'my-secret'],
+        body: opiProgress(type, complete),
+      });
+      expect(p.status, p.text).toBe(204);
+    }
+  });
+
+  it('still refuses identities that disagree, and a wrong password where one is registered', async () => {
+    expectRestconfError(
+      await rpc('get-bootstrapping-data', {
+        device: 'DEV-OPI2',
+        basic: ['DEV-OPI', 'my-secret'],
+        body: opiInput,
+      }),
+      403,
+      'access-denied',
+      'SZTP_ERR_IDENTITY_MISMATCH',
+    );
+    expectRestconfError(
+      await rpc('get-bootstrapping-data', {
+        device: 'DEV-OPI',
+        basic: ['DEV-OPI', 'my-secret'],
+        body: opiInput,
+      }),
+      401,
+      'access-denied',
+      'SZTP_ERR_BAD_PASSWORD',
+    );
+    // Basic alone for a device without a password is refused: the IDevID was what vouched for it.
+    expectRestconfError(
+      await rpc('get-bootstrapping-data', { device: null, basic: ['DEV-OPI2', 'my-secret'], body: opiInput }),
+      401,
+      'access-denied',
+      'SZTP_ERR_BAD_PASSWORD',
+    );
+  });
+
+  it("refuses the agent's off-schema inputs from devices not on an opi-agent profile", async () => {
+    expectRestconfError(
+      await rpc('get-bootstrapping-data', { device: 'DEV-2', body: opiInput }),
+      400,
+      'invalid-value',
+      'SZTP_ERR_INVALID_VALUE',
+    );
+    const r = await rpc('report-progress', { device: 'DEV-2', body: opiProgress('bootstrap-initiated') });
+    expectRestconfError(r, 400, 'invalid-value', 'SZTP_ERR_INVALID_VALUE');
+    expect(JSON.parse(r.text)['ietf-restconf:errors'].error[0]['error-message']).toContain('opi-agent');
+    // An empty container is valid on bootstrap-complete, for any device.
+    expect(
+      (
+        await rpc('report-progress', {
+          device: 'DEV-2',
+          body: progress({ 'progress-type': 'bootstrap-complete', 'ssh-host-keys': {} }),
+        })
+      ).status,
+    ).toBe(204);
+  });
+});
+
+describe(`HTTP Basic: equal cost and throttling (${backend})`, () => {
+  it('costs one scrypt whether or not the serial exists or has a password', async () => {
+    const basicOnly = (user: string) =>
+      rpc('get-bootstrapping-data', { device: null, basic: [user, 'guess-guess'], body: gbd() });
+    const times: Record<string, number[]> = { known: [], unknown: [], nopassword: [] };
+    for (let i = 0; i < 5; i++) {
+      for (const [k, user] of [
+        ['known', 'DEV-2'],
+        ['unknown', `NOBODY-${i}`],
+        ['nopassword', 'DEV-REDIR'],
+      ] as const) {
+        const t0 = performance.now();
+        expect((await basicOnly(user)).status).toBe(401);
+        times[k]?.push(performance.now() - t0);
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    const known = median(times.known as number[]);
+    // Today's defect was 143 ms against 4 ms (35×); equal work stays well within 3× under load.
+    for (const k of ['unknown', 'nopassword']) {
+      const m = median(times[k] as number[]);
+      expect(m / known, JSON.stringify(times)).toBeGreaterThan(1 / 3);
+      expect(m / known, JSON.stringify(times)).toBeLessThan(3);
+    }
+  });
+
+  it('answers 429 with Retry-After after repeated failures for one serial, until the window ends', async () => {
+    const clock = manualClock();
+    const svc = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
+      db: t.db,
+      pki,
+      now: clock.now,
+      deviceCacheMs: 0,
+      basicThrottle: { perSerial: 3, perAddress: 100, windowMs: 60_000 },
+      resolveImage: async () => undefined,
+    });
+    const cred = (user: string, pw: string, addr = '192.0.2.1') => ({
+      peerChain: [],
+      authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`,
+      remoteAddress: addr,
+    });
+    for (let i = 0; i < 3; i++)
+      await expect(svc.authenticate(cred('DEV-1', 'wrong'))).rejects.toMatchObject({
+        code: 'SZTP_ERR_BAD_PASSWORD',
+      });
+    // Locked: even the right password is not checked, from any address.
+    await expect(svc.authenticate(cred('DEV-1', 'dev1-password', '192.0.2.9'))).rejects.toMatchObject({
+      code: 'SZTP_ERR_TOO_MANY_ATTEMPTS',
+      retryAfterSeconds: 60,
+    });
+    expect((await svc.authenticate(cred('DEV-2', 'dev2-password'))).serial).toBe('DEV-2'); // other serials are not
+    clock.advance(60_000);
+    expect((await svc.authenticate(cred('DEV-1', 'dev1-password'))).serial).toBe('DEV-1');
+  });
+
+  it('locks an address that guesses across serials, and keeps its counters bounded', async () => {
+    const clock = manualClock();
+    const svc = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
+      db: t.db,
+      pki,
+      now: clock.now,
+      deviceCacheMs: 0,
+      basicThrottle: { perSerial: 100, perAddress: 4, windowMs: 60_000, maxTracked: 10 },
+      resolveImage: async () => undefined,
+    });
+    const cred = (user: string, pw: string, addr: string) => ({
+      peerChain: [],
+      authorization: `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`,
+      remoteAddress: addr,
+    });
+    for (let i = 0; i < 4; i++)
+      await expect(svc.authenticate(cred(`GUESS-${i}`, 'x', '198.51.100.7'))).rejects.toMatchObject({
+        code: 'SZTP_ERR_BAD_PASSWORD',
+      });
+    await expect(svc.authenticate(cred('DEV-1', 'dev1-password', '198.51.100.7'))).rejects.toMatchObject({
+      code: 'SZTP_ERR_TOO_MANY_ATTEMPTS',
+    });
+    expect((await svc.authenticate(cred('DEV-1', 'dev1-password', '198.51.100.8'))).serial).toBe('DEV-1');
+  });
+
+  it('answers the 429 over RESTCONF with a Retry-After header', async () => {
+    // The shared service has the defaults: 10 failures per serial in 5 minutes.
+    for (let i = 0; i < 10; i++)
+      expect(
+        (await rpc('get-bootstrapping-data', { device: null, basic: ['DEV-LOCK', 'x'], body: gbd() })).status,
+      ).toBe(401);
+    const res = await request(
+      `${base}/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/yang-data+json',
+          authorization: `Basic ${Buffer.from('DEV-LOCK:x').toString('base64')}`,
+        },
+        body: gbd(),
+        dispatcher: agentFor(null),
+      },
+    );
+    const text = await res.body.text();
+    expectRestconfError(
+      { status: res.statusCode, type: String(res.headers['content-type']), text },
+      429,
+      'resource-denied',
+      'SZTP_ERR_TOO_MANY_ATTEMPTS',
+    );
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
   });
 });
 
