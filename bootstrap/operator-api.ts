@@ -14,7 +14,7 @@ import underPressure from '@fastify/under-pressure';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Database, TokenRole } from '../db/index.js';
+import { type Database, findUnstorableText, type TokenRole } from '../db/index.js';
 import { ApiError, type ApiErrorCode, problem } from './errors.js';
 import type { OwnerStore } from './owner.js';
 import { registerDeviceRoutes } from './routes/devices.js';
@@ -82,6 +82,16 @@ for (const ajv of [strictAjv, coercingAjv]) {
   ajv.addFormat('date-time', true);
   ajv.addFormat('uri', true);
   ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+}
+
+/** A parsed JSON body (or a string one), else undefined: streamed uploads are not text. */
+function jsonLike(body: unknown): unknown {
+  if (typeof body === 'string' || Array.isArray(body)) return body;
+  if (body !== null && typeof body === 'object') {
+    const proto = Object.getPrototypeOf(body);
+    if (proto === Object.prototype || proto === null) return body;
+  }
+  return undefined;
 }
 
 function errorCodeFor(err: FastifyError): ApiErrorCode {
@@ -194,6 +204,19 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
           throw new ApiError('API_ERR_FORBIDDEN', `this needs the ${need} role; the token has ${token.role}`);
         }
         req.actor = { id: token.id, name: token.name, role: token.role };
+      });
+      // Text the database cannot hold (U+0000, lone surrogates), anywhere in params, query or
+      // a JSON body — every route, present and future — is a 400 here rather than a 500 at
+      // INSERT time (db/text.ts).
+      api.addHook('preValidation', async (req) => {
+        for (const [part, value] of [
+          ['params', req.params],
+          ['querystring', req.query],
+          ['body', jsonLike(req.body)],
+        ] as const) {
+          const hit = findUnstorableText(value);
+          if (hit) throw new ApiError('API_ERR_INVALID_TEXT', `${part}${hit.path} ${hit.reason}`);
+        }
       });
       for (const routes of [
         registerTokenRoutes,

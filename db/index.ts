@@ -10,4 +10,10 @@ export { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 export { DB_ERROR_CODES, DbError, type DbErrorCode } from './errors.js';
 export { migrateToLatest, pendingMigrations, type MigrateReport } from './migrate.js';
 export type * from './schema.js';
+export {
+  parseProfileSpec,
+  ProfileSpec,
+  type ProfileSpecResult,
+  ResourceName,
+} from './profile-spec.js';
 export { findUnstorableText, isStorableText, unstorableReason } from './text.js';

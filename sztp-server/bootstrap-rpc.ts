@@ -9,7 +9,7 @@
  * part takes the one injected clock.
  */
 import type { Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import { type Database, type ProfileSpecResult, parseProfileSpec } from '../db/index.js';
 import { Attr, withSpan } from '../otel/index.js';
 import { createOwnerCertificateArtifact, decodeArtifacts, type Signer } from '../pki/index.js';
 import type { AuthThrottleOptions } from './auth-throttle.js';
@@ -103,6 +103,8 @@ export class BootstrapService {
   readonly #signer: ResponseSigner;
   readonly #log: RequestLog;
   #pinned: Uint8Array | undefined;
+  /** Validated specs by the identity of the stored spec object (a cached row keeps it). */
+  readonly #specs = new WeakMap<object, ProfileSpecResult>();
 
   constructor(options: BootstrapServiceOptions) {
     this.#o = options;
@@ -196,6 +198,19 @@ export class BootstrapService {
     return device;
   }
 
+  /** The device's profile spec, validated against the one schema where it is read (once per cached row). */
+  #spec(device: DeviceWithProfile): ProfileSpec {
+    const raw = device.profile_spec as object;
+    let r = this.#specs.get(raw);
+    if (!r) {
+      r = parseProfileSpec(raw);
+      this.#specs.set(raw, r);
+    }
+    if (!r.ok)
+      throw new SztpError('SZTP_ERR_PROFILE_INVALID', `profile ${device.profile} is not valid: ${r.error}`);
+    return r.spec;
+  }
+
   #encodeTrustAnchor = (text: string): string => {
     // Given as PEM certificates: wrap them into the degenerate SignedData RFC 8572 wants.
     if (text.includes('-----BEGIN'))
@@ -274,7 +289,7 @@ export class BootstrapService {
     ) {
       throw new SztpError('SZTP_ERR_NO_PROFILE', `device ${device.serial} has no profile`);
     }
-    const spec = device.profile_spec as unknown as ProfileSpec;
+    const spec = this.#spec(device);
     const opi = spec.responseFormat === 'opi-agent';
     let image: ResolvedImage | undefined;
     if (spec.type === 'onboarding' && spec.bootImage) {
@@ -302,7 +317,18 @@ export class BootstrapService {
     // Conveyed information depends on the profile, its image and the URLs the device reached us
     // by — not on the device — so one signature serves every device of a profile.
     const key = `${device.profile}|${device.profile_version}|${device.profile_updated_at.getTime()}|${ciFormat}|${image?.sha256 ?? ''}|${image?.downloadUris.join(' ') ?? ''}`;
-    const info = () => buildConveyedInformation(spec, image, this.#encodeTrustAnchor, opi);
+    const info = () => {
+      try {
+        return buildConveyedInformation(spec, image, this.#encodeTrustAnchor, opi);
+      } catch (err) {
+        // Checked at PUT; a row that slipped past (written before the check, or edited in the
+        // database) is a coded refusal, not a 500.
+        throw new SztpError(
+          'SZTP_ERR_PROFILE_INVALID',
+          `profile ${device.profile} cannot be turned into conveyed information: ${(err as Error).message}`,
+        );
+      }
+    };
     if (!wantSigned) {
       const ci = this.#signer.unsigned(key, info, ciFormat);
       return { ...(opi ? {} : { reportingLevel: 'verbose' as const }), conveyedInformation: ci };

@@ -66,6 +66,13 @@ export const SZTP_ERRORS = {
     tag: 'data-missing',
     description: "the profile's boot image is no longer held by the image service",
   },
+  SZTP_ERR_PROFILE_INVALID: {
+    status: 409,
+    type: 'application',
+    tag: 'data-missing',
+    description:
+      "the device's stored profile fails the profile schema or holds an artifact that cannot be used (the log names the field)",
+  },
   SZTP_ERR_NONCE_UNSATISFIABLE: {
     status: 409,
     type: 'application',

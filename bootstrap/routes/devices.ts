@@ -4,7 +4,7 @@
  */
 import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
-import type { Device, DeviceState } from '../../db/index.js';
+import { type Device, type DeviceState, isStorableText } from '../../db/index.js';
 import { hashPassword } from '../../pki/index.js';
 import { audit } from '../audit.js';
 import { ApiError } from '../errors.js';
@@ -22,19 +22,33 @@ const State = Type.Union([
   Type.Literal('failed'),
 ]);
 
+/**
+ * A label key, as Kubernetes spells them: an optional DNS-subdomain prefix (lowercase, at
+ * most 253 characters) and `/`, then a name of 1–63 characters that starts and ends with
+ * a letter or digit and may hold `-`, `_` and `.` between (`rack`, `site.example/row-3`).
+ */
+export const LabelKey = Type.String({
+  pattern:
+    '^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$',
+  maxLength: 317,
+});
+
+/** Labels of a device as written: up to 64 keys ({@link LabelKey}), values free text of up to 255 characters. */
+export const Labels = Type.Record(LabelKey, Type.String({ maxLength: 255 }), {
+  maxProperties: 64,
+  propertyNames: { maxLength: 317 },
+  // A Record on a patterned key lists the pattern only: keys that miss it must be refused too.
+  additionalProperties: false,
+});
+
+/** Labels as read back: every stored key, whatever pattern was in force when it was written. */
+const LabelsView = Type.Object({}, { additionalProperties: Type.String() });
+
 const DeviceBody = Type.Object(
   {
     profile: Type.Optional(ResourceName),
     hwModel: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-    labels: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
-        Type.String({ maxLength: 255 }),
-        {
-          maxProperties: 64,
-        },
-      ),
-    ),
+    labels: Type.Optional(Labels),
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
     ownershipVoucher: Type.Optional(Type.String({ minLength: 4, maxLength: 1024 * 1024 })),
   },
@@ -47,7 +61,7 @@ const DeviceView = Type.Object({
   profile: Type.Union([Type.String(), Type.Null()]),
   state: State,
   hwModel: Type.Union([Type.String(), Type.Null()]),
-  labels: Type.Record(Type.String(), Type.String()),
+  labels: LabelsView,
   hasPassword: Type.Boolean(),
   hasOwnershipVoucher: Type.Boolean(),
   idevidIssuer: Type.Union([Type.String(), Type.Null()]),
@@ -99,7 +113,8 @@ export function deviceView(d: Device) {
 function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const s = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!s || Buffer.from(s, 'utf8').toString('base64url') !== cursor)
+  // A cursor is a serial this API returned: it round-trips and is storable text (`AA` decodes to U+0000).
+  if (!s || Buffer.from(s, 'utf8').toString('base64url') !== cursor || !isStorableText(s))
     throw new ApiError('API_ERR_BAD_REQUEST', 'cursor is not one this API returned');
   return s;
 }

@@ -1115,6 +1115,46 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
     expect(out.ownershipVoucher).toBeDefined();
   });
 
+  it('refuses a device whose stored profile is broken with 409 SZTP_ERR_PROFILE_INVALID, not a 500', async () => {
+    // Rows as a database edit (or an older release) could leave them: the API refuses both at PUT.
+    const garbagePem = '-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n';
+    await t.db
+      .insertInto('profiles')
+      .values([
+        {
+          name: 'broken-ta',
+          spec: JSON.stringify({
+            type: 'redirect',
+            signed: false,
+            bootstrapServers: [{ address: 'x.example', trustAnchor: garbagePem }],
+          }),
+          updated_at: new Date(),
+        },
+        { name: 'broken-schema', spec: JSON.stringify({ type: 'bogus' }), updated_at: new Date() },
+      ])
+      .execute();
+    const hash = await hashPassword('broken-password');
+    await t.db
+      .insertInto('devices')
+      .values([
+        { serial: 'BROKEN-1', profile: 'broken-ta', password_hash: hash, updated_at: new Date() },
+        { serial: 'BROKEN-2', profile: 'broken-schema', password_hash: hash, updated_at: new Date() },
+      ])
+      .execute();
+    for (const serial of ['BROKEN-1', 'BROKEN-2']) {
+      expectRestconfError(
+        await rpc('get-bootstrapping-data', {
+          device: null,
+          basic: [serial, 'broken-password'],
+          body: gbd({}),
+        }),
+        409,
+        'data-missing',
+        'SZTP_ERR_PROFILE_INVALID',
+      );
+    }
+  });
+
   it('uses a stored voucher, and refuses a nonce it cannot honour without a MASA', async () => {
     const noMasa = new BootstrapService({
       lifecycle: new DeviceStateLifecycle(t.db),
