@@ -21,7 +21,7 @@ import { registerDeviceRoutes } from './routes/devices.js';
 import { registerOwnerRoutes } from './routes/owner.js';
 import { registerProfileRoutes } from './routes/profiles.js';
 import { registerTokenRoutes } from './routes/tokens.js';
-import { findToken, roleAllows } from './tokens.js';
+import { findToken, roleAllows, TokenUsage } from './tokens.js';
 
 /** One named readiness check with its outcome. */
 export interface ReadinessCheck {
@@ -59,6 +59,8 @@ export interface OperatorApiOptions {
   owner?: OwnerStore;
   /** Extra route modules (later issues: images, jobs, BMCs, …). */
   routes?: ApiRoutes[];
+  /** Where token uses are batched into `last_used_at` (default: one made here, written every 5 s and on close). */
+  tokenUsage?: TokenUsage;
 }
 
 declare module 'fastify' {
@@ -188,6 +190,10 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const ctx: ApiContext = { db: opts.db, owner: opts.owner };
+  const usage =
+    opts.tokenUsage ??
+    new TokenUsage(opts.db, { onError: (err) => opts.logger.warn({ err }, 'could not record token use') });
+  app.addHook('onClose', async () => usage.flush());
   await app.register(
     async (api) => {
       await api.register(rateLimit, { max: opts.rateLimitPerMinute ?? 1200, timeWindow: 60_000 });
@@ -204,6 +210,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
           throw new ApiError('API_ERR_FORBIDDEN', `this needs the ${need} role; the token has ${token.role}`);
         }
         req.actor = { id: token.id, name: token.name, role: token.role };
+        usage.used(token.id);
       });
       // Text the database cannot hold (U+0000, lone surrogates), anywhere in params, query or
       // a JSON body — every route, present and future — is a 400 here rather than a 500 at

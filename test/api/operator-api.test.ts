@@ -135,6 +135,26 @@ describe(`operator API auth (${backend})`, () => {
   });
 });
 
+describe(`token lastUsedAt (${backend})`, () => {
+  it('is written in one batch, not per request, and is stored when the API closes', async () => {
+    const own = await testApi();
+    try {
+      const before = Date.now();
+      for (let i = 0; i < 5; i++)
+        expect((await own.req({ method: 'GET', url: '/api/v1/devices', as: 'viewer' })).statusCode).toBe(200);
+      const unset = await own.t.db.selectFrom('api_tokens').select(['name', 'last_used_at']).execute();
+      expect(unset.every((r) => r.last_used_at === null)).toBe(true); // batched: nothing written yet
+      await own.app.close(); // flushes
+      const rows = await own.t.db.selectFrom('api_tokens').select(['name', 'last_used_at']).execute();
+      const viewer = rows.find((r) => r.name === 'test-viewer');
+      expect(viewer?.last_used_at?.getTime()).toBeGreaterThanOrEqual(before - 1000);
+      expect(rows.find((r) => r.name === 'test-admin')?.last_used_at).toBeNull();
+    } finally {
+      await own.t.drop();
+    }
+  });
+});
+
 describe(`profiles (${backend})`, () => {
   it('creates, versions, reads, lists and deletes a profile', async () => {
     const body = {
