@@ -17,7 +17,13 @@ import {
   imageRoutes,
   type ReadinessCheck,
 } from '../../bootstrap/index.js';
-import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
+import {
+  checkDataDir,
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+  pendingMigrations,
+} from '../../db/index.js';
 import {
   BootstrapService,
   buildDeviceServer,
@@ -48,8 +54,11 @@ async function open(config: ServiceConfig): Promise<DatabaseHandle> {
   }
 }
 
-async function readiness(handle: DatabaseHandle): Promise<ReadinessCheck[]> {
+async function readiness(handle: DatabaseHandle, dataDir: string): Promise<ReadinessCheck[]> {
   const checks: ReadinessCheck[] = [];
+  // The data directory holds images, the admin token and (embedded mode) the database.
+  const dir = await checkDataDir(dataDir);
+  checks.push({ name: 'data-dir', ok: dir.ok, detail: dir.detail });
   try {
     await handle.ping();
     checks.push({ name: 'database', ok: true, detail: handle.kind });
@@ -169,7 +178,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       await buildOperatorApi({
         logger: log.child({ listener: 'api' }),
         db: handle.db,
-        readiness: () => readiness(handle),
+        readiness: () => readiness(handle, config.dataDir),
         https: apiHttps,
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: [

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lockDataDir } from '../../db/index.js';
+import { checkDataDir, lockDataDir } from '../../db/index.js';
 import { childEnv, dpuZtpBin, repoRoot } from '../helpers/serve.js';
 import { haveTool, inCI } from '../helpers/tools.js';
 
@@ -99,5 +99,39 @@ describe.skipIf(!canUnshareMount())('a full disk', () => {
     const r = migrateOnTmpfs(1024, 'all');
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/^error: DB_ERR_DISK_FULL: .*is full \(0 KiB free\)/m);
+  });
+});
+
+/** Runs checkDataDir (from dist/) in a private namespace on a tmpfs prepared by `setup` (shell). */
+function checkOnTmpfs(setup: string) {
+  const mnt = tempDir();
+  const code = `import('${join(repoRoot, 'dist/db/index.js')}').then(async (m) => process.stdout.write(JSON.stringify(await m.checkDataDir(${JSON.stringify(mnt)}))))`;
+  const script = [
+    `mount -t tmpfs -o size=1024k tmpfs "${mnt}"`,
+    setup.replaceAll('$MNT', mnt),
+    `exec "${process.execPath}" -e "$0"`,
+  ].join(' && ');
+  const r = spawnSync('unshare', ['-rm', 'sh', '-c', script, code], { encoding: 'utf8', timeout: 30_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { ok: boolean; detail: string };
+}
+
+describe('/readyz data-dir check', () => {
+  it('is ready on a writable data dir with room', async () => {
+    const h = await checkDataDir(tempDir());
+    expect(h.ok, h.detail).toBe(true);
+    expect(h.detail).toMatch(/^\d+ MiB free$/);
+  });
+
+  it.skipIf(!canUnshareMount())('reports a full, an almost full and a read-only data dir', () => {
+    const full = checkOnTmpfs('(dd if=/dev/zero of="$MNT/fill" bs=64k 2>/dev/null; true)');
+    expect(full).toMatchObject({ ok: false });
+    expect(full.detail).toMatch(/is full; 0 MiB free/);
+    const small = checkOnTmpfs('true'); // 1 MiB: writable, but below the 64 MiB floor
+    expect(small).toMatchObject({ ok: false });
+    expect(small.detail).toMatch(/almost full: 1 MiB free, below 64 MiB/);
+    const ro = checkOnTmpfs('mount -o remount,ro "$MNT"');
+    expect(ro).toMatchObject({ ok: false });
+    expect(ro.detail).toMatch(/is read-only/);
   });
 });
