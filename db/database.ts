@@ -122,6 +122,7 @@ async function openPGlite(opts: DatabaseOptions): Promise<DatabaseHandle> {
     try {
       mkdirSync(opts.dataDir, { recursive: true });
     } catch (err) {
+      if (isNoSpace(err)) throw diskFull(opts.dataDir, undefined, 'cannot create the data directory');
       throw new DbError(
         'DB_ERR_DATA_DIR',
         `cannot create data directory ${opts.dataDir}: ${(err as Error).message}`,

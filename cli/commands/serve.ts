@@ -154,6 +154,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       pki,
       revokedFingerprints: revoked,
       unknownDevicePolicy: config.unknownDevices,
+      basicThrottle: config.basicAuthThrottle,
       resolveImage: conveyedImageResolver(imageCatalog),
       onEventWriteError: (err, rows) =>
         log.warn({ err, dropped: rows }, 'could not record bootstrap requests'),
