@@ -12,6 +12,11 @@ export const API_ERRORS = {
     description: 'the request does not match the schema (the detail names the field)',
   },
   API_ERR_BAD_REQUEST: { status: 400, description: 'the request is well-formed but its content is invalid' },
+  API_ERR_INVALID_TEXT: {
+    status: 400,
+    description:
+      'a string (body field, label, query or path parameter) holds U+0000 or a lone surrogate, which the database cannot store',
+  },
   API_ERR_NOT_FOUND: { status: 404, description: 'no such resource' },
   API_ERR_CONFLICT: {
     status: 409,

@@ -33,8 +33,17 @@ export interface ImageStoreOptions {
   dir: string;
   /** Largest accepted image in bytes (default 64 GiB). */
   maxBytes?: number;
-  /** Temporary and unreferenced files older than this are removed by `sweep()` (default 1 h). */
+  /** Stored files no row names are removed by `sweep()` once older than this (default 1 h). */
   staleMs?: number;
+  /**
+   * A `.part` file that is not one of this process's uploads in flight is removed by
+   * `sweep()` once nothing wrote to it for this long (default 5 min: an upload that
+   * stalls that long has been cut off by the request timeout; another replica sharing
+   * the directory keeps writing to its own).
+   */
+  partIdleMs?: number;
+  /** Clock (ms since the epoch) for the age checks (tests pass their own). */
+  now?: () => number;
   /**
    * Opens the temporary file's write stream. Only for tests that cannot make a
    * small filesystem (no tmpfs mount allowed) to provoke ENOSPC.
@@ -74,7 +83,14 @@ export class ImageStore {
   readonly #tmp: string;
   readonly #db: Kysely<Database>;
   readonly #staleMs: number;
+  readonly #partIdleMs: number;
+  readonly #now: () => number;
   readonly #openTemp: ((path: string) => Writable) | undefined;
+  /** Temporary files of uploads in flight in this process (received, not yet committed or discarded). */
+  readonly #inFlight = new Set<string>();
+  #sweeping: Promise<string[]> | undefined;
+  /** The sweep started when the last upload in flight ended (tests await it). */
+  idleSweep: Promise<string[]> = Promise.resolve([]);
 
   constructor(db: Kysely<Database>, opts: ImageStoreOptions) {
     this.#db = db;
@@ -82,6 +98,8 @@ export class ImageStore {
     this.#tmp = join(this.dir, '.tmp');
     this.maxBytes = opts.maxBytes ?? 64 * 1024 ** 3;
     this.#staleMs = opts.staleMs ?? 3600_000;
+    this.#partIdleMs = opts.partIdleMs ?? 300_000;
+    this.#now = opts.now ?? Date.now;
     this.#openTemp = opts.openTemp;
   }
 
@@ -91,16 +109,27 @@ export class ImageStore {
   }
 
   /**
-   * Removes temporary files and stored files no row names, once older than
-   * `staleMs` (left by a crash between rename and commit, or mid-upload).
-   * Age, not process start, decides: another process may share the directory.
+   * Removes orphaned temporary files (not this process's uploads in flight, unwritten for
+   * `partIdleMs`) and stored files no row names once older than `staleMs` (left by a crash
+   * between rename and commit). Runs at start-up and again whenever the last upload in
+   * flight ends, so an aborted upload's leftovers do not wait for a restart. Age, not
+   * process start, decides: another process may share the directory.
    */
-  async sweep(now = Date.now()): Promise<string[]> {
+  sweep(now = this.#now()): Promise<string[]> {
+    this.#sweeping ??= this.#sweep(now).finally(() => {
+      this.#sweeping = undefined;
+    });
+    return this.#sweeping;
+  }
+
+  async #sweep(now: number): Promise<string[]> {
     const removed: string[] = [];
-    const old = async (p: string) => now - (await stat(p)).mtimeMs > this.#staleMs;
+    const older = async (p: string, ms: number) => now - (await stat(p)).mtimeMs > ms;
+    const old = (p: string) => older(p, this.#staleMs);
     for (const f of await readdir(this.#tmp).catch(() => [] as string[])) {
       const p = join(this.#tmp, f);
-      if (await old(p).catch(() => false))
+      if (this.#inFlight.has(p)) continue;
+      if (await older(p, this.#partIdleMs).catch(() => false))
         await unlink(p).then(
           () => removed.push(p),
           () => {},
@@ -132,6 +161,22 @@ export class ImageStore {
    */
   async receive(body: Readable): Promise<ReceivedImage> {
     const tmpPath = join(this.#tmp, `${randomBytes(12).toString('hex')}.part`);
+    this.#inFlight.add(tmpPath);
+    try {
+      return await this.#receive(body, tmpPath);
+    } catch (err) {
+      this.#ended(tmpPath);
+      throw err;
+    }
+  }
+
+  /** An upload's temporary file is no longer in flight; the last one to end starts a sweep. */
+  #ended(tmpPath: string): void {
+    if (!this.#inFlight.delete(tmpPath) || this.#inFlight.size > 0) return;
+    this.idleSweep = this.sweep().catch(() => []);
+  }
+
+  async #receive(body: Readable, tmpPath: string): Promise<ReceivedImage> {
     const hashes = {
       sha256: createHash('sha256'),
       sha384: createHash('sha384'),
@@ -187,6 +232,7 @@ export class ImageStore {
   /** Removes a received upload that will not be committed. */
   async discard(r: ReceivedImage): Promise<void> {
     await unlink(r.tmpPath).catch(() => {});
+    this.#ended(r.tmpPath);
   }
 
   /**
@@ -205,6 +251,8 @@ export class ImageStore {
     } catch (err) {
       await unlink(r.tmpPath).catch(() => {});
       throw uploadError(err);
+    } finally {
+      this.#ended(r.tmpPath);
     }
     await syncDir(this.dir);
     let result: { image: Image; old: string | undefined };

@@ -52,7 +52,16 @@ export {
   type OwnerView,
   ownerView,
 } from './owner.js';
-export { createToken, ensureAdminToken, findToken, hashToken, ROLES, roleAllows } from './tokens.js';
+export {
+  createToken,
+  ensureAdminToken,
+  findToken,
+  hashToken,
+  ROLES,
+  roleAllows,
+  TokenUsage,
+  type TokenUsageOptions,
+} from './tokens.js';
 export {
   IMAGE_HASHES,
   type ImageHash,

@@ -19,14 +19,14 @@ import Fastify, {
   type FastifyReply,
 } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Database, TokenRole } from '../db/index.js';
+import { type Database, findUnstorableText, type TokenRole } from '../db/index.js';
 import { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
 import type { OwnerStore } from './owner.js';
 import { registerDeviceRoutes } from './routes/devices.js';
 import { registerOwnerRoutes } from './routes/owner.js';
 import { registerProfileRoutes } from './routes/profiles.js';
 import { registerTokenRoutes } from './routes/tokens.js';
-import { findToken, roleAllows } from './tokens.js';
+import { findToken, roleAllows, TokenUsage } from './tokens.js';
 
 /** One named readiness check with its outcome. */
 export interface ReadinessCheck {
@@ -64,6 +64,8 @@ export interface OperatorApiOptions {
   owner?: OwnerStore;
   /** Extra route modules (later issues: images, jobs, BMCs, …). */
   routes?: ApiRoutes[];
+  /** Where token uses are batched into `last_used_at` (default: one made here, written every 5 s and on close). */
+  tokenUsage?: TokenUsage;
 }
 
 declare module 'fastify' {
@@ -87,6 +89,16 @@ for (const ajv of [strictAjv, coercingAjv]) {
   ajv.addFormat('date-time', true);
   ajv.addFormat('uri', true);
   ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+}
+
+/** A parsed JSON body (or a string one), else undefined: streamed uploads are not text. */
+function jsonLike(body: unknown): unknown {
+  if (typeof body === 'string' || Array.isArray(body)) return body;
+  if (body !== null && typeof body === 'object') {
+    const proto = Object.getPrototypeOf(body);
+    if (proto === Object.prototype || proto === null) return body;
+  }
+  return undefined;
 }
 
 function errorCodeFor(err: FastifyError): ApiErrorCode {
@@ -195,6 +207,10 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const ctx: ApiContext = { db: opts.db, owner: opts.owner };
+  const usage =
+    opts.tokenUsage ??
+    new TokenUsage(opts.db, { onError: (err) => opts.logger.warn({ err }, 'could not record token use') });
+  app.addHook('onClose', async () => usage.flush());
   await app.register(
     async (api) => {
       await api.register(rateLimit, { max: opts.rateLimitPerMinute ?? 1200, timeWindow: 60_000 });
@@ -211,6 +227,20 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
           throw new ApiError('API_ERR_FORBIDDEN', `this needs the ${need} role; the token has ${token.role}`);
         }
         req.actor = { id: token.id, name: token.name, role: token.role };
+        usage.used(token.id);
+      });
+      // Text the database cannot hold (U+0000, lone surrogates), anywhere in params, query or
+      // a JSON body — every route, present and future — is a 400 here rather than a 500 at
+      // INSERT time (db/text.ts).
+      api.addHook('preValidation', async (req) => {
+        for (const [part, value] of [
+          ['params', req.params],
+          ['querystring', req.query],
+          ['body', jsonLike(req.body)],
+        ] as const) {
+          const hit = findUnstorableText(value);
+          if (hit) throw new ApiError('API_ERR_INVALID_TEXT', `${part}${hit.path} ${hit.reason}`);
+        }
       });
       for (const routes of [
         registerTokenRoutes,

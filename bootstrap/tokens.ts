@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { ApiToken, Database, TokenRole } from '../db/index.js';
 
 /** Token roles, most powerful first. */
@@ -77,4 +77,63 @@ export async function ensureAdminToken(db: Kysely<Database>, file: string): Prom
   const created = await createToken(db, 'admin', 'initial-admin');
   writeFileSync(file, `${created.token}\n`, { mode: 0o600 });
   return file;
+}
+
+/** Options of {@link TokenUsage}. */
+export interface TokenUsageOptions {
+  /** Write the batch at most this long after a token was used, ms (default 5 000). */
+  flushMs?: number;
+  now?: () => Date;
+  /** Told when a batch could not be written (it is dropped: `last_used_at` is a hint). */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Records when each token was last used (`api_tokens.last_used_at`), batched: a use costs
+ * a map write, and one UPDATE per `flushMs` stores the latest time of every token used
+ * since — never a write per request. Memory is one entry per token in use.
+ */
+export class TokenUsage {
+  readonly #db: Kysely<Database>;
+  readonly #flushMs: number;
+  readonly #now: () => Date;
+  readonly #onError: ((err: unknown) => void) | undefined;
+  #pending = new Map<string, Date>();
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(db: Kysely<Database>, options: TokenUsageOptions = {}) {
+    this.#db = db;
+    this.#flushMs = options.flushMs ?? 5_000;
+    this.#now = options.now ?? (() => new Date());
+    this.#onError = options.onError;
+  }
+
+  /** Notes a use of token `id` now. */
+  used(id: string): void {
+    this.#pending.set(id, this.#now());
+    this.#timer ??= setTimeout(() => void this.flush(), this.#flushMs).unref();
+  }
+
+  /** Writes the noted uses (on close, or before reading them back). */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#pending;
+    this.#pending = new Map();
+    if (batch.size === 0) return this.#writing;
+    const ids = [...batch.keys()];
+    const ats = [...batch.values()].map((d) => d.toISOString());
+    this.#writing = this.#writing.then(async () => {
+      try {
+        // Never move the time backwards (another replica may have written a later use).
+        await sql`update api_tokens set last_used_at = greatest(coalesce(last_used_at, u.at), u.at)
+          from unnest(${ids}::text[], ${ats}::timestamptz[]) as u(id, at)
+          where api_tokens.id = u.id`.execute(this.#db);
+      } catch (err) {
+        this.#onError?.(err);
+      }
+    });
+    return this.#writing;
+  }
 }

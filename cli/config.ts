@@ -27,6 +27,8 @@ export interface ServiceConfig {
   readonly logLevel: string;
   readonly logFormat: LogFormat;
   readonly unknownDevices: 'reject' | 'hold';
+  /** HTTP Basic failures allowed per serial and per address in a window before 429 (`--basic-auth-throttle`). */
+  readonly basicAuthThrottle: { perSerial: number; perAddress: number; windowMs: number };
   readonly migrate: boolean;
   /** Base URL the images HTTP listener is reached at (`http://host:port[/prefix]`); default: the request's local address. */
   readonly imagesAdvertiseUrl: string | undefined;
@@ -117,6 +119,17 @@ function nonEmpty(value: Raw, where: string): string {
   if (s.trim() === '') fail(where, 'must not be empty');
   if (s.includes('\0')) fail(where, 'must not contain NUL');
   return s;
+}
+
+/** `SERIAL/ADDRESS/SECONDS`: failed HTTP Basic attempts per serial, per address, and the window. */
+function basicThrottle(value: Raw, where: string): ServiceConfig['basicAuthThrottle'] {
+  const m = /^(\d{1,6})\/(\d{1,7})\/(\d{1,6})$/.exec(String(value).trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[3]) < 1)
+    fail(
+      where,
+      `must be PER_SERIAL/PER_ADDRESS/WINDOW_SECONDS (e.g. 10/50/300), got ${JSON.stringify(String(value))}`,
+    );
+  return { perSerial: Number(m[1]), perAddress: Number(m[2]), windowMs: Number(m[3]) * 1000 };
 }
 
 function oneOf<T extends string>(allowed: readonly T[]) {
@@ -407,6 +420,16 @@ export const SETTINGS = [
     defaultText: '30',
     parse: seconds(0.3, 3600),
   },
+  {
+    key: 'basicAuthThrottle',
+    flag: 'basic-auth-throttle',
+    env: 'DPU_ZTP_BASIC_AUTH_THROTTLE',
+    placeholder: 'S/A/SECONDS',
+    description:
+      'failed device HTTP Basic attempts allowed per serial / per client address within SECONDS before 429',
+    defaultText: '10/50/300',
+    parse: basicThrottle,
+  },
 ] as const satisfies readonly Setting<SettingKey>[];
 
 /** Adds `--config` and every setting's flag to a command, so `--help` lists them. */
@@ -498,6 +521,11 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     logLevel: (out.logLevel as string | undefined) ?? 'info',
     logFormat: (out.logFormat as LogFormat | undefined) ?? 'auto',
     unknownDevices: (out.unknownDevices as 'reject' | 'hold' | undefined) ?? 'reject',
+    basicAuthThrottle: (out.basicAuthThrottle as ServiceConfig['basicAuthThrottle'] | undefined) ?? {
+      perSerial: 10,
+      perAddress: 50,
+      windowMs: 300_000,
+    },
     migrate: flags.migrate !== false,
     imagesAdvertiseUrl: out.imagesAdvertiseUrl as string | undefined,
     deviceAdvertiseUrl: out.deviceAdvertiseUrl as string | undefined,

@@ -2,7 +2,7 @@
  * Opens the one Kysely instance the service uses: embedded PGlite under the
  * data directory by default, a `pg` Pool when a PostgreSQL URL is given.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
@@ -122,13 +122,29 @@ async function openPGlite(opts: DatabaseOptions): Promise<DatabaseHandle> {
     try {
       mkdirSync(opts.dataDir, { recursive: true });
     } catch (err) {
+      if (isNoSpace(err)) throw diskFull(opts.dataDir, undefined, 'cannot create the data directory');
       throw new DbError(
         'DB_ERR_DATA_DIR',
         `cannot create data directory ${opts.dataDir}: ${(err as Error).message}`,
       );
     }
-    if (opts.lock !== false) lock = lockDataDir(opts.dataDir);
     dataDir = join(opts.dataDir, 'pgdata');
+    // A new embedded database takes ~40 MiB; initdb that runs out of space half-way leaves a
+    // data directory that later fails in obscure ways, so refuse before starting.
+    const free = freeBytes(opts.dataDir);
+    if (!existsSync(dataDir) && free !== undefined && free < NEW_DATABASE_BYTES)
+      throw diskFull(
+        opts.dataDir,
+        free,
+        `a new embedded database needs about ${NEW_DATABASE_BYTES >> 20} MiB`,
+      );
+    try {
+      if (opts.lock !== false) lock = lockDataDir(opts.dataDir);
+    } catch (err) {
+      if (isNoSpace(err) || isNoSpace((err as Error).cause))
+        throw diskFull(opts.dataDir, freeBytes(opts.dataDir), 'cannot even write the lock file');
+      throw err;
+    }
   }
   let pglite: PGlite;
   try {
@@ -139,9 +155,15 @@ async function openPGlite(opts: DatabaseOptions): Promise<DatabaseHandle> {
     });
   } catch (err) {
     lock?.release();
-    throw new DbError('DB_ERR_UNREACHABLE', `embedded database failed to open: ${(err as Error).message}`, {
-      cause: err,
-    });
+    // PGlite's file system reports ENOSPC as errno 28, or as an abort without a message.
+    const free = opts.dataDir ? freeBytes(opts.dataDir) : undefined;
+    if (opts.dataDir && (isNoSpace(err) || (free !== undefined && free < LOW_SPACE_BYTES)))
+      throw diskFull(opts.dataDir, free, 'the embedded database could not write its files');
+    throw new DbError(
+      'DB_ERR_UNREACHABLE',
+      `embedded database failed to open: ${(err as Error | undefined)?.message ?? String(err)}`,
+      { cause: err },
+    );
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   let closed = false;
@@ -161,6 +183,37 @@ async function openPGlite(opts: DatabaseOptions): Promise<DatabaseHandle> {
       }
     },
   };
+}
+
+/** Free space a new embedded data directory needs (a fresh one is ~40 MiB). */
+const NEW_DATABASE_BYTES = 64 * 1024 * 1024;
+/** Below this, a failure to open the embedded database is put down to the full disk. */
+const LOW_SPACE_BYTES = 1024 * 1024;
+
+/** Bytes free to this user on the file system holding `dir`, or undefined when unknown. */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an error is "no space left on device" (Node's ENOSPC, Emscripten's errno 28, PostgreSQL's 53100). */
+function isNoSpace(err: unknown): boolean {
+  const e = err as { code?: unknown; errno?: unknown; message?: unknown } | null | undefined;
+  return (
+    e?.code === 'ENOSPC' ||
+    e?.code === '53100' ||
+    e?.errno === 28 ||
+    (typeof e?.message === 'string' && /no space left on device|ENOSPC/i.test(e.message))
+  );
+}
+
+function diskFull(dir: string, free: number | undefined, why: string): DbError {
+  const left = free === undefined ? '' : ` (${Math.floor(free / 1024)} KiB free)`;
+  return new DbError('DB_ERR_DISK_FULL', `the disk holding ${dir} is full${left}: ${why}; free some space`);
 }
 
 async function ping(db: Kysely<Database>, what: string): Promise<void> {

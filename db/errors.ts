@@ -6,6 +6,8 @@ export const DB_ERROR_CODES = {
   DB_ERR_BAD_URL: 'DATABASE_URL is not a postgres:// or postgresql:// URL',
   DB_ERR_DATA_DIR_LOCKED: 'another dpu-ztp process holds the embedded database data directory',
   DB_ERR_DATA_DIR: 'the data directory cannot be created or written',
+  DB_ERR_DISK_FULL:
+    'the disk holding the data directory is full (or too full to create the embedded database)',
   DB_ERR_MIGRATION_FAILED: 'a migration failed; the error names it',
 } as const;
 

@@ -6,6 +6,7 @@ export {
   openDatabase,
   parseDatabaseUrl,
 } from './database.js';
+export { checkDataDir, DATA_DIR_MIN_FREE_BYTES, type DataDirHealth } from './data-dir-health.js';
 export { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 export { DB_ERROR_CODES, DbError, type DbErrorCode } from './errors.js';
 export { migrateToLatest, pendingMigrations, type MigrateReport } from './migrate.js';
@@ -18,3 +19,10 @@ export {
   type NotifyListener,
   PgNotifier,
 } from './notify.js';
+export {
+  parseProfileSpec,
+  ProfileSpec,
+  type ProfileSpecResult,
+  ResourceName,
+} from './profile-spec.js';
+export { findUnstorableText, isStorableText, unstorableReason } from './text.js';

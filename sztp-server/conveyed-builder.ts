@@ -9,19 +9,10 @@ import {
   type OnboardingInformation,
   REDIRECT_KEY,
 } from '../pki/index.js';
+import type { ProfileSpec } from '../db/index.js';
 
-/** The profile fields that shape conveyed information (as stored by the operator API). */
-export interface ProfileSpec {
-  type: 'onboarding' | 'redirect';
-  bootImage?: { osName: string; osVersion: string; image: string };
-  configurationHandling?: 'merge' | 'replace';
-  configuration?: string;
-  preConfigurationScript?: string;
-  postConfigurationScript?: string;
-  bootstrapServers?: Array<{ address: string; port?: number; trustAnchor?: string }>;
-  signed?: boolean;
-  responseFormat?: 'rfc8572' | 'opi-agent';
-}
+/** The profile spec: one schema, owned by `db/profile-spec.ts` (both sides read it). */
+export type { ProfileSpec } from '../db/index.js';
 
 /** Where a boot image can be fetched from and its SHA-256, from the image service. */
 export interface ResolvedImage {

@@ -66,6 +66,13 @@ export const SZTP_ERRORS = {
     tag: 'data-missing',
     description: "the profile's boot image is no longer held by the image service",
   },
+  SZTP_ERR_PROFILE_INVALID: {
+    status: 409,
+    type: 'application',
+    tag: 'data-missing',
+    description:
+      "the device's stored profile fails the profile schema or holds an artifact that cannot be used (the log names the field)",
+  },
   SZTP_ERR_NONCE_UNSATISFIABLE: {
     status: 409,
     type: 'application',
@@ -97,6 +104,20 @@ export const SZTP_ERRORS = {
     tag: 'too-big',
     description:
       'the request body exceeds the body limit, or its XML crosses a structural limit (elements, attributes, namespace declarations, depth)',
+  },
+  SZTP_ERR_INVALID_TEXT: {
+    status: 400,
+    type: 'application',
+    tag: 'invalid-value',
+    description:
+      'a string (input leaf, HTTP Basic user name) holds U+0000 or a lone surrogate, which the database cannot store',
+  },
+  SZTP_ERR_TOO_MANY_ATTEMPTS: {
+    status: 429,
+    type: 'protocol',
+    tag: 'resource-denied',
+    description:
+      'too many failed HTTP Basic attempts for this serial or from this address; retry after the Retry-After seconds',
   },
   SZTP_ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
@@ -132,6 +153,8 @@ export class SztpError extends Error {
   readonly code: SztpErrorCode;
   /** Optional instance-identifier of the offending node (RFC 8040 `error-path`). */
   readonly path: string | undefined;
+  /** Seconds a throttled client should wait (sent as Retry-After with a 429). */
+  retryAfterSeconds: number | undefined;
   constructor(code: SztpErrorCode, message: string, path?: string) {
     super(message);
     this.name = 'SztpError';

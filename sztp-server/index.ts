@@ -7,7 +7,9 @@ export {
   type RequestCredentials,
   type UnknownDevicePolicy,
 } from './bootstrap-rpc.js';
+export { AUTH_THROTTLE_DEFAULTS, type AuthThrottleOptions } from './auth-throttle.js';
 export type { BootstrapContact, DeviceLifecycle, ProgressReport } from './device-lifecycle.js';
+export { DeviceRowCache, type DeviceRowCacheOptions, type DeviceWithProfile } from './device-rows.js';
 export {
   buildConveyedInformation,
   colonHex,

@@ -2,8 +2,10 @@
  * RESTCONF (RFC 8040) encoding of the two RFC 8572 RPCs in JSON (RFC 7951)
  * and XML (RFC 7950 §7), and of `ietf-restconf:errors`. Input is normalised
  * for agents found in the field (the OPI sztp-agent sends `"nonce": ""` and
- * empty `ssh-host-keys`/`trust-anchor-certs` containers): those are dropped
- * rather than refused.
+ * empty `ssh-host-keys`/`trust-anchor-certs` containers): those are dropped and
+ * named in the input's `offSchema`, and the bootstrap service accepts them only
+ * from devices on an `opi-agent` profile. Every string leaf is refused when the
+ * database could not store it (U+0000, a lone surrogate).
  */
 import {
   escapeXml,
@@ -14,6 +16,7 @@ import {
   type XmlLimits,
   XmlSyntaxError,
 } from '../pki/index.js';
+import { unstorableReason } from '../db/index.js';
 import { SZTP_ERRORS, SztpError } from './errors.js';
 
 /** The bootstrap-server module's namespace and JSON module name. */
@@ -38,6 +41,8 @@ export interface GetBootstrappingDataInput {
   osVersion?: string;
   /** 16..32 octets. */
   nonce?: Uint8Array;
+  /** Off-schema shapes the OPI sztp-agent sends that were dropped (accepted only for `opi-agent` profiles). */
+  offSchema?: string[];
 }
 
 /** One SSH host key as reported on bootstrap-complete. */
@@ -54,6 +59,8 @@ export interface ReportProgressInput {
   sshHostKeys?: SshHostKey[];
   /** base64 degenerate SignedData, one chain each. */
   trustAnchorCerts?: string[];
+  /** Off-schema shapes the OPI sztp-agent sends that were dropped (accepted only for `opi-agent` profiles). */
+  offSchema?: string[];
 }
 
 /** get-bootstrapping-data output; binary members are DER bytes. */
@@ -79,6 +86,8 @@ function b64(value: unknown, path: string): string {
 function str(value: unknown, path: string, max = 1024): string {
   if (typeof value !== 'string') invalid(`${path} must be a string`, path);
   if ((value as string).length > max) invalid(`${path} is longer than ${max} characters`, path);
+  const bad = unstorableReason(value as string);
+  if (bad) throw new SztpError('SZTP_ERR_INVALID_TEXT', `${path} ${bad}`, path);
   return value as string;
 }
 
@@ -133,7 +142,11 @@ export function parseGetBootstrappingDataJson(body: unknown): GetBootstrappingDa
         out.osVersion = str(v, key);
         break;
       case 'nonce': {
-        if (v === '') break; // OPI sztp-agent sends "nonce": "" — treat as absent.
+        if (v === '') {
+          // OPI sztp-agent sends "nonce": "" — treated as absent, for opi-agent profiles only.
+          out.offSchema = [...(out.offSchema ?? []), 'empty nonce'];
+          break;
+        }
         const n = Buffer.from(b64(v, key), 'base64');
         if (n.length < 16 || n.length > 32) invalid(`nonce must be 16..32 octets, got ${n.length}`, key);
         out.nonce = new Uint8Array(n);
@@ -147,11 +160,20 @@ export function parseGetBootstrappingDataJson(body: unknown): GetBootstrappingDa
   return out;
 }
 
+/** How an empty ssh-host-keys/trust-anchor-certs was written: `{}` (a valid empty container) or another form. */
+type EmptyForm = 'container' | 'other';
+
+function emptyForm(v: unknown): EmptyForm {
+  return isObj(v) && Object.keys(v).length === 0 ? 'container' : 'other';
+}
+
 function parseProgressCommon(fields: {
   progressType?: unknown;
   message?: unknown;
   sshHostKeys?: unknown;
   trustAnchorCerts?: unknown;
+  emptySshHostKeys?: EmptyForm;
+  emptyTrustAnchorCerts?: EmptyForm;
 }): ReportProgressInput {
   const pt = fields.progressType;
   if (pt === undefined) return invalid('progress-type is mandatory', 'progress-type');
@@ -160,6 +182,16 @@ function parseProgressCommon(fields: {
   }
   const out: ReportProgressInput = { progressType: pt as ProgressType };
   if (fields.message !== undefined) out.message = str(fields.message, 'message', 64 * 1024);
+  // The OPI sztp-agent always sends both containers, empty on every report but the last
+  // (Go's omitempty does not omit a struct); the module allows them only on
+  // bootstrap-complete, and never as null, [] or an empty list.
+  for (const [form, name] of [
+    [fields.emptySshHostKeys, 'ssh-host-keys'],
+    [fields.emptyTrustAnchorCerts, 'trust-anchor-certs'],
+  ] as const) {
+    if (form !== undefined && (pt !== 'bootstrap-complete' || form === 'other'))
+      out.offSchema = [...(out.offSchema ?? []), `empty ${name}`];
+  }
   if (fields.sshHostKeys !== undefined && !isEmptyContainer(fields.sshHostKeys)) {
     if (pt !== 'bootstrap-complete')
       invalid('ssh-host-keys is only allowed with bootstrap-complete', 'ssh-host-keys');
@@ -189,12 +221,14 @@ export function parseReportProgressJson(body: unknown): ReportProgressInput {
       case 'ssh-host-keys': {
         if (isEmptyContainer(v)) {
           fields.sshHostKeys = [];
+          fields.emptySshHostKeys = emptyForm(v);
           break;
         }
         if (!isObj(v)) invalid('ssh-host-keys must be a container', key);
         const list = (v as Record<string, unknown>)['ssh-host-key'];
         if (list === undefined || isEmptyContainer(list)) {
           fields.sshHostKeys = [];
+          fields.emptySshHostKeys = 'other';
           break;
         }
         if (!Array.isArray(list) || list.length > 64)
@@ -212,12 +246,14 @@ export function parseReportProgressJson(body: unknown): ReportProgressInput {
       case 'trust-anchor-certs': {
         if (isEmptyContainer(v)) {
           fields.trustAnchorCerts = [];
+          fields.emptyTrustAnchorCerts = emptyForm(v);
           break;
         }
         if (!isObj(v)) invalid('trust-anchor-certs must be a container', key);
         const list = (v as Record<string, unknown>)['trust-anchor-cert'];
         if (list === undefined || isEmptyContainer(list)) {
           fields.trustAnchorCerts = [];
+          fields.emptyTrustAnchorCerts = 'other';
           break;
         }
         if (!Array.isArray(list) || list.length > 64)
@@ -292,6 +328,7 @@ export function parseReportProgressXml(text: string): ReportProgressInput {
         fields[c.name === 'progress-type' ? 'progressType' : 'message'] = c.text;
         break;
       case 'ssh-host-keys':
+        if (c.children.length === 0) fields.emptySshHostKeys = 'container';
         fields.sshHostKeys = c.children.map((k, i) => {
           const p = `ssh-host-keys/ssh-host-key[${i}]`;
           if (k.name !== 'ssh-host-key') return invalid(`unexpected ${k.name} in ssh-host-keys`, p);
@@ -304,6 +341,7 @@ export function parseReportProgressXml(text: string): ReportProgressInput {
         });
         break;
       case 'trust-anchor-certs':
+        if (c.children.length === 0) fields.emptyTrustAnchorCerts = 'container';
         fields.trustAnchorCerts = c.children.map((t, i) => {
           if (t.name !== 'trust-anchor-cert') return invalid(`unexpected ${t.name} in trust-anchor-certs`);
           return b64(t.text, `trust-anchor-certs/trust-anchor-cert[${i}]`);

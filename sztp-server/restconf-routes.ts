@@ -6,7 +6,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { BootstrapService, ImageBase, RequestCredentials } from './bootstrap-rpc.js';
+import type { BootstrapService, DeviceIdentity, ImageBase, RequestCredentials } from './bootstrap-rpc.js';
 import { SztpError } from './errors.js';
 import {
   type Encoding,
@@ -105,11 +105,22 @@ function credentials(req: FastifyRequest): RequestCredentials {
   return { peerChain: peerChain(req), authorization: req.headers.authorization, remoteAddress: req.ip };
 }
 
+/** The identity each operation request authenticated as, set by its onRequest hook. */
+const identities = new WeakMap<FastifyRequest, DeviceIdentity>();
+
+/** The identity {@link restconfRoutes}' onRequest hook authenticated (it always ran before the handler). */
+function identityOf(req: FastifyRequest): DeviceIdentity {
+  const id = identities.get(req);
+  if (!id) throw new SztpError('SZTP_ERR_UNAUTHENTICATED', 'request was not authenticated');
+  return id;
+}
+
 function defaultImageBase(req: FastifyRequest): ImageBase {
   return { https: `https://${req.headers.host ?? req.hostname}` };
 }
 
 function sendError(reply: FastifyReply, err: SztpError, enc: Encoding): FastifyReply {
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
   return reply.code(err.status).type(MEDIA_TYPE[enc]).send(encodeErrors(err, enc));
 }
 
@@ -187,7 +198,13 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
   // Fastify route syntax: '::' is a literal ':'.
   const base = `/restconf/operations/${SZTP_SERVER_MOD}:`.replace(/:$/, '::');
 
-  app.post(`${base}get-bootstrapping-data`, async (req, reply) => {
+  // Authenticate (client certificate or HTTP Basic) in onRequest, before the body is even
+  // read: an unauthenticated client never costs a body buffer or a JSON/XML parse.
+  const authenticateFirst = async (req: FastifyRequest): Promise<void> => {
+    identities.set(req, await opts.service.authenticate(credentials(req)));
+  };
+
+  app.post(`${base}get-bootstrapping-data`, { onRequest: authenticateFirst }, async (req, reply) => {
     const { reqEnc, enc, raw } = negotiate(req);
     const input =
       reqEnc === 'json' ? parseGetBootstrappingDataJson(parseJson(raw)) : parseGetBootstrappingDataXml(raw);
@@ -196,15 +213,16 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
       input,
       enc,
       (opts.imageBase ?? defaultImageBase)(req),
+      identityOf(req),
     );
     return reply.type(MEDIA_TYPE[enc]).send(encoder.encode(out, enc));
   });
 
-  app.post(`${base}report-progress`, async (req, reply) => {
+  app.post(`${base}report-progress`, { onRequest: authenticateFirst }, async (req, reply) => {
     // Negotiated even though 204 has no body: 406 when nothing acceptable.
     const { reqEnc, raw } = negotiate(req);
     const input = reqEnc === 'json' ? parseReportProgressJson(parseJson(raw)) : parseReportProgressXml(raw);
-    await opts.service.reportProgress(credentials(req), input);
+    await opts.service.reportProgress(credentials(req), input, identityOf(req));
     return reply.code(204).send();
   });
 }

@@ -2,9 +2,13 @@
  * Write-behind for append-only records (request records, image fetches):
  * items are queued and handed to `write` in batches, off the request path, so
  * a storm of requests costs one INSERT per batch rather than one per request.
- * Memory is bounded (`maxPending`; the oldest are dropped and counted), a
- * failed batch is dropped and reported, never thrown into a request, and
- * `flush()` writes everything queued (on close, or before reading it back).
+ * Memory is bounded (`maxPending`; the oldest are dropped and counted). A batch
+ * the database refuses for its data (SQLSTATE class 22 or 23: one device's
+ * `hw-model` with U+0000, say) is bisected until the bad items are alone, so only
+ * they are dropped — never the other devices' records written in the same
+ * second; a batch that fails otherwise (database down) is dropped whole. Drops
+ * are counted and reported, never thrown into a request, and `flush()` writes
+ * everything queued (on close, or before reading it back).
  */
 
 /** A queued item, and how many identical items it stands for (see `add`'s key). */
@@ -59,6 +63,8 @@ export class WriteBehind<T> {
   #writing: Promise<void> = Promise.resolve();
   /** Items dropped (each repeat counted) because the database could not keep up or failed. */
   dropped = 0;
+  /** Items dropped because the database refused their data (each repeat counted); included in `dropped`. */
+  rejected = 0;
 
   constructor(write: (batch: Queued<T>[]) => Promise<void>, options: WriteBehindOptions<T> = {}) {
     this.#write = write;
@@ -109,16 +115,37 @@ export class WriteBehind<T> {
     if (batch.length === 0) return this.#writing;
     this.#writing = this.#writing.then(async () => {
       for (let i = 0; i < batch.length; i += this.#o.batchSize) {
-        const part = batch.slice(i, i + this.#o.batchSize);
-        try {
-          await this.#write(part);
-        } catch (err) {
-          const n = count(part);
-          this.dropped += n;
-          this.#o.onDrop?.(n, err);
-        }
+        await this.#writeIsolating(batch.slice(i, i + this.#o.batchSize));
       }
     });
     return this.#writing;
   }
+
+  /** Writes a batch; when the database refuses its data, writes each half again until the bad items are alone. */
+  async #writeIsolating(part: Queued<T>[]): Promise<void> {
+    try {
+      await this.#write(part);
+    } catch (err) {
+      if (isDataError(err) && part.length > 1) {
+        const mid = part.length >> 1;
+        await this.#writeIsolating(part.slice(0, mid));
+        await this.#writeIsolating(part.slice(mid));
+        return;
+      }
+      const n = count(part);
+      this.dropped += n;
+      if (isDataError(err)) this.rejected += n;
+      this.#o.onDrop?.(n, err);
+    }
+  }
+}
+
+/**
+ * Whether the database refused a statement for the data in it (SQLSTATE class 22, data
+ * exception — e.g. 22P05 U+0000 in jsonb, 22021 bytes not valid UTF-8 — or class 23,
+ * integrity constraint) rather than for being unreachable or overloaded.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }

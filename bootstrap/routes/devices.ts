@@ -4,7 +4,7 @@
  */
 import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
-import type { Device, DeviceState } from '../../db/index.js';
+import { type Device, type DeviceState, isStorableText } from '../../db/index.js';
 import { hashPassword } from '../../pki/index.js';
 import { audit } from '../audit.js';
 import { ApiError } from '../errors.js';
@@ -22,19 +22,32 @@ const State = Type.Union([
   Type.Literal('failed'),
 ]);
 
-/** Label keys and values (devices and BMCs): at most 64 pairs. */
-export const Labels = Type.Record(
-  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$' }),
-  Type.String({ maxLength: 255 }),
-  // Without additionalProperties: false a key that misses the pattern would pass unchecked.
-  { maxProperties: 64, additionalProperties: false },
-);
+/**
+ * A label key, as Kubernetes spells them: an optional DNS-subdomain prefix (lowercase, at
+ * most 253 characters) and `/`, then a name of 1–63 characters that starts and ends with
+ * a letter or digit and may hold `-`, `_` and `.` between (`rack`, `site.example/row-3`).
+ */
+export const LabelKey = Type.String({
+  pattern:
+    '^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$',
+  maxLength: 317,
+});
 
+/** Labels of a device as written: up to 64 keys ({@link LabelKey}), values free text of up to 255 characters. */
+export const Labels = Type.Record(LabelKey, Type.String({ maxLength: 255 }), {
+  maxProperties: 64,
+  propertyNames: { maxLength: 317 },
+  // A Record on a patterned key lists the pattern only: keys that miss it must be refused too.
+  additionalProperties: false,
+});
+
+/** Labels as read back: every stored key, whatever pattern was in force when it was written. */
+const LabelsView = Type.Object({}, { additionalProperties: Type.String() });
 /** The label filter of list routes: `label=k=v`, repeatable, every pair must match. */
-export const LabelQuery = Type.Array(
-  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=[^\\u0000-\\u001f]{0,255}$' }),
-  { maxItems: 16, description: '`key=value`; repeat to require several labels' },
-);
+export const LabelQuery = Type.Array(Type.String({ pattern: '^[^=]{1,317}=[^\\u0000-\\u001f]{0,255}$' }), {
+  maxItems: 16,
+  description: '`key=value`; repeat to require several labels',
+});
 
 /** `label=k=v` query values as one labels object. */
 export function labelFilter(pairs: readonly string[] | undefined): Record<string, string> {
@@ -68,7 +81,7 @@ const DeviceView = Type.Object({
   profile: Type.Union([Type.String(), Type.Null()]),
   state: State,
   hwModel: Type.Union([Type.String(), Type.Null()]),
-  labels: Type.Record(Type.String(), Type.String()),
+  labels: LabelsView,
   bmc: Type.Union([Type.String(), Type.Null()]),
   hasPassword: Type.Boolean(),
   hasOwnershipVoucher: Type.Boolean(),
@@ -123,7 +136,8 @@ export function deviceView(d: Device) {
 export function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const s = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!s || Buffer.from(s, 'utf8').toString('base64url') !== cursor)
+  // A cursor is a serial this API returned: it round-trips and is storable text (`AA` decodes to U+0000).
+  if (!s || Buffer.from(s, 'utf8').toString('base64url') !== cursor || !isStorableText(s))
     throw new ApiError('API_ERR_BAD_REQUEST', 'cursor is not one this API returned');
   return s;
 }

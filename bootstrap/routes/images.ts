@@ -277,7 +277,13 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
         const users = await db
           .selectFrom('profiles')
           .select('name')
-          .where(sql<string>`spec->'bootImage'->>'image'`, '=', name)
+          // The boot image devices download, or the installer image a BMC boots.
+          .where((eb) =>
+            eb.or([
+              eb(sql<string>`spec->'bootImage'->>'image'`, '=', name),
+              eb(sql<string>`spec->>'installerImage'`, '=', name),
+            ]),
+          )
           .orderBy('name')
           .limit(6)
           .execute();

@@ -4,56 +4,25 @@
  * bootstrap servers). RFC 8572 §2.2 and the `ietf-sztp-conveyed-info` module
  * set the rules checked here beyond the schema.
  */
-import { type Static, Type } from 'typebox';
+import { Type } from 'typebox';
 import type { Kysely } from 'kysely';
-import type { Database } from '../../db/index.js';
+import { type Database, ProfileSpec, ResourceName } from '../../db/index.js';
+import {
+  createOwnerCertificateArtifact,
+  decodeArtifacts,
+  isPkiError,
+  parseCertificate,
+  parseCertificateBag,
+} from '../../pki/index.js';
 import { audit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
-/** Names of profiles, images and similar resources. */
-export const ResourceName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$', maxLength: 128 });
+/** Names of profiles, images and similar resources (owned by `db/profile-spec.ts`). */
+export { ResourceName } from '../../db/index.js';
 
-const Text = (max: number) => Type.String({ maxLength: max });
-
-/** The profile body (PUT) and the profile part of the response. */
-export const ProfileSpec = Type.Object(
-  {
-    type: Type.Union([Type.Literal('onboarding'), Type.Literal('redirect')]),
-    bootImage: Type.Optional(
-      Type.Object(
-        {
-          osName: Type.String({ minLength: 1, maxLength: 255 }),
-          osVersion: Type.String({ minLength: 1, maxLength: 255 }),
-          image: ResourceName,
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    configurationHandling: Type.Optional(Type.Union([Type.Literal('merge'), Type.Literal('replace')])),
-    configuration: Type.Optional(Text(4 * 1024 * 1024)),
-    preConfigurationScript: Type.Optional(Text(1024 * 1024)),
-    postConfigurationScript: Type.Optional(Text(1024 * 1024)),
-    bootstrapServers: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            address: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:_\\[\\]%-]+$' }),
-            port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-            trustAnchor: Type.Optional(Text(256 * 1024)),
-          },
-          { additionalProperties: false },
-        ),
-        { minItems: 1, maxItems: 32 },
-      ),
-    ),
-    signed: Type.Optional(Type.Boolean()),
-    responseFormat: Type.Optional(Type.Union([Type.Literal('rfc8572'), Type.Literal('opi-agent')])),
-  },
-  { additionalProperties: false },
-);
-/** A profile as given by the operator. */
-export type ProfileSpecT = Static<typeof ProfileSpec>;
+/** A profile as given by the operator (the one schema, `db/profile-spec.ts`). */
+export type ProfileSpecT = ProfileSpec;
 
 const ProfileView = Type.Intersect([
   ProfileSpec,
@@ -76,6 +45,7 @@ const ONBOARDING_FIELDS = [
 /** Checks the rules of `ietf-sztp-conveyed-info` that a schema cannot express. */
 async function checkProfile(db: Kysely<Database>, spec: ProfileSpecT): Promise<void> {
   const bad = (msg: string) => new ApiError('API_ERR_BAD_REQUEST', msg);
+  if (spec.installerImage !== undefined) await imageMustExist(db, 'installerImage', spec.installerImage);
   if (spec.type === 'redirect') {
     if (!spec.bootstrapServers)
       throw bad('a redirect profile needs bootstrapServers (RFC 8572 redirect-information)');
@@ -86,12 +56,9 @@ async function checkProfile(db: Kysely<Database>, spec: ProfileSpecT): Promise<v
       if (seen.has(s.address))
         throw bad(`bootstrapServers: address ${s.address} is listed twice (it is the list key)`);
       seen.add(s.address);
-      if (
-        s.trustAnchor !== undefined &&
-        !/^(-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\s*)+$/.test(s.trustAnchor.trim()) &&
-        !isBase64(s.trustAnchor)
-      ) {
-        throw bad(`bootstrapServers[${s.address}].trustAnchor must be PEM certificates or base64 CMS`);
+      if (s.trustAnchor !== undefined) {
+        const why = trustAnchorProblem(s.trustAnchor);
+        if (why) throw bad(`bootstrapServers[${s.address}].trustAnchor: ${why}`);
       }
     }
     return;
@@ -106,13 +73,38 @@ async function checkProfile(db: Kysely<Database>, spec: ProfileSpecT): Promise<v
   if ((spec.configuration === undefined) !== (spec.configurationHandling === undefined)) {
     throw bad('configuration and configurationHandling go together (ietf-sztp-conveyed-info "must" rules)');
   }
-  if (spec.bootImage) {
-    const img = await db
-      .selectFrom('images')
-      .select('name')
-      .where('name', '=', spec.bootImage.image)
-      .executeTakeFirst();
-    if (!img) throw bad(`bootImage.image: no image named ${spec.bootImage.image} (upload it first)`);
+  if (spec.bootImage) await imageMustExist(db, 'bootImage.image', spec.bootImage.image);
+}
+
+async function imageMustExist(db: Kysely<Database>, field: string, name: string): Promise<void> {
+  const img = await db.selectFrom('images').select('name').where('name', '=', name).executeTakeFirst();
+  if (!img) throw new ApiError('API_ERR_BAD_REQUEST', `${field}: no image named ${name} (upload it first)`);
+}
+
+/**
+ * Why a trust anchor cannot be sent to a device, or undefined when it can: PEM must hold
+ * only CERTIFICATE blocks that each parse as X.509, base64 must be a CMS degenerate
+ * SignedData (RFC 8572 §2.2 `trust-anchor`) whose certificates each parse. Checked whole
+ * at PUT, so no stored profile can make a device's request fail.
+ */
+export function trustAnchorProblem(text: string): string | undefined {
+  try {
+    let certs: Uint8Array[];
+    if (text.includes('-----BEGIN')) {
+      if (!/^(-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\s*)+$/.test(text.trim()))
+        return 'PEM must hold only CERTIFICATE blocks';
+      certs = decodeArtifacts(text);
+      // The same wrapping the device listener does, so it cannot fail there.
+      createOwnerCertificateArtifact(certs);
+    } else {
+      if (!isBase64(text)) return 'must be PEM certificates or base64 CMS';
+      certs = parseCertificateBag(new Uint8Array(Buffer.from(text.replace(/\s+/g, ''), 'base64')));
+    }
+    if (certs.length === 0) return 'holds no certificate';
+    for (const c of certs) parseCertificate(c);
+    return undefined;
+  } catch (err) {
+    return `does not parse (${isPkiError(err) ? `${err.code}: ` : ''}${(err as Error).message})`;
   }
 }
 

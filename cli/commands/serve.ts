@@ -27,6 +27,7 @@ import {
   SecretBox,
 } from '../../bootstrap/index.js';
 import {
+  checkDataDir,
   createNotifier,
   type DatabaseHandle,
   migrateToLatest,
@@ -79,8 +80,11 @@ function openSecretBox(config: ServiceConfig, log: Logger): SecretBox {
   return new SecretBox(key);
 }
 
-async function readiness(handle: DatabaseHandle): Promise<ReadinessCheck[]> {
+async function readiness(handle: DatabaseHandle, dataDir: string): Promise<ReadinessCheck[]> {
   const checks: ReadinessCheck[] = [];
+  // The data directory holds images, the admin token and (embedded mode) the database.
+  const dir = await checkDataDir(dataDir);
+  checks.push({ name: 'data-dir', ok: dir.ok, detail: dir.detail });
   try {
     await handle.ping();
     checks.push({ name: 'database', ok: true, detail: handle.kind });
@@ -204,6 +208,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       pki,
       revokedFingerprints: revoked,
       unknownDevicePolicy: config.unknownDevices,
+      basicThrottle: config.basicAuthThrottle,
       resolveImage: conveyedImageResolver(imageCatalog),
       onEventWriteError: (err, rows) =>
         log.warn({ err, dropped: rows }, 'could not record bootstrap requests'),
@@ -271,7 +276,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       await buildOperatorApi({
         logger: log.child({ listener: 'api' }),
         db: handle.db,
-        readiness: () => readiness(handle),
+        readiness: () => readiness(handle, config.dataDir),
         https: apiHttps,
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: [

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ERRORS } from '../../bootstrap/index.js';
-import { createLabPki } from '../../pki/index.js';
+import { parseProfileSpec } from '../../db/index.js';
+import { createLabPki, createOwnerCertificateArtifact, decodeArtifacts } from '../../pki/index.js';
 import { backend } from '../helpers/db.js';
 import { type TestApi, testApi } from '../helpers/api.js';
 
@@ -134,6 +135,26 @@ describe(`operator API auth (${backend})`, () => {
   });
 });
 
+describe(`token lastUsedAt (${backend})`, () => {
+  it('is written in one batch, not per request, and is stored when the API closes', async () => {
+    const own = await testApi();
+    try {
+      const before = Date.now();
+      for (let i = 0; i < 5; i++)
+        expect((await own.req({ method: 'GET', url: '/api/v1/devices', as: 'viewer' })).statusCode).toBe(200);
+      const unset = await own.t.db.selectFrom('api_tokens').select(['name', 'last_used_at']).execute();
+      expect(unset.every((r) => r.last_used_at === null)).toBe(true); // batched: nothing written yet
+      await own.app.close(); // flushes
+      const rows = await own.t.db.selectFrom('api_tokens').select(['name', 'last_used_at']).execute();
+      const viewer = rows.find((r) => r.name === 'test-viewer');
+      expect(viewer?.last_used_at?.getTime()).toBeGreaterThanOrEqual(before - 1000);
+      expect(rows.find((r) => r.name === 'test-admin')?.last_used_at).toBeNull();
+    } finally {
+      await own.t.drop();
+    }
+  });
+});
+
 describe(`profiles (${backend})`, () => {
   it('creates, versions, reads, lists and deletes a profile', async () => {
     const body = {
@@ -211,6 +232,49 @@ describe(`profiles (${backend})`, () => {
       'API_ERR_BAD_REQUEST',
     ],
     ['not an object', [1, 2], 'API_ERR_VALIDATION'],
+    [
+      'a trust anchor that is PEM armour around garbage',
+      {
+        type: 'redirect',
+        bootstrapServers: [
+          {
+            address: 'a',
+            trustAnchor: '-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n',
+          },
+        ],
+      },
+      'API_ERR_BAD_REQUEST',
+    ],
+    [
+      'a trust anchor that is base64 but not CMS',
+      { type: 'redirect', bootstrapServers: [{ address: 'a', trustAnchor: 'MIIBAA==' }] },
+      'API_ERR_BAD_REQUEST',
+    ],
+    [
+      'a trust anchor with a non-certificate PEM block',
+      {
+        type: 'redirect',
+        bootstrapServers: [
+          { address: 'a', trustAnchor: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' },
+        ],
+      },
+      'API_ERR_BAD_REQUEST',
+    ],
+    [
+      'an unknown installer image',
+      { type: 'onboarding', preConfigurationScript: 'true', installerImage: 'nope.iso' },
+      'API_ERR_BAD_REQUEST',
+    ],
+    [
+      'U+0000 in a script',
+      { type: 'onboarding', preConfigurationScript: '#!/bin/sh\u0000' },
+      'API_ERR_INVALID_TEXT',
+    ],
+    [
+      'a lone surrogate in the configuration',
+      { type: 'onboarding', configuration: 'x\ud800', configurationHandling: 'merge' },
+      'API_ERR_INVALID_TEXT',
+    ],
   ];
   for (const [what, payload, code] of bad) {
     it(`rejects ${what} and changes nothing`, async () => {
@@ -280,6 +344,115 @@ describe(`profiles (${backend})`, () => {
       409,
       'API_ERR_CONFLICT',
     );
+  });
+});
+
+describe(`profile artifacts are checked at PUT (${backend})`, () => {
+  it('accepts real trust anchors (PEM and CMS) and an installer image that exists', async () => {
+    const lab = await createLabPki({ devices: [], now: new Date() });
+    const pem = Buffer.from(lab.files.find((f) => f.path === 'tls-ca.crt')?.data as Uint8Array).toString();
+    const der = decodeArtifacts(pem);
+    const cms = Buffer.from(createOwnerCertificateArtifact(der)).toString('base64');
+    for (const trustAnchor of [pem, cms]) {
+      const r = await api.req({
+        method: 'PUT',
+        url: '/api/v1/profiles/ta-ok',
+        payload: { type: 'redirect', bootstrapServers: [{ address: 'b.example', trustAnchor }] },
+      });
+      expect(r.statusCode, r.body).toBeLessThan(300);
+    }
+    await api.t.db
+      .insertInto('images')
+      .values({
+        name: 'installer.iso',
+        size: 1,
+        sha256: 'ab'.repeat(32),
+        sha384: 'cd'.repeat(48),
+        sha512: 'ef'.repeat(64),
+        content_type: 'application/octet-stream',
+        path: '/dev/null',
+      })
+      .execute();
+    const r = await api.req({
+      method: 'PUT',
+      url: '/api/v1/profiles/with-installer',
+      payload: { type: 'onboarding', preConfigurationScript: 'true', installerImage: 'installer.iso' },
+    });
+    expect(r.statusCode, r.body).toBe(201);
+    expect(
+      (await api.req({ method: 'GET', url: '/api/v1/profiles/with-installer' })).json().installerImage,
+    ).toBe('installer.iso');
+  });
+
+  it('keeps one schema: what the API accepts is what db/profile-spec parses', async () => {
+    const spec = { type: 'onboarding', preConfigurationScript: 'true', installerImage: 'installer.iso' };
+    expect(parseProfileSpec(spec)).toEqual({ ok: true, spec });
+    const bad = parseProfileSpec({ type: 'onboarding', colour: 'red' });
+    expect(bad.ok).toBe(false);
+  });
+});
+
+describe(`text the database cannot hold, on every route (${backend})`, () => {
+  const cases: Array<[string, Record<string, unknown>]> = [
+    [
+      'U+0000 in hwModel',
+      { method: 'PUT', url: '/api/v1/devices/TXT-1', payload: { hwModel: 'evil\u0000' } },
+    ],
+    [
+      'U+0000 in a label value',
+      { method: 'PUT', url: '/api/v1/devices/TXT-2', payload: { labels: { rack: 'r\u0000' } } },
+    ],
+    [
+      'a lone surrogate in a label key',
+      { method: 'PUT', url: '/api/v1/devices/TXT-3', payload: { labels: { 'a\udc00': 'x' } } },
+    ],
+    ['U+0000 in a path parameter', { method: 'GET', url: '/api/v1/devices/DPU%00x' }],
+    ['U+0000 in a query parameter', { method: 'GET', url: '/api/v1/devices?profile=%00' }],
+    [
+      'U+0000 in a token name',
+      { method: 'POST', url: '/api/v1/tokens', as: 'admin', payload: { role: 'viewer', name: 'x\u0000' } },
+    ],
+  ];
+  for (const [what, req] of cases) {
+    it(`answers ${what} with 400 API_ERR_INVALID_TEXT and changes nothing`, async () => {
+      const before = await counts();
+      expectProblem(await api.req(req as any), 400, 'API_ERR_INVALID_TEXT');
+      expect(await counts()).toEqual(before);
+    });
+  }
+
+  it('answers a malformed cursor (one that decodes to U+0000) with 400', async () => {
+    expectProblem(
+      await api.req({ method: 'GET', url: '/api/v1/devices?cursor=AA' }),
+      400,
+      'API_ERR_BAD_REQUEST',
+    );
+  });
+});
+
+describe(`labels (${backend})`, () => {
+  it('takes Kubernetes-like keys, refuses others, and returns every stored label', async () => {
+    const ok = { rack: 'r1', 'site.example/row-3': 'x', A_b: 'y', z9: '', 'a.b-c_d': 'q' };
+    const r = await api.req({ method: 'PUT', url: '/api/v1/devices/LBL-1', payload: { labels: ok } });
+    expect(r.statusCode, r.body).toBe(201);
+    expect(r.json().labels).toEqual(ok);
+    for (const key of ['a-', '-a', 'Site.example/x', 'a/b/c', '/x', 'x'.repeat(64), 'a b']) {
+      expectProblem(
+        await api.req({ method: 'PUT', url: '/api/v1/devices/LBL-2', payload: { labels: { [key]: 'v' } } }),
+        400,
+        'API_ERR_VALIDATION',
+      );
+    }
+    // Labels written before the pattern (or by a bulk import) all come back.
+    const stored = { 'Old Key': '1', 'with\nnewline': '2', rack: '3' };
+    await api.t.db
+      .updateTable('devices')
+      .set({ labels: JSON.stringify(stored) })
+      .where('serial', '=', 'LBL-1')
+      .execute();
+    expect((await api.req({ method: 'GET', url: '/api/v1/devices/LBL-1' })).json().labels).toEqual(stored);
+    const list = (await api.req({ method: 'GET', url: '/api/v1/devices?limit=500' })).json();
+    expect(list.items.find((d: any) => d.serial === 'LBL-1').labels).toEqual(stored);
   });
 });
 

@@ -119,6 +119,11 @@ describe('bad configuration stops start-up with one line naming the setting', ()
       line: /^error: CONFIG_ERR_INVALID: DPU_ZTP_API_PORT: must be a port number/,
     },
     {
+      what: 'a Basic throttle that allows nothing',
+      args: ['--basic-auth-throttle', '0/50/300'],
+      line: /^error: CONFIG_ERR_INVALID: --basic-auth-throttle: must be PER_SERIAL\/PER_ADDRESS\/WINDOW_SECONDS/,
+    },
+    {
       what: 'unreadable config file',
       args: ['--config', '/nonexistent/dpu-ztp.json'],
       line: /^error: CONFIG_ERR_INVALID: --config \/nonexistent\/dpu-ztp.json: cannot read config file: ENOENT/,

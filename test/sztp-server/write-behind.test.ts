@@ -1,6 +1,9 @@
 /** The write-behind queue behind request records and image fetch records. */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../../db/index.js';
+import { RequestLog } from '../../sztp-server/request-log.js';
 import { type Queued, WriteBehind } from '../../sztp-server/write-behind.js';
+import { backend, freshDatabase, type TestDatabase } from '../helpers/db.js';
 
 describe('WriteBehind', () => {
   it('writes in batches, coalesces keyed items, and flush waits for the write', async () => {
@@ -87,5 +90,53 @@ describe('WriteBehind', () => {
     for (const x of ['f', 'g']) q.add(x, 'k');
     await q.flush();
     expect(q.dropped).toBe(2); // two adds lost, though they were one queued row
+  });
+
+  it('bisects a batch the database refuses for its data, dropping only the bad items', async () => {
+    const drops: Array<[number, unknown]> = [];
+    const written: string[] = [];
+    let calls = 0;
+    const q = new WriteBehind<string>(
+      async (b) => {
+        calls++;
+        if (b.some((e) => e.item.startsWith('bad')))
+          throw Object.assign(new Error('invalid'), { code: '22P05' });
+        written.push(...b.map((e) => e.item));
+      },
+      { batchSize: 500, flushMs: 10_000, onDrop: (n, err) => drops.push([n, err]) },
+    );
+    for (let i = 0; i < 500; i++) q.add(i === 137 || i === 400 ? `bad${i}` : `ok${i}`);
+    await q.flush();
+    expect(written).toHaveLength(498);
+    expect(q.dropped).toBe(2);
+    expect(q.rejected).toBe(2);
+    expect(drops.map(([n]) => n)).toEqual([1, 1]);
+    expect(calls).toBeLessThan(40); // ~2 log2(500) writes, not 500
+  });
+});
+
+describe(`request records on a real database (${backend})`, () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await freshDatabase();
+    await migrateToLatest(t.db);
+  }, 60_000);
+  afterAll(async () => t?.drop());
+
+  it("stores every other device's records when one record cannot be stored", async () => {
+    const errors: Array<[unknown, number]> = [];
+    const log = new RequestLog(t.db, (err, n) => errors.push([err, n]));
+    const cred = { peerChain: [], remoteAddress: '192.0.2.1' };
+    for (let i = 0; i < 20; i++)
+      log.record(`GOOD-${i}`, 'bootstrap-request', cred, undefined, { hwModel: 'dpu' });
+    log.record('BAD-1', 'bootstrap-request', cred, undefined, { hwModel: 'evil\u0000' }); // jsonb refuses U+0000
+    log.record('BAD-2\u0000', 'bootstrap-request', cred, undefined, {}); // text refuses U+0000
+    log.record('BAD-3', 'bootstrap-request', cred, undefined, { hwModel: 'x\ud800' }); // jsonb refuses a lone surrogate
+    await log.flush();
+    const rows = await t.db.selectFrom('bootstrap_events').select('serial').execute();
+    expect(rows.map((r) => r.serial).sort()).toEqual(
+      Array.from({ length: 20 }, (_, i) => `GOOD-${i}`).sort(),
+    );
+    expect(errors.map(([, n]) => n)).toEqual([1, 1, 1]);
   });
 });
