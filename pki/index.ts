@@ -69,6 +69,7 @@ export {
   encodeVoucher,
   signVoucher,
   verifyOwnershipVoucher,
+  voucherSignerProblem,
 } from './voucher.js';
 export {
   type BootstrappingDataInput,
@@ -83,5 +84,5 @@ export {
   createLabPki,
 } from './lab-pki.js';
 export { hashPassword, verifyPassword } from './password.js';
-export { escapeXml, parseXml, type XmlElement, XmlSyntaxError } from './xml.js';
+export { escapeXml, parseXml, type XmlElement, type XmlLimits, XmlSyntaxError } from './xml.js';
 export { PROGRESS_TYPES, type ProgressType } from './progress-types.js';

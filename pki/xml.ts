@@ -32,12 +32,30 @@ export class XmlSyntaxError extends Error {
 const NAME = /[A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?/y;
 const MAX_DEPTH = 64;
 
-/** Parses one XML document with a single root element. */
-export function parseXml(input: string): XmlElement {
+/** Per-document caps for untrusted input (each bounds work before any trust decision). */
+export interface XmlLimits {
+  /** Characters in the document. */
+  maxLength?: number;
+  /** Elements in the document. */
+  maxElements?: number;
+  /** Attributes in the document, namespace declarations included. */
+  maxAttributes?: number;
+  /** `xmlns` / `xmlns:p` declarations in the document. */
+  maxNamespaceDeclarations?: number;
+}
+
+/** Parses one XML document with a single root element, within `limits` when given. */
+export function parseXml(input: string, limits: XmlLimits = {}): XmlElement {
   let pos = 0;
   const fail = (msg: string): never => {
     throw new XmlSyntaxError(msg, pos);
   };
+  const count = { elements: 0, attributes: 0, ns: 0 };
+  const over = (what: keyof typeof count, max: number | undefined) => {
+    if (max !== undefined && ++count[what] > max) fail(`more than ${max} ${what} (limit)`);
+  };
+  if (limits.maxLength !== undefined && input.length > limits.maxLength)
+    fail(`document longer than ${limits.maxLength} characters (limit)`);
   const ws = () => {
     while (pos < input.length && /[ \t\r\n]/.test(input[pos]!)) pos++;
   };
@@ -76,6 +94,7 @@ export function parseXml(input: string): XmlElement {
   };
   const element = (parentScope: Map<string, string>, depth: number): XmlElement => {
     if (depth > MAX_DEPTH) fail('elements nested too deeply');
+    over('elements', limits.maxElements);
     if (input[pos] !== '<') fail('expected <');
     pos++;
     const qname = name();
@@ -86,6 +105,8 @@ export function parseXml(input: string): XmlElement {
       if (input.startsWith('/>', pos) || input[pos] === '>') break;
       if (pos === before) fail('expected whitespace before attribute');
       const an = name();
+      over('attributes', limits.maxAttributes);
+      if (an === 'xmlns' || an.startsWith('xmlns:')) over('ns', limits.maxNamespaceDeclarations);
       ws();
       if (input[pos] !== '=') fail('expected = after attribute name');
       pos++;

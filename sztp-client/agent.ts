@@ -5,7 +5,7 @@
  * exits the process (STYLE.md lesson 2).
  */
 import { join } from 'node:path';
-import { createCertificateBag } from '../pki/cms.js';
+import { createCertificateBag } from '../pki/verify.js';
 import { type DnsResolver, discoverBootstrapServers } from './discovery/index.js';
 import { readSshHostKeys, type OsRelease } from './device-facts.js';
 import { DirectorySource, StaticDataSource } from './file-source.js';

@@ -9,7 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { checkServerIdentity, connect, type TLSSocket } from 'node:tls';
-import { toPem } from '../pki/encoding.js';
+import { toPem } from '../pki/verify.js';
 import { AgentError } from './errors.js';
 import type {
   BootstrappingData,

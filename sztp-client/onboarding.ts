@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { BootImage, OnboardingInformation } from '../pki/conveyed-info.js';
+import type { BootImage, OnboardingInformation } from '../pki/verify.js';
 import type { OsRelease } from './device-facts.js';
 import { downloadImage } from './download.js';
 import { AgentError } from './errors.js';

@@ -8,8 +8,7 @@
  * or `maxAttempts` passes.
  */
 import { randomBytes } from 'node:crypto';
-import { parseCertificateBag } from '../pki/cms.js';
-import { ONBOARDING_KEY, REDIRECT_KEY } from '../pki/conveyed-info.js';
+import { parseCertificateBag, ONBOARDING_KEY, REDIRECT_KEY } from '../pki/verify.js';
 import { Attr, withSpan } from '../otel/index.js';
 import { AgentError, describeError } from './errors.js';
 import type { AgentLog } from './logger.js';

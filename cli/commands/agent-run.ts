@@ -8,9 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseCertificate } from '../../pki/certificate-info.js';
-import { decodeCertificates } from '../../pki/cms.js';
-import { decodeArtifacts } from '../../pki/encoding.js';
+import { parseCertificate, decodeCertificates, decodeArtifacts } from '../../pki/verify.js';
 import {
   type AgentConfig,
   createLog,
