@@ -8,6 +8,15 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  createCertificate,
+  createLabPki,
+  decodeArtifact,
+  generateKey,
+  parseCertificate,
+  signerFromPrivateKey,
+  voucherSignerProblem,
+} from '../../pki/index.js';
 import { checkBootstrapServerUri } from '../../sztp-client/discovery/index.js';
 import { imageFileName } from '../../sztp-client/onboarding.js';
 import { isAgentError, redirectUrl, StateStore } from '../../sztp-client/index.js';
@@ -111,5 +120,33 @@ describe('state.json that is not ours is moved aside', () => {
       s.attempts = 1;
     });
     expect(readdirSync(join(dir, 'elsewhere'))).toEqual(['secret']);
+  });
+});
+
+describe('who may sign a voucher (voucherSignerProblem)', () => {
+  it('a MASA may; an IDevID may not; a required EKU is required', async () => {
+    const lab = await createLabPki({ now: new Date(), devices: ['SN-9'] });
+    const text = (p: string) => lab.files.find((f) => f.path === p)?.data as string;
+    const masa = parseCertificate(decodeArtifact(text('masa.crt')));
+    const idevid = parseCertificate(decodeArtifact(text('devices/SN-9/idevid.crt')));
+    expect(voucherSignerProblem(masa)).toBeUndefined();
+    expect(voucherSignerProblem(idevid)).toMatch(/device identity/);
+    expect(voucherSignerProblem(masa, '2.999.1')).toMatch(
+      /lacks the required voucher-signer purpose 2\.999\.1/,
+    );
+    const k = await generateKey('ec-p256');
+    const ca = signerFromPrivateKey(text('masa-ca.key'), {
+      certificates: [decodeArtifact(text('masa-ca.crt'))],
+    });
+    const withEku = await createCertificate({
+      profile: 'signing',
+      subject: { commonName: 'MASA with a purpose' },
+      publicKey: k.publicKey,
+      issuer: ca,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      extendedKeyUsages: ['2.999.1'],
+    });
+    expect(voucherSignerProblem(parseCertificate(withEku), '2.999.1')).toBeUndefined();
   });
 });
