@@ -215,6 +215,7 @@ export class OnboardingExecutor implements Executor {
         }),
         cwd: this.#o.workDir,
         timeoutMs: this.#o.scriptTimeoutMs,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
       });
     } finally {
       // The hook has installed (or failed to install) the image: the copy is not kept.
@@ -268,6 +269,7 @@ export class OnboardingExecutor implements Executor {
         }),
         cwd: this.#o.workDir,
         timeoutMs: this.#o.scriptTimeoutMs,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
       });
     } catch (err) {
       r = { code: null, signal: null, timedOut: false, output: (err as Error).message, durationMs: 0 };
@@ -312,6 +314,7 @@ export class OnboardingExecutor implements Executor {
         env: this.#env({ SZTP_CONFIG_PATH: path, SZTP_CONFIG_HANDLING: handling }),
         cwd: this.#o.workDir,
         timeoutMs: this.#o.scriptTimeoutMs,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
       }).catch(
         (err: Error) =>
           ({

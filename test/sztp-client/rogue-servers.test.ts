@@ -367,6 +367,37 @@ describe('every network wait is bounded', () => {
     expect(state.pid).toBeUndefined();
     expect(state.lastAttempt).toMatchObject({ source: silent.url, outcome: 'failed' });
   });
+  it('SIGTERM while a conveyed script hangs ends the agent and the script within 2 s', async () => {
+    const d = device();
+    const started = join(d.dir, 'script-started');
+    const script = `#!/bin/sh\necho $$ > '${started}'\nexec sleep 600\n`;
+    const server = await restconf(() => ({
+      'conveyed-information': ci({
+        'ietf-sztp-conveyed-info:onboarding-information': {
+          'pre-configuration-script': Buffer.from(script).toString('base64'),
+        },
+      }),
+    }));
+    let signalledAt = 0;
+    const run = await agent(
+      [...d.args, '--bootstrap-url', server.url, '--trust-anchor', file('tls-ca.crt')],
+      (child) => {
+        const poll = setInterval(() => {
+          if (!existsSync(started) || readFileSync(started, 'utf8').trim() === '') return;
+          clearInterval(poll);
+          signalledAt = Date.now();
+          child.kill('SIGTERM');
+        }, 20);
+        child.once('exit', () => clearInterval(poll));
+      },
+    );
+    expect(Date.now() - signalledAt).toBeLessThan(2000);
+    expect(run.code, run.out).toBe(143);
+    const pid = Number(readFileSync(started, 'utf8'));
+    // The script's process group was ended with the agent (kill 0 only probes).
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
 });
 
 describe('one bad source never discards the others', () => {
