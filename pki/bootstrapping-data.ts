@@ -18,6 +18,7 @@ import { PkiError } from './errors.js';
 import { ContentTypeOid } from './oids.js';
 import { isIssuedBy, validateCertificatePath } from './path-validation.js';
 import { type Voucher, type VoucherAssertion, verifyOwnershipVoucher } from './voucher.js';
+import type { XmlLimits } from './xml.js';
 
 /** Input to {@link verifyBootstrappingData}. All artifacts are DER. */
 export interface BootstrappingDataInput {
@@ -41,6 +42,10 @@ export interface BootstrappingDataInput {
   idevidIssuer?: Uint8Array;
   /** Acceptable voucher assertions (default verified, logged). */
   acceptedAssertions?: readonly VoucherAssertion[];
+  /** An extKeyUsage OID the voucher signer must carry (see `voucherSignerProblem` in voucher.ts). */
+  voucherSignerPurpose?: string;
+  /** Caps for XML conveyed information (parsed before any signature decides trust when unsigned). */
+  xmlLimits?: Partial<XmlLimits>;
 }
 
 /** The outcome of {@link verifyBootstrappingData}. */
@@ -66,11 +71,16 @@ const CI_TYPES = [
   ContentTypeOid.data,
 ];
 
-function decodeByType(contentType: string, bytes: Uint8Array): ConveyedInformation {
+function decodeByType(
+  contentType: string,
+  bytes: Uint8Array,
+  xmlLimits?: Partial<XmlLimits>,
+): ConveyedInformation {
   if (contentType === ContentTypeOid.sztpConveyedInfoJson) return decodeConveyedInformation(bytes, 'json');
-  if (contentType === ContentTypeOid.sztpConveyedInfoXml) return decodeConveyedInformation(bytes, 'xml');
+  if (contentType === ContentTypeOid.sztpConveyedInfoXml)
+    return decodeConveyedInformation(bytes, 'xml', xmlLimits);
   // RFC 8572 §3.1: with id-data the encoding is signalled externally; sniff it.
-  return decodeConveyedInformation(bytes, 'auto');
+  return decodeConveyedInformation(bytes, 'auto', xmlLimits);
 }
 
 /**
@@ -98,7 +108,7 @@ export function verifyBootstrappingData(input: BootstrappingDataInput): Verified
         'conveyed information is unsigned, yet an owner certificate/voucher came with it',
       );
     checks.push('unsigned conveyed information accepted by policy');
-    const info = decodeByType(ci.contentType, decodeOctetContent(ci));
+    const info = decodeByType(ci.contentType, decodeOctetContent(ci), input.xmlLimits);
     checks.push('conveyed information decoded');
     return { conveyedInformation: info, contentType: ci.contentType, signed: false, checks };
   }
@@ -123,6 +133,7 @@ export function verifyBootstrappingData(input: BootstrappingDataInput): Verified
     ...(input.nonce ? { nonce: input.nonce } : {}),
     ...(input.idevidIssuer ? { idevidIssuer: input.idevidIssuer } : {}),
     ...(input.acceptedAssertions ? { acceptedAssertions: input.acceptedAssertions } : {}),
+    ...(input.voucherSignerPurpose ? { requiredSignerPurpose: input.voucherSignerPurpose } : {}),
   });
   checks.push(
     '1 voucher signature chains to a manufacturer trust anchor',
@@ -164,7 +175,7 @@ export function verifyBootstrappingData(input: BootstrappingDataInput): Verified
     signerCertificates: [owner],
   });
   checks.push('7 conveyed information signed by the owner certificate');
-  const info = decodeByType(signed.eContentType, signed.content);
+  const info = decodeByType(signed.eContentType, signed.content, input.xmlLimits);
   checks.push('conveyed information decoded');
   return {
     conveyedInformation: info,

@@ -49,6 +49,8 @@ export interface CertificateRequest {
   dnsNames?: readonly string[];
   /** IPv4/IPv6 addresses for subjectAltName (`tls-server`). */
   ipAddresses?: readonly string[];
+  /** extKeyUsage OIDs for a `signing` certificate (e.g. the lab MASA's voucher-signer purpose). */
+  extendedKeyUsages?: readonly string[];
   /** Serial number bytes; default 16 random bytes, positive (RFC 5280 §4.1.2.2). */
   serialNumber?: Uint8Array;
 }
@@ -93,6 +95,8 @@ export async function createCertificate(req: CertificateRequest): Promise<Uint8A
     exts.push(extDer(new KeyUsagesExtension(ku, true)));
     if (req.profile === 'tls-server') exts.push(extDer(new ExtendedKeyUsageExtension([EkuOid.serverAuth])));
     if (req.profile === 'idevid') exts.push(extDer(new ExtendedKeyUsageExtension([EkuOid.clientAuth])));
+    if (req.profile === 'signing' && req.extendedKeyUsages?.length)
+      exts.push(extDer(new ExtendedKeyUsageExtension([...req.extendedKeyUsages])));
   }
   exts.push(extDer(new SubjectKeyIdentifierExtension(hex(ski))));
   exts.push(extDer(new AuthorityKeyIdentifierExtension(hex(aki))));

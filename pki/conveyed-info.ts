@@ -8,7 +8,7 @@ import { signCms, encodeOctetContentInfo } from './cms.js';
 import { PkiError, guard } from './errors.js';
 import { ContentTypeOid } from './oids.js';
 import type { Signer } from './signer.js';
-import { XmlSyntaxError, type XmlElement, escapeXml, parseXml } from './xml.js';
+import { XmlSyntaxError, type XmlElement, type XmlLimits, escapeXml, parseXml } from './xml.js';
 
 /** XML namespace of ietf-sztp-conveyed-info. */
 export const CONVEYED_INFO_NS = 'urn:ietf:params:xml:ns:yang:ietf-sztp-conveyed-info';
@@ -378,6 +378,7 @@ export function encodeConveyedInformation(
 export function decodeConveyedInformation(
   bytes: Uint8Array,
   format: ConveyedInformationFormat | 'auto' = 'auto',
+  xmlLimits?: Partial<XmlLimits>,
 ): ConveyedInformation {
   const text = guard('PKI_ERR_BAD_CONVEYED_INFO', 'conveyed information is not UTF-8', () =>
     new TextDecoder('utf-8', { fatal: true }).decode(bytes),
@@ -391,7 +392,7 @@ export function decodeConveyedInformation(
   }
   let root: XmlElement;
   try {
-    root = parseXml(text);
+    root = parseXml(text, xmlLimits);
   } catch (err) {
     if (err instanceof XmlSyntaxError || err instanceof RangeError)
       bad(`conveyed information is not well-formed XML: ${err.message}`);

@@ -29,6 +29,8 @@ export const PKI_ERROR_CATALOGUE = {
   PKI_ERR_CERT_NOT_YET_VALID: 'a certificate in the path is before its notBefore at the given time',
   PKI_ERR_NOT_A_CA: 'an issuing certificate lacks basicConstraints cA=true or exceeds its pathLenConstraint',
   PKI_ERR_KEY_USAGE: 'a certificate key usage does not permit this use (keyCertSign, digitalSignature)',
+  PKI_ERR_NOT_A_VOUCHER_SIGNER:
+    'the voucher signer is a device identity (serialNumber in the subject) or lacks the required voucher-signer EKU',
   PKI_ERR_UNKNOWN_CRITICAL_EXTENSION:
     'a certificate carries a critical extension this validator does not process',
   PKI_ERR_MALFORMED_VOUCHER: 'voucher JSON is not a valid RFC 8366 ietf-voucher:voucher',

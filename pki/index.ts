@@ -69,6 +69,7 @@ export {
   encodeVoucher,
   signVoucher,
   verifyOwnershipVoucher,
+  voucherSignerProblem,
 } from './voucher.js';
 export {
   type BootstrappingDataInput,

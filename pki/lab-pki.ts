@@ -1,9 +1,14 @@
 /**
  * A complete lab PKI for every RFC 8572 role (DESIGN.md, Trust model), built
- * in memory so the CLI only has to write the files: manufacturer CA, MASA
- * (voucher signer), owner CA and owner certificate (signs conveyed
- * information), TLS CA and bootstrap-server certificate, and per device an
- * IDevID and an ownership voucher pinning the owner CA.
+ * in memory so the CLI only has to write the files: manufacturer CA (issues
+ * IDevIDs), MASA CA and MASA (voucher signer), owner CA and owner certificate
+ * (signs conveyed information), TLS CA and bootstrap-server certificate, and
+ * per device an IDevID and an ownership voucher pinning the owner CA.
+ *
+ * The MASA has its own CA, and `masa-ca.crt` is the devices' voucher trust
+ * anchor (`sztp-client run --manufacturer-trust-anchor`): were the MASA issued
+ * by the CA that issues IDevIDs, any device's key would chain to the voucher
+ * anchor and could sign a voucher for any other device (issue 12).
  */
 import { createCertificate } from './certificate-create.js';
 import { toPem } from './encoding.js';
@@ -105,7 +110,8 @@ export async function createLabPki(opts: LabPkiOptions): Promise<LabPki> {
   };
 
   const manufacturer = await root('manufacturer-ca', 'Lab Manufacturer CA');
-  const masa = await leaf('masa', manufacturer, 'signing', { commonName: 'Lab MASA (voucher signer)' });
+  const masaCa = await root('masa-ca', 'Lab MASA CA (voucher trust anchor)');
+  const masa = await leaf('masa', masaCa, 'signing', { commonName: 'Lab MASA (voucher signer)' });
   const ownerCa = await root('owner-ca', 'Lab Owner CA');
   await leaf('owner', ownerCa, 'signing', { commonName: 'Lab Owner (conveyed-information signer)' });
   const tlsCa = await root('tls-ca', 'Lab TLS CA');

@@ -8,7 +8,7 @@ import { type CertificateInfo, parseCertificate } from './certificate-info.js';
 import { signCms, verifySignedData } from './cms.js';
 import { decodeBase64, encodeBase64 } from './encoding.js';
 import { PkiError, guard } from './errors.js';
-import { ContentTypeOid } from './oids.js';
+import { ContentTypeOid, EkuOid } from './oids.js';
 import { validateCertificatePath } from './path-validation.js';
 import type { Signer } from './signer.js';
 
@@ -220,6 +220,30 @@ export interface VoucherPolicy {
   idevidIssuer?: Uint8Array;
   /** Acceptable assertions (default {@link DEFAULT_ACCEPTED_ASSERTIONS}). */
   acceptedAssertions?: readonly VoucherAssertion[];
+  /**
+   * An extKeyUsage OID the voucher signer must carry, when the
+   * operator knows the one their manufacturer's MASA certificates carry (RFC 8366 names none).
+   */
+  requiredSignerPurpose?: string;
+}
+
+/**
+ * Why `signer` may not sign ownership vouchers, or undefined when it may. A voucher decides
+ * who owns the device, so its signer must be a MASA, never a device: an IDevID (IEEE 802.1AR
+ * §8.6 puts the device serial in the subject's serialNumber) chains to the same manufacturer
+ * CA in many PKIs, and without this check any device's key could mint a voucher for any
+ * other device (issue 12's rogue server did). Also refused: a signer marked for TLS client
+ * authentication only, and one without `requiredPurpose` when that is given.
+ */
+export function voucherSignerProblem(signer: CertificateInfo, requiredPurpose?: string): string | undefined {
+  if (signer.subjectSerialNumber !== undefined)
+    return `voucher signer '${signer.subject}' is a device identity (serialNumber in the subject), not a MASA`;
+  const eku = signer.extendedKeyUsage;
+  if (eku && eku.length > 0 && eku.every((o) => o === EkuOid.clientAuth))
+    return `voucher signer '${signer.subject}' is a TLS client (device) certificate, not a MASA`;
+  if (requiredPurpose !== undefined && !(eku ?? []).includes(requiredPurpose))
+    return `voucher signer '${signer.subject}' lacks the required voucher-signer purpose ${requiredPurpose}`;
+  return undefined;
 }
 
 /** A voucher that passed {@link verifyOwnershipVoucher}. */
@@ -253,6 +277,8 @@ export function verifyOwnershipVoucher(cms: Uint8Array, policy: VoucherPolicy): 
   const ku = path.path[0]!.keyUsage;
   if (ku && !ku.includes('digitalSignature'))
     throw new PkiError('PKI_ERR_KEY_USAGE', 'voucher signer certificate lacks digitalSignature');
+  const notSigner = voucherSignerProblem(path.path[0]!, policy.requiredSignerPurpose);
+  if (notSigner) throw new PkiError('PKI_ERR_NOT_A_VOUCHER_SIGNER', notSigner);
   const voucher = decodeVoucher(parsed.content);
   // Step 2.
   if (voucher.createdOn > policy.now)

@@ -4,10 +4,12 @@
  * the onboarding executor and the state file. Reads no environment and never
  * exits the process (STYLE.md lesson 2).
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { join } from 'node:path';
-import { createCertificateBag } from '../pki/cms.js';
-import { type DnsResolver, discoverBootstrapServers } from './discovery/index.js';
+import { createCertificateBag } from '../pki/verify.js';
+import { checkBootstrapServerUri, type DnsResolver, discoverBootstrapServers } from './discovery/index.js';
 import { readSshHostKeys, type OsRelease } from './device-facts.js';
+import { AgentError, describeError } from './errors.js';
 import { DirectorySource, StaticDataSource } from './file-source.js';
 import { type ClientIdentity, HttpsSource } from './https-source.js';
 import type { AgentLog } from './logger.js';
@@ -52,10 +54,20 @@ export interface AgentConfig {
   once: boolean;
   maxAttempts?: number;
   backoff: { initialMs: number; maxMs: number };
-  /** Per-request time limit for RESTCONF, and idle limit for downloads, ms. */
+  /** Per-request deadline for RESTCONF (connect to last byte), and idle limit for downloads, ms. */
   timeoutMs: number;
-  /** Largest boot image accepted, bytes (default 64 GiB). */
+  /** Overall deadline for fetching from one source (host-meta + RPC), ms (default 120 s). */
+  sourceDeadlineMs?: number;
+  /** Largest boot image accepted, bytes (default 16 GiB, `DEFAULT_MAX_IMAGE_BYTES`). */
   maxImageBytes?: number;
+  /** Slowest average download rate tolerated, bytes/s (default 64 KiB/s, `DEFAULT_MIN_DOWNLOAD_RATE`). */
+  minDownloadRate?: number;
+  /** Entries tried per redirect list (default 8). */
+  maxRedirectEntries?: number;
+  /** Redirect hops per pass over the sources (default 32). */
+  maxRedirectHops?: number;
+  /** `--voucher-signer-eku`: an extKeyUsage OID the voucher signer must carry. */
+  voucherSignerPurpose?: string;
   sendNonce: boolean;
   /** The clock used for certificate and voucher validity. */
   now: () => Date;
@@ -69,16 +81,48 @@ export interface AgentConfig {
 /** How `run` ended: the procedure's result, or disabled before it started. */
 export type AgentResult = ProcedureResult | { outcome: 'disabled'; reason: string };
 
-/** A URL for a redirect target (IPv6 literals bracketed). */
+/**
+ * A URL for a redirect target (IPv6 literals bracketed). RFC 8572 §2.2 makes `address` an
+ * `inet:host` (an IP address or a domain name) and `port` an `inet:port-number`; anything
+ * else — `127.0.0.1:1`, `http://…`, a name smuggling a path — is refused here, so that
+ * entry alone is skipped.
+ *
+ * @throws AgentError `SZTP_CLIENT_ERR_BAD_SOURCE`
+ */
 export function redirectUrl(t: { address: string; port: number }): string {
-  const host = t.address.includes(':') && !t.address.startsWith('[') ? `[${t.address}]` : t.address;
-  return `https://${host}:${t.port}`;
+  const addr = typeof t.address === 'string' ? t.address : '';
+  const shown = JSON.stringify(addr.slice(0, 100));
+  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535)
+    throw new AgentError('SZTP_CLIENT_ERR_BAD_SOURCE', `redirect entry ${shown}: bad port ${String(t.port)}`);
+  const bare = addr.replace(/^\[(.*)\]$/, '$1');
+  let host: string;
+  if (isIPv6(bare) && !bare.includes('%')) host = `[${bare}]`;
+  else if (isIPv4(addr) || HOST_NAME.test(addr)) host = addr;
+  else
+    throw new AgentError(
+      'SZTP_CLIENT_ERR_BAD_SOURCE',
+      `redirect entry ${shown} is not an IP address or host name (RFC 8572 §2.2 inet:host)`,
+    );
+  const url = `https://${host}:${t.port}`;
+  const checked = checkBootstrapServerUri(url);
+  if (!checked.ok)
+    throw new AgentError('SZTP_CLIENT_ERR_BAD_SOURCE', `redirect entry ${shown}: ${checked.reason}`);
+  return url;
 }
+
+// RFC 1123 host name: labels of letters, digits and inner hyphens (a root dot tolerated).
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /** Runs the agent once through the RFC 8572 §5 loop; honours the SZTP-enabled flag. */
 export async function runAgent(c: AgentConfig): Promise<AgentResult> {
   const state = new StateStore(c.stateDir);
   const s = await state.load();
+  if (state.recovered)
+    c.log.line('warn', 'start', `${state.file} was unusable and was moved aside; starting fresh`, {
+      movedTo: state.recovered.movedTo,
+      reason: state.recovered.reason,
+    });
   if (!s.enabled) {
     const reason = s.disabledReason ?? 'disabled';
     c.log.line(
@@ -93,6 +137,8 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
       url,
       trustAnchors,
       timeoutMs: c.timeoutMs,
+      ...(c.sourceDeadlineMs !== undefined ? { sourceDeadlineMs: c.sourceDeadlineMs } : {}),
+      ...(c.signal ? { signal: c.signal } : {}),
       ...(c.identity ? { identity: c.identity } : {}),
       ...(c.basicPassword !== undefined
         ? { basic: { username: c.serialNumber, password: c.basicPassword } }
@@ -119,8 +165,19 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
             ...(d.ownershipVoucher ? { ownershipVoucher: d.ownershipVoucher } : {}),
           }),
       ),
-      ...found.servers.map((srv) => https(srv.url, c.trustAnchors)),
     ];
+    // Each source is built alone: one URL the transport cannot use is a warning, never the
+    // reason the others (the --bootstrap-url ones included) are lost for the pass.
+    for (const srv of found.servers) {
+      try {
+        list.push(https(srv.url, c.trustAnchors));
+      } catch (err) {
+        const e = describeError(err);
+        c.log.line('warn', 'discover', `skipping ${JSON.stringify(srv.url.slice(0, 200))}: ${e.message}`, {
+          code: e.code,
+        });
+      }
+    }
     c.log.line(
       'info',
       'discover',
@@ -139,6 +196,7 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
         manufacturerTrustAnchors: c.manufacturerTrustAnchors,
         serialNumber: c.serialNumber,
         now: c.now,
+        ...(c.voucherSignerPurpose ? { voucherSignerPurpose: c.voucherSignerPurpose } : {}),
       }),
     executor:
       c.executor ??
@@ -148,6 +206,8 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
         scriptTimeoutMs: c.scriptTimeoutMs,
         downloadIdleTimeoutMs: c.timeoutMs,
         ...(c.maxImageBytes !== undefined ? { maxImageBytes: c.maxImageBytes } : {}),
+        ...(c.minDownloadRate !== undefined ? { minDownloadRate: c.minDownloadRate } : {}),
+        ...(c.signal ? { signal: c.signal } : {}),
         env: { SZTP_SERIAL_NUMBER: c.serialNumber },
         log: c.log,
         ...(c.installHook ? { installHook: c.installHook } : {}),
@@ -168,6 +228,8 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
     once: c.once,
     ...(c.maxAttempts !== undefined ? { maxAttempts: c.maxAttempts } : {}),
     backoff: c.backoff,
+    ...(c.maxRedirectEntries !== undefined ? { maxRedirectEntries: c.maxRedirectEntries } : {}),
+    ...(c.maxRedirectHops !== undefined ? { maxRedirectHops: c.maxRedirectHops } : {}),
     state,
     log: c.log,
     ...(c.signal ? { signal: c.signal } : {}),

@@ -9,10 +9,18 @@
  * certificate: integrity comes from the hash in verified conveyed information,
  * not from the channel (many image hosts are mirrors the device has no anchor
  * for), and the IDevID is not shown to hosts that are not bootstrap servers.
+ *
+ * Because the channel is not authenticated, the host may be hostile, so every
+ * wait is bounded: the idle timeout (no byte for `idleTimeoutMs`), and an
+ * overall rate floor — after a grace period the download must have averaged
+ * `minRate` bytes/s, so an image announced as N bytes ends by
+ * grace + N ÷ minRate, and a host dribbling a byte a second is cut whether or
+ * not it announced a size. The file is created with O_EXCL|O_NOFOLLOW: a
+ * symlink planted at the image path is never followed.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { constants, type WriteStream } from 'node:fs';
+import { open as openFile, rm } from 'node:fs/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { once } from 'node:events';
@@ -36,9 +44,20 @@ export interface DownloadOptions {
    * without a bound a hostile server could fill the disk first.
    */
   maxBytes?: number;
+  /**
+   * Slowest average rate tolerated, bytes/s, after a grace period of `idleTimeoutMs`
+   * (default {@link DEFAULT_MIN_DOWNLOAD_RATE}): the overall deadline is
+   * grace + size ÷ minRate.
+   */
+  minRate?: number;
+  /** Ends the download at once (the agent's SIGTERM). */
+  signal?: AbortSignal;
   /** Told about each finished attempt (for logs). */
   onEvent?: (message: string) => void;
 }
+
+/** Default {@link DownloadOptions.minRate}: 64 KiB/s (a 4 GiB image may take 18 h, no more). */
+export const DEFAULT_MIN_DOWNLOAD_RATE = 64 * 1024;
 
 /** A verified download. */
 export interface Downloaded {
@@ -50,14 +69,19 @@ export interface Downloaded {
   durationMs: number;
 }
 
-function open(uri: URL, offset: number, idleTimeoutMs: number): Promise<IncomingMessage> {
+function open(
+  uri: URL,
+  offset: number,
+  idleTimeoutMs: number,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
   const headers: Record<string, string> = { 'user-agent': 'sztp-client' };
   if (offset > 0) headers.range = `bytes=${offset}-`;
   return new Promise((resolve, reject) => {
     const req =
       uri.protocol === 'https:'
-        ? httpsGet(uri, { headers, rejectUnauthorized: false, timeout: idleTimeoutMs })
-        : httpGet(uri, { headers, timeout: idleTimeoutMs });
+        ? httpsGet(uri, { headers, rejectUnauthorized: false, timeout: idleTimeoutMs, signal })
+        : httpGet(uri, { headers, timeout: idleTimeoutMs, signal });
     req.once('timeout', () => req.destroy(new Error(`no data for ${idleTimeoutMs} ms`)));
     req.once('error', reject);
     req.once('response', resolve);
@@ -67,8 +91,22 @@ function open(uri: URL, offset: number, idleTimeoutMs: number): Promise<Incoming
 /** The image is larger than {@link DownloadOptions.maxBytes}: not worth resuming or retrying. */
 class ImageTooLarge extends Error {}
 
-/** Default {@link DownloadOptions.maxBytes}: 64 GiB. */
-export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 ** 3;
+/**
+ * Default {@link DownloadOptions.maxBytes}: 16 GiB — above any DPU OS image or installer
+ * ISO seen (BlueField BFBs are 1–2 GiB), and well below a disk a hostile host could fill.
+ */
+export const DEFAULT_MAX_IMAGE_BYTES = 16 * 1024 ** 3;
+
+/** Opens the image file afresh: an existing file (or symlink) at `dest` is removed, never written through. */
+async function createImageFile(dest: string): Promise<WriteStream> {
+  await rm(dest, { force: true });
+  const fh = await openFile(
+    dest,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  return fh.createWriteStream({ highWaterMark: 1 << 20 }) as unknown as WriteStream;
+}
 
 async function closeStream(out: WriteStream): Promise<void> {
   if (out.closed) return;
@@ -81,17 +119,37 @@ async function fromUri(
   uri: URL,
   o: DownloadOptions,
 ): Promise<{ bytes: number; resumes: number; match: boolean; digest: string }> {
-  let out = createWriteStream(o.dest, { flags: 'w', highWaterMark: 1 << 20 });
+  let out = await createImageFile(o.dest);
   let hash: Hash = createHash('sha256');
   let offset = 0;
   let total: number | undefined;
   let resumes = 0;
+  // The rate floor: after the grace period, bytes received (resumes included) must keep
+  // up with minRate, checked every second and on every chunk.
+  const started = Date.now();
+  let received = 0;
+  const minRate = o.minRate ?? DEFAULT_MIN_DOWNLOAD_RATE;
+  const grace = o.idleTimeoutMs;
+  const slow = new AbortController();
+  const tooSlow = () => {
+    const elapsed = Date.now() - started;
+    if (elapsed > grace && received < (minRate * (elapsed - grace)) / 1000)
+      slow.abort(
+        new Error(
+          `slower than the minimum rate of ${minRate} bytes/s (--min-download-rate): ${received} bytes in ${Math.round(elapsed / 1000)} s`,
+        ),
+      );
+  };
+  const ticker = setInterval(tooSlow, 1000);
+  const signal = o.signal ? AbortSignal.any([o.signal, slow.signal]) : slow.signal;
+  const stopped = () => (signal.reason instanceof Error ? signal.reason : new Error('stopped'));
   try {
     for (;;) {
       let res: IncomingMessage;
       try {
-        res = await open(uri, offset, o.idleTimeoutMs);
+        res = await open(uri, offset, o.idleTimeoutMs, signal);
       } catch (err) {
+        if (signal.aborted) throw stopped();
         if (offset > 0 && resumes < (o.maxResumes ?? 5)) {
           resumes++;
           continue;
@@ -113,7 +171,7 @@ async function fromUri(
           // The server ignored Range: start over, with a fresh hash.
           o.onEvent?.(`${uri.href}: server ignored Range, restarting from 0`);
           await closeStream(out);
-          out = createWriteStream(o.dest, { flags: 'w', highWaterMark: 1 << 20 });
+          out = await createImageFile(o.dest);
           hash = createHash('sha256');
           offset = 0;
         }
@@ -123,26 +181,36 @@ async function fromUri(
         res.resume();
         throw new Error(`HTTP ${status}`);
       }
-      const max = o.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
-      if (total !== undefined && total > max) {
+      // The announced size, when given, is the limit for this download (never above maxBytes).
+      const max = Math.min(o.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES, total ?? Number.POSITIVE_INFINITY);
+      if (total !== undefined && total > (o.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES)) {
         res.destroy();
-        throw new ImageTooLarge(`image is ${total} bytes, over the ${max}-byte limit (--max-image-size)`);
+        throw new ImageTooLarge(
+          `image is ${total} bytes, over the ${o.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES}-byte limit (--max-image-size)`,
+        );
       }
       try {
         for await (const chunk of res as AsyncIterable<Buffer>) {
           if (offset + chunk.length > max) {
             res.destroy();
-            throw new ImageTooLarge(`image grew past the ${max}-byte limit (--max-image-size); download cut`);
+            throw new ImageTooLarge(
+              total !== undefined && max === total
+                ? `image grew past its announced ${total} bytes; download cut`
+                : `image grew past the ${max}-byte limit (--max-image-size); download cut`,
+            );
           }
           hash.update(chunk);
           offset += chunk.length;
+          received += chunk.length;
           if (!out.write(chunk)) await once(out, 'drain');
         }
+        if (signal.aborted) throw stopped();
         if (total !== undefined && offset < total)
           throw new Error(`connection closed at ${offset} of ${total} bytes`);
         if (res.readableAborted || (res as IncomingMessage & { aborted?: boolean }).aborted)
           throw new Error('connection aborted');
       } catch (err) {
+        if (signal.aborted) throw stopped();
         if (!(err instanceof ImageTooLarge) && resumes < (o.maxResumes ?? 5)) {
           resumes++;
           o.onEvent?.(`${uri.href}: ${(err as Error).message}; resuming at byte ${offset}`);
@@ -153,6 +221,7 @@ async function fromUri(
       break;
     }
   } finally {
+    clearInterval(ticker);
     await closeStream(out);
   }
   const digest = hash.digest();
@@ -164,6 +233,9 @@ async function fromUri(
   };
 }
 
+/** `download-uri` entries tried at most (a list of thousands is not a mirror list). */
+const MAX_DOWNLOAD_URIS = 16;
+
 /**
  * Downloads and verifies the boot image.
  *
@@ -174,7 +246,7 @@ export async function downloadImage(o: DownloadOptions): Promise<Downloaded> {
   const started = Date.now();
   const failures: string[] = [];
   let wrongHash = false;
-  for (const raw of o.uris) {
+  for (const raw of o.uris.slice(0, MAX_DOWNLOAD_URIS)) {
     let uri: URL;
     try {
       uri = new URL(raw);
@@ -201,6 +273,7 @@ export async function downloadImage(o: DownloadOptions): Promise<Downloaded> {
     }
     // Never leave unverified bytes where an installer might pick them up.
     await rm(o.dest, { force: true });
+    if (o.signal?.aborted) break;
     o.onEvent?.(failures[failures.length - 1] as string);
   }
   throw new AgentError(

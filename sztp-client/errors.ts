@@ -11,6 +11,8 @@ export const AGENT_ERROR_CODES = {
     'The agent configuration is unusable: a missing or unreadable IDevID, trust anchor or state directory, or a bad flag value.',
   SZTP_CLIENT_ERR_NO_SOURCES:
     'Discovery found no bootstrap server and no bootstrapping data to try (no --bootstrap-url, no DHCP option 143/136, no DNS record, no --bootstrap-dir).',
+  SZTP_CLIENT_ERR_BAD_SOURCE:
+    'A discovered source or redirect entry is unusable (a URL the HTTPS transport cannot parse, an address that is not a host name or IP address, a bad port); it is skipped and the others are still tried.',
   SZTP_CLIENT_ERR_CONNECT:
     'A bootstrap server could not be reached: DNS, TCP or TLS failure, or a timeout (RFC 8572 §5.3: move on to the next source).',
   SZTP_CLIENT_ERR_HTTP:
@@ -22,7 +24,7 @@ export const AGENT_ERROR_CODES = {
   SZTP_CLIENT_ERR_UNTRUSTED_UNSIGNED:
     'Unsigned onboarding information came from an untrusted source; RFC 8572 §5.3 forbids acting on it.',
   SZTP_CLIENT_ERR_REDIRECT_LOOP:
-    'Redirect information nested deeper than 10 hops (RFC 8572 §5.3 asks for a limit).',
+    'Redirect information nested deeper than 10 hops (RFC 8572 §5.3 asks for a limit), or a pass followed more redirect hops than --max-redirect-hops.',
   SZTP_CLIENT_ERR_REDIRECT_FAILED:
     'No bootstrap server listed in redirect information could bootstrap the device.',
   SZTP_CLIENT_ERR_PROGRESS_REJECTED:
@@ -39,6 +41,8 @@ export const AGENT_ERROR_CODES = {
   SZTP_CLIENT_ERR_GAVE_UP:
     'Every source failed, with --once or after --max-attempts passes over the sources.',
   SZTP_CLIENT_ERR_STATE: 'The state file in --state-dir cannot be read or written.',
+  SZTP_CLIENT_ERR_STOPPED:
+    'The agent was stopped (SIGTERM or SIGINT) before a source bootstrapped the device; the state was saved and the next start tries again.',
 } as const;
 
 /** A stable agent error code. */

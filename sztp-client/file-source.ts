@@ -6,8 +6,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeArtifact } from '../pki/encoding.js';
-import { isPkiError } from '../pki/errors.js';
+import { decodeArtifact, isPkiError } from '../pki/verify.js';
 import { AgentError } from './errors.js';
 import type { BootstrappingData, Source, SourceReply } from './ports.js';
 

@@ -4,12 +4,19 @@
  * decides what to send: whether the server is trusted (its certificate path
  * and name check out against our trust anchors, §5.3) is known before any
  * HTTP Basic secret or progress report leaves the device (§9.6, §5.6).
+ *
+ * Every wait is bounded: a request has one deadline (`timeoutMs`) covering
+ * DNS, TCP, TLS, headers and the whole body, so a server that accepts TLS and
+ * never answers — or answers a byte a second — costs at most that; a fetch
+ * (host-meta plus get-bootstrapping-data) has an overall deadline per source
+ * (`sourceDeadlineMs`); and the agent's abort signal (SIGTERM) ends any of
+ * them at once.
  */
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { checkServerIdentity, connect, type TLSSocket } from 'node:tls';
-import { toPem } from '../pki/encoding.js';
+import { toPem } from '../pki/verify.js';
 import { AgentError } from './errors.js';
 import type {
   BootstrappingData,
@@ -24,6 +31,10 @@ const MOD = 'ietf-sztp-bootstrap-server';
 const MEDIA = 'application/yang-data+json';
 /** Replies larger than this are refused (conveyed information is small; images are not fetched here). */
 const MAX_REPLY = 16 * 1024 * 1024;
+/** host-meta (RFC 6415) is a few lines of XRD. */
+const MAX_HOST_META = 64 * 1024;
+/** Default {@link HttpsSourceOptions.sourceDeadlineMs}. */
+export const DEFAULT_SOURCE_DEADLINE_MS = 120_000;
 
 /** The device's TLS client identity (RFC 8572 §5.3: send intermediates with the cert). */
 export interface ClientIdentity {
@@ -41,14 +52,44 @@ export interface HttpsSourceOptions {
   identity?: ClientIdentity;
   /** HTTP Basic credentials: sent only once the server is authenticated. */
   basic?: { username: string; password: string };
-  /** Per-request time limit, ms. */
+  /** Per-request deadline, ms: DNS, connect, TLS, headers and the whole body. */
   timeoutMs: number;
+  /** Overall deadline of one {@link HttpsSource.fetch} (host-meta + the RPC), ms (default 120 s). */
+  sourceDeadlineMs?: number;
+  /** Ends every request and wait at once (the agent's SIGTERM). */
+  signal?: AbortSignal;
 }
 
 interface Reply {
   status: number;
   body: string;
   trusted: boolean;
+}
+
+/** The reason an aborted signal carries, as an Error (a timeout says so). */
+export function abortError(signal: AbortSignal): Error {
+  const r = signal.reason as { name?: string; message?: string } | undefined;
+  if (r?.name === 'TimeoutError') return new Error('deadline passed (--timeout)');
+  return r instanceof Error ? r : new Error('stopped');
+}
+
+/** Resolves like `p`, or rejects as soon as `signal` aborts (for waits that take no signal). */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(abortError(signal));
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', abort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Parses `ietf-restconf:errors` into one line, or returns the body's start. */
@@ -127,7 +168,13 @@ export class HttpsSource implements Source, Reporter {
 
   constructor(options: HttpsSourceOptions) {
     this.#o = options;
-    this.#url = new URL(options.url);
+    try {
+      this.#url = new URL(options.url);
+    } catch {
+      throw new AgentError('SZTP_CLIENT_ERR_BAD_SOURCE', `${options.url}: not a usable https URL`);
+    }
+    if (this.#url.protocol !== 'https:' || this.#url.username || this.#url.password)
+      throw new AgentError('SZTP_CLIENT_ERR_BAD_SOURCE', `${options.url}: not an https://host[:port] URL`);
     this.name = `${this.#url.protocol}//${this.#url.host}${this.#url.pathname === '/' ? '' : this.#url.pathname}`;
     this.#ca = options.trustAnchors.map((der) => toPem(der, 'CERTIFICATE'));
     const path = this.#url.pathname.replace(/\/+$/, '');
@@ -137,13 +184,13 @@ export class HttpsSource implements Source, Reporter {
     else if (path !== '') this.#root = path;
   }
 
-  /** Opens one TLS connection, trying every address of the host once (RFC 8572 §5.5). */
-  async #connect(): Promise<TLSSocket> {
+  /** Opens one TLS connection, trying every address of the host once (RFC 8572 §5.5), until `signal`. */
+  async #connect(signal: AbortSignal): Promise<TLSSocket> {
     const host = this.#url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(this.#url.port || 443);
     const addresses = isIP(host)
       ? [host]
-      : await lookup(host, { all: true }).then(
+      : await untilAborted(lookup(host, { all: true }), signal).then(
           (r) => r.map((a) => a.address),
           (err: Error) => {
             throw new AgentError('SZTP_CLIENT_ERR_CONNECT', `${this.name}: ${err.message}`, { cause: err });
@@ -151,6 +198,7 @@ export class HttpsSource implements Source, Reporter {
         );
     let last: Error | undefined;
     for (const address of addresses) {
+      if (signal.aborted) break;
       try {
         return await new Promise<TLSSocket>((resolve, reject) => {
           const socket = connect({
@@ -165,31 +213,46 @@ export class HttpsSource implements Source, Reporter {
             ...(this.#o.identity ? { cert: this.#o.identity.certPem, key: this.#o.identity.keyPem } : {}),
             minVersion: 'TLSv1.2',
           });
-          const timer = setTimeout(
-            () => socket.destroy(new Error(`TLS connect timed out after ${this.#o.timeoutMs} ms`)),
-            this.#o.timeoutMs,
-          );
+          const abort = () => socket.destroy(abortError(signal));
+          signal.addEventListener('abort', abort, { once: true });
+          const done = () => signal.removeEventListener('abort', abort);
           socket.once('secureConnect', () => {
-            clearTimeout(timer);
+            done();
             resolve(socket);
           });
           socket.once('error', (err) => {
-            clearTimeout(timer);
+            done();
             reject(err);
+          });
+          socket.once('close', () => {
+            done();
+            reject(new Error('connection closed during the TLS handshake'));
           });
         });
       } catch (err) {
         last = err as Error;
       }
     }
+    if (signal.aborted) last = abortError(signal);
     throw new AgentError('SZTP_CLIENT_ERR_CONNECT', `${this.name}: ${last?.message ?? 'no address'}`, {
       cause: last,
     });
   }
 
-  /** One request on a fresh connection; `secret` headers are added only to a trusted server. */
-  async #request(method: 'GET' | 'POST', path: string, body?: string): Promise<Reply> {
-    const socket = await this.#connect();
+  /**
+   * One request on a fresh connection; `secret` headers are added only to a trusted server.
+   * One deadline covers it all (connect to the last body byte), and `outer` (the source's
+   * deadline and the agent's abort signal) ends it at once.
+   */
+  async #request(
+    method: 'GET' | 'POST',
+    path: string,
+    outer: AbortSignal,
+    body?: string,
+    maxReply = MAX_REPLY,
+  ): Promise<Reply> {
+    const signal = AbortSignal.any([outer, AbortSignal.timeout(this.#o.timeoutMs)]);
+    const socket = await this.#connect(signal);
     // Trusted only with anchors configured and a verified path and name.
     const trusted = this.#ca.length > 0 && socket.authorized;
     if (this.#trusted === true && !trusted) {
@@ -209,44 +272,56 @@ export class HttpsSource implements Source, Reporter {
     if (trusted && this.#o.basic)
       headers.authorization = `Basic ${Buffer.from(`${this.#o.basic.username}:${this.#o.basic.password}`).toString('base64')}`;
     return new Promise<Reply>((resolve, reject) => {
-      const req = httpRequest({
-        method,
-        path,
-        headers,
-        createConnection: () => socket,
-        timeout: this.#o.timeoutMs,
-      });
-      req.once('timeout', () => req.destroy(new Error(`no reply in ${this.#o.timeoutMs} ms`)));
-      req.once('error', (err) =>
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', abort);
+        socket.destroy();
         reject(
           err instanceof AgentError
             ? err
             : new AgentError('SZTP_CLIENT_ERR_CONNECT', `${this.name}: ${err.message}`, { cause: err }),
-        ),
-      );
+        );
+      };
+      // Node applies no `timeout` to a socket handed over by createConnection once TLS is
+      // up (issue 12): the deadline is this signal, and it destroys the socket itself.
+      const abort = () => {
+        const err = abortError(signal);
+        req.destroy(err);
+        fail(err);
+      };
+      const req = httpRequest({ method, path, headers, createConnection: () => socket });
+      signal.addEventListener('abort', abort, { once: true });
+      if (signal.aborted) abort();
+      req.once('error', fail);
       req.once('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > MAX_REPLY) req.destroy(new Error(`reply larger than ${MAX_REPLY} bytes`));
+          if (size > maxReply) fail(new Error(`reply larger than ${maxReply} bytes`));
           else chunks.push(c);
         });
         res.once('end', () => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener('abort', abort);
           socket.destroy();
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), trusted });
         });
-        res.once('error', reject);
+        res.once('error', fail);
+        res.once('aborted', () => fail(new Error('reply cut short')));
       });
       req.end(body);
     });
   }
 
   /** RFC 8040 §3.1 root discovery, `/restconf` when the server has no host-meta. */
-  async #restconfRoot(): Promise<string> {
+  async #restconfRoot(signal: AbortSignal): Promise<string> {
     if (this.#root !== undefined) return this.#root;
     try {
-      const r = await this.#request('GET', '/.well-known/host-meta');
+      const r = await this.#request('GET', '/.well-known/host-meta', signal, undefined, MAX_HOST_META);
       const m =
         r.status === 200 ? /<Link\s[^>]*rel=["']restconf["'][^>]*href=["']([^"']+)["']/i.exec(r.body) : null;
       this.#root = m?.[1] ? m[1].replace(/\/+$/, '') : '/restconf';
@@ -257,6 +332,12 @@ export class HttpsSource implements Source, Reporter {
     return this.#root;
   }
 
+  /** The agent's signal joined with a deadline of `ms`. */
+  #signal(ms: number): AbortSignal {
+    const deadline = AbortSignal.timeout(ms);
+    return this.#o.signal ? AbortSignal.any([this.#o.signal, deadline]) : deadline;
+  }
+
   /** Whether the last connection proved the server trusted (undefined before the first). */
   get trusted(): boolean | undefined {
     return this.#trusted;
@@ -264,7 +345,8 @@ export class HttpsSource implements Source, Reporter {
 
   /** get-bootstrapping-data (RFC 8572 §7.1). */
   async fetch(request: BootstrapRequest): Promise<SourceReply> {
-    const root = await this.#restconfRoot();
+    const signal = this.#signal(this.#o.sourceDeadlineMs ?? DEFAULT_SOURCE_DEADLINE_MS);
+    const root = await this.#restconfRoot(signal);
     const input: Record<string, unknown> = {};
     if (request.signedDataPreferred) input['signed-data-preferred'] = [null];
     if (request.hwModel) input['hw-model'] = request.hwModel;
@@ -274,6 +356,7 @@ export class HttpsSource implements Source, Reporter {
     const r = await this.#request(
       'POST',
       `${root}/operations/${MOD}:get-bootstrapping-data`,
+      signal,
       JSON.stringify({ [`${MOD}:input`]: input }),
     );
     if (r.status !== 200)
@@ -293,10 +376,12 @@ export class HttpsSource implements Source, Reporter {
         'SZTP_CLIENT_ERR_PROGRESS_REJECTED',
         `${this.name} is not trusted: no progress reports`,
       );
-    const root = await this.#restconfRoot();
+    const signal = this.#signal(this.#o.timeoutMs);
+    const root = await this.#restconfRoot(signal);
     const r = await this.#request(
       'POST',
       `${root}/operations/${MOD}:report-progress`,
+      signal,
       JSON.stringify(progressInput(progress)),
     );
     if (r.status !== 204)

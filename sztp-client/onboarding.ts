@@ -7,9 +7,10 @@
  * configuration to a file and `--config-hook`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { BootImage, OnboardingInformation } from '../pki/conveyed-info.js';
+import type { BootImage, OnboardingInformation } from '../pki/verify.js';
 import type { OsRelease } from './device-facts.js';
 import { downloadImage } from './download.js';
 import { AgentError } from './errors.js';
@@ -39,8 +40,12 @@ export interface OnboardingOptions {
   scriptTimeoutMs: number;
   /** Idle time before a download connection counts as broken, ms. */
   downloadIdleTimeoutMs: number;
-  /** Largest boot image accepted, bytes (default 64 GiB). */
+  /** Largest boot image accepted, bytes (default 16 GiB). */
   maxImageBytes?: number;
+  /** Slowest average download rate tolerated, bytes/s (default 64 KiB/s). */
+  minDownloadRate?: number;
+  /** Ends a download at once (the agent's SIGTERM). */
+  signal?: AbortSignal;
   /** Extra environment for scripts and hooks (e.g. SZTP_SERIAL_NUMBER). */
   env?: Record<string, string>;
   log: AgentLog;
@@ -54,6 +59,36 @@ export function imageSha256(bi: BootImage): Uint8Array | undefined {
     if (/^[0-9a-fA-F]{64}$/.test(hex)) return new Uint8Array(Buffer.from(hex, 'hex'));
   }
   return undefined;
+}
+
+/**
+ * The work-file name for a boot image: the last path segment of the first http(s)
+ * `download-uri`, reduced to `[A-Za-z0-9._-]`, never `.`/`..` or a dot file, at most 100
+ * characters; `boot-image` when nothing usable is left. The name reaches the install hook
+ * (some look at the extension); the directory is always the work directory.
+ */
+export function imageFileName(uris: readonly string[]): string {
+  for (const raw of uris.slice(0, 16)) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      continue;
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') continue;
+    let segment: string;
+    try {
+      segment = decodeURIComponent(url.pathname.split('/').pop() ?? '');
+    } catch {
+      segment = url.pathname.split('/').pop() ?? '';
+    }
+    const name = segment
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .replace(/^[.]+/, '')
+      .slice(-100);
+    return name === '' ? 'boot-image' : name;
+  }
+  return 'boot-image';
 }
 
 /** Writes `data` to `path` atomically (temp file in the same directory, fsync, rename). */
@@ -139,14 +174,8 @@ export class OnboardingExecutor implements Executor {
         'a boot image must be installed but no --install-hook is configured',
       );
     const uris = bi['download-uri'] ?? [];
-    const name = (() => {
-      try {
-        return basename(new URL(uris[0] ?? 'x:/boot-image').pathname) || 'boot-image';
-      } catch {
-        return 'boot-image';
-      }
-    })();
-    const dest = join(this.#o.workDir, name.replace(/[^A-Za-z0-9._-]/g, '_'));
+    // Never from the raw URI: `x:..` once named the state directory itself (EISDIR).
+    const dest = join(this.#o.workDir, imageFileName(uris));
     let got: Awaited<ReturnType<typeof downloadImage>>;
     try {
       got = await downloadImage({
@@ -155,6 +184,8 @@ export class OnboardingExecutor implements Executor {
         dest,
         idleTimeoutMs: this.#o.downloadIdleTimeoutMs,
         ...(this.#o.maxImageBytes !== undefined ? { maxBytes: this.#o.maxImageBytes } : {}),
+        ...(this.#o.minDownloadRate !== undefined ? { minRate: this.#o.minDownloadRate } : {}),
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
         onEvent: (m) => this.#o.log.line('warn', 'boot-image', m),
       });
     } catch (err) {
@@ -184,6 +215,7 @@ export class OnboardingExecutor implements Executor {
         }),
         cwd: this.#o.workDir,
         timeoutMs: this.#o.scriptTimeoutMs,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
       });
     } finally {
       // The hook has installed (or failed to install) the image: the copy is not kept.
@@ -214,7 +246,17 @@ export class OnboardingExecutor implements Executor {
       `running the ${stage === 'pre-script' ? 'pre' : 'post'}-configuration script (${body.length} bytes)`,
     );
     const file = join(this.#o.workDir, `${stage}-${randomBytes(4).toString('hex')}`);
-    await writeFile(file, body, { mode: 0o700 });
+    // A fresh name, created exclusively and never through a symlink.
+    const fh = await open(
+      file,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o700,
+    );
+    try {
+      await fh.writeFile(body);
+    } finally {
+      await fh.close();
+    }
     let r: ProcessResult;
     try {
       // A script without `#!` is a shell script (the RFC leaves the language to the vendor).
@@ -227,6 +269,7 @@ export class OnboardingExecutor implements Executor {
         }),
         cwd: this.#o.workDir,
         timeoutMs: this.#o.scriptTimeoutMs,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
       });
     } catch (err) {
       r = { code: null, signal: null, timedOut: false, output: (err as Error).message, durationMs: 0 };
@@ -271,6 +314,7 @@ export class OnboardingExecutor implements Executor {
         env: this.#env({ SZTP_CONFIG_PATH: path, SZTP_CONFIG_HANDLING: handling }),
         cwd: this.#o.workDir,
         timeoutMs: this.#o.scriptTimeoutMs,
+        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
       }).catch(
         (err: Error) =>
           ({

@@ -5,10 +5,9 @@
  * {@link Reporter} tells a trusted server how it went. Each is small, so the
  * offline path (a file source, a no-op reporter) and the tests swap them in.
  */
-import type { ConveyedInformation, OnboardingInformation } from '../pki/conveyed-info.js';
+import type { ConveyedInformation, OnboardingInformation, ProgressType } from '../pki/verify.js';
 
-export { PROGRESS_TYPES, type ProgressType } from '../pki/progress-types.js';
-import type { ProgressType } from '../pki/progress-types.js';
+export { PROGRESS_TYPES, type ProgressType } from '../pki/verify.js';
 
 /** An SSH host key as report-progress carries it (algorithm name + RFC 4253 §6.6 blob). */
 export interface SshHostKey {

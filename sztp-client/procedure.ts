@@ -8,8 +8,7 @@
  * or `maxAttempts` passes.
  */
 import { randomBytes } from 'node:crypto';
-import { parseCertificateBag } from '../pki/cms.js';
-import { ONBOARDING_KEY, REDIRECT_KEY } from '../pki/conveyed-info.js';
+import { parseCertificateBag, ONBOARDING_KEY, REDIRECT_KEY } from '../pki/verify.js';
 import { Attr, withSpan } from '../otel/index.js';
 import { AgentError, describeError } from './errors.js';
 import type { AgentLog } from './logger.js';
@@ -28,6 +27,18 @@ import type { AttemptRecord, StateStore } from './state.js';
 
 /** RFC 8572 §5.3: "MUST cap redirect depth (SHOULD ≤ 10)". */
 export const MAX_REDIRECT_DEPTH = 10;
+
+/**
+ * Entries of one redirect list that are tried (the rest are ignored with a warning). Depth
+ * alone does not bound the work: two entries per level for ten levels is 1,024 fetches.
+ */
+export const DEFAULT_MAX_REDIRECT_ENTRIES = 8;
+
+/** Redirect hops followed in one pass over all sources, whatever the shape of the tree. */
+export const DEFAULT_MAX_REDIRECT_HOPS = 32;
+
+/** Progress in `state.json` (`current`) is written at most this often while fetching. */
+const STATE_WRITE_INTERVAL_MS = 1000;
 
 /** Reports sent whatever the reporting level (RFC 8572 §5.6, `reporting-level` minimal). */
 const ALWAYS_REPORTED = new Set<ProgressType>([
@@ -59,27 +70,37 @@ export interface ProcedureOptions {
   backoff: { initialMs: number; maxMs: number };
   state: StateStore;
   log: AgentLog;
-  /** Stops the loop between steps (SIGTERM). */
+  /** Stops the loop (SIGTERM): sources and waits that take it end at once. */
   signal?: AbortSignal;
+  /** Entries tried per redirect list (default {@link DEFAULT_MAX_REDIRECT_ENTRIES}). */
+  maxRedirectEntries?: number;
+  /** Redirect hops per pass (default {@link DEFAULT_MAX_REDIRECT_HOPS}). */
+  maxRedirectHops?: number;
 }
 
 /** How a run ended. */
 export type ProcedureResult =
   | { outcome: 'bootstrapped'; source: string }
   | { outcome: 'rebooting'; source: string }
-  | { outcome: 'gave-up'; error: { code: string; message: string } };
+  | { outcome: 'gave-up'; error: { code: string; message: string } }
+  | { outcome: 'stopped'; error: { code: string; message: string } };
 
 /** One attempt at one source, with its step timings. */
 class Attempt {
   readonly rec: AttemptRecord;
   #step = 'start';
   #since = Date.now();
+  #written = 0;
   readonly #started = Date.now();
+  /** Redirect hops followed so far in this pass (shared by the pass's attempts). */
+  hops: { count: number };
   constructor(
     attempt: number,
     source: string,
     private readonly state: StateStore,
+    hops: { count: number } = { count: 0 },
   ) {
+    this.hops = hops;
     this.rec = {
       attempt,
       source,
@@ -94,13 +115,19 @@ class Attempt {
   get step(): string {
     return this.#step;
   }
-  /** Closes the current step's timing and records the new one in the state file. */
+  /**
+   * Closes the current step's timing and records the new one in the state file. Fetch and
+   * verify steps (one pair per redirect hop) write at most once a second, so a long redirect
+   * list is not a fsync per hop; onboarding steps are always written.
+   */
   async enter(step: string, source = this.rec.source): Promise<void> {
     const now = Date.now();
     this.rec.steps[this.#step] = (this.rec.steps[this.#step] ?? 0) + (now - this.#since);
     this.#step = step;
     this.#since = now;
     this.rec.step = step;
+    if ((step === 'fetch' || step === 'verify') && now - this.#written < STATE_WRITE_INTERVAL_MS) return;
+    this.#written = now;
     await this.state.update((s) => {
       s.current = { source, step, since: new Date(now).toISOString() };
     });
@@ -169,9 +196,10 @@ export class Procedure {
           s.lastError = { ...last, at: new Date().toISOString() };
         });
       }
+      const hops = { count: 0 };
       for (const source of sources) {
         if (o.signal?.aborted) break;
-        const attempt = new Attempt(pass, source.name, o.state);
+        const attempt = new Attempt(pass, source.name, o.state, hops);
         try {
           const outcome = await withSpan('sztp-client.source', { [Attr.sztpSource]: source.name }, () =>
             this.#process(source, attempt, 0, []),
@@ -205,7 +233,8 @@ export class Procedure {
           });
         }
       }
-      const giveUp = o.once || (o.maxAttempts !== undefined && pass >= o.maxAttempts) || o.signal?.aborted;
+      if (o.signal?.aborted) return this.#stopped(last);
+      const giveUp = o.once || (o.maxAttempts !== undefined && pass >= o.maxAttempts);
       if (giveUp) {
         await o.state.update((s) => {
           s.status = 'failed';
@@ -221,7 +250,19 @@ export class Procedure {
         retriesLeft: left ?? undefined,
       });
       await sleep(wait, o.signal);
+      if (o.signal?.aborted) return this.#stopped(last);
     }
+  }
+
+  /** SIGTERM: the state says where we were (and why the last pass failed); the next start runs again. */
+  async #stopped(last: { code: string; message: string }): Promise<ProcedureResult> {
+    await this.#o.state.update((s) => {
+      s.status = 'idle';
+      delete s.pid;
+      delete s.current;
+    });
+    this.#o.log.line('info', 'stop', 'stopped by a signal; state saved', { lastError: last.code });
+    return { outcome: 'stopped', error: { code: 'SZTP_CLIENT_ERR_STOPPED', message: 'stopped by a signal' } };
   }
 
   /** RFC 8572 §5.3 for one source (recursing into redirects, §5.5). */
@@ -275,9 +316,24 @@ export class Procedure {
           'SZTP_CLIENT_ERR_REDIRECT_LOOP',
           `more than ${MAX_REDIRECT_DEPTH} redirects (${via.join(' → ')})`,
         );
-      const servers = ci[REDIRECT_KEY]['bootstrap-server'];
+      const all = ci[REDIRECT_KEY]['bootstrap-server'];
+      const maxEntries = o.maxRedirectEntries ?? DEFAULT_MAX_REDIRECT_ENTRIES;
+      const maxHops = o.maxRedirectHops ?? DEFAULT_MAX_REDIRECT_HOPS;
+      if (all.length > maxEntries)
+        o.log.line(
+          'warn',
+          'redirect',
+          `${source.name} lists ${all.length} bootstrap servers; trying the first ${maxEntries} (--max-redirect-entries)`,
+        );
+      const servers = all.slice(0, maxEntries);
       const failures: string[] = [];
       for (const server of servers) {
+        if (o.signal?.aborted) throw new AgentError('SZTP_CLIENT_ERR_STOPPED', 'stopped by a signal');
+        if (++attempt.hops.count > maxHops)
+          throw new AgentError(
+            'SZTP_CLIENT_ERR_REDIRECT_LOOP',
+            `more than ${maxHops} redirect hops in this pass (--max-redirect-hops)`,
+          );
         let trustAnchors: Uint8Array[] = [];
         // RFC 8572 §5.5: an untrusted redirect's trust anchors are discarded (blind TLS follows).
         if (trustState && server['trust-anchor']) {
@@ -295,7 +351,17 @@ export class Procedure {
           );
         }
         const target = { address: server.address, port: server.port ?? 443, trustAnchors };
-        const next = o.redirectSource(target);
+        let next: Source;
+        try {
+          // One malformed entry (`127.0.0.1:1`, `http://…`, a path) is skipped, not the list.
+          next = o.redirectSource(target);
+        } catch (err) {
+          const e = describeError(err);
+          failures.push(`${String(server.address).slice(0, 100)}: ${e.code}: ${e.message}`);
+          o.log.line('warn', 'redirect', `skipping redirect entry: ${e.message}`, { code: e.code });
+          continue;
+        }
+        // The path to this hop only (at most MAX_REDIRECT_DEPTH names), not every sibling tried.
         via.push(next.name);
         attempt.rec.redirects = [...via];
         o.log.line('info', 'redirect', `redirected to ${next.name}`, {
@@ -306,9 +372,12 @@ export class Procedure {
           return await this.#process(next, attempt, depth + 1, via);
         } catch (err) {
           const e = describeError(err);
-          if (e.code === 'SZTP_CLIENT_ERR_REDIRECT_LOOP') throw err;
-          failures.push(`${next.name}: ${e.code}: ${e.message}`);
+          if (e.code === 'SZTP_CLIENT_ERR_REDIRECT_LOOP' || e.code === 'SZTP_CLIENT_ERR_STOPPED') throw err;
+          if (failures.length < maxEntries)
+            failures.push(`${next.name}: ${e.code}: ${e.message.slice(0, 300)}`);
           o.log.line('warn', 'redirect', `${next.name} failed: ${e.message}`, { code: e.code });
+        } finally {
+          via.pop();
         }
       }
       throw new AgentError('SZTP_CLIENT_ERR_REDIRECT_FAILED', failures.join('; ') || 'empty redirect list');

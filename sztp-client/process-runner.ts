@@ -38,6 +38,8 @@ export interface ProcessOptions {
   maxOutput?: number;
   /** Called with every chunk of output (for live logs). */
   onOutput?: (chunk: Buffer) => void;
+  /** Ends the process group at once (the agent's SIGTERM): SIGTERM, then SIGKILL after 1 s. */
+  signal?: AbortSignal;
 }
 
 /** Runs `file args…` to completion; never throws for a failing process (only for one that cannot start). */
@@ -73,16 +75,25 @@ export function runProcess(file: string, args: readonly string[], o: ProcessOpti
       killGroup('SIGTERM');
       killTimer = setTimeout(() => killGroup('SIGKILL'), o.killGraceMs ?? 2000);
     }, o.timeoutMs);
+    const abort = () => {
+      killGroup('SIGTERM');
+      clearTimeout(killTimer);
+      killTimer = setTimeout(() => killGroup('SIGKILL'), 1000);
+    };
+    o.signal?.addEventListener('abort', abort, { once: true });
+    if (o.signal?.aborted) abort();
     child.once('error', (err) => {
       clearTimeout(timer);
       clearTimeout(killTimer);
+      o.signal?.removeEventListener('abort', abort);
       reject(err);
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       clearTimeout(killTimer);
+      o.signal?.removeEventListener('abort', abort);
       // Leftover children of a script that exited on its own are not ours to keep.
-      if (timedOut) killGroup('SIGKILL');
+      if (timedOut || o.signal?.aborted) killGroup('SIGKILL');
       resolve({
         code,
         signal,

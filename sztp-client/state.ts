@@ -3,10 +3,14 @@
  * 8572 §5.1's flag, present-and-true by default) and what happened — the last
  * attempt, the server, the step, the error, retries left and step timings.
  * Every write goes to a temp file that is fsynced and renamed over the old one,
- * so a power cut leaves either the old state or the new.
+ * so a power cut leaves either the old state or the new. A state file that
+ * cannot be used (not JSON, wrong shape, larger than any state we write, not a
+ * regular file) is moved aside with a warning and the agent starts fresh: a
+ * damaged file must not stop a device from bootstrapping.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from './errors.js';
 
@@ -58,6 +62,24 @@ export interface AgentState {
 }
 
 const HISTORY = 20;
+/** Far above any state this agent writes (20 attempts of a few KiB); a larger file is not ours. */
+const MAX_STATE_BYTES = 1024 * 1024;
+
+/** Checks the shape of a parsed state file; returns why it is unusable. */
+function stateProblem(s: unknown): string | undefined {
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) return 'not a JSON object';
+  const o = s as Record<string, unknown>;
+  if (o.version !== 1) return 'not a version 1 state file';
+  if (typeof o.enabled !== 'boolean') return "'enabled' is not a boolean";
+  if (o.history !== undefined && !Array.isArray(o.history)) return "'history' is not a list";
+  if (
+    o.status !== undefined &&
+    !['idle', 'running', 'bootstrapped', 'failed', 'rebooting'].includes(o.status as string)
+  )
+    return "'status' is not a known status";
+  if (o.attempts !== undefined && typeof o.attempts !== 'number') return "'attempts' is not a number";
+  return undefined;
+}
 
 /** A fresh state: enabled, nothing tried. */
 export function initialState(now = new Date()): AgentState {
@@ -83,27 +105,64 @@ export class StateStore {
     this.file = join(dir, 'state.json');
   }
 
-  /** The state on disk, or a fresh one when there is none. */
+  /** Set by {@link load} when an unusable state file was moved aside. */
+  recovered: { movedTo: string; reason: string } | undefined;
+
+  /**
+   * The state on disk, or a fresh one when there is none. An unusable file is renamed to
+   * `state.json.corrupt-<time>` ({@link recovered} says so) and a fresh state is used.
+   *
+   * @throws AgentError `SZTP_CLIENT_ERR_STATE` when the file exists but cannot be read at all
+   */
   async load(): Promise<AgentState> {
     let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
+      const st = await lstat(this.file);
+      if (!st.isFile())
+        return this.#recover(`not a regular file (${st.isSymbolicLink() ? 'a symlink' : 'type'})`);
+      if (st.size > MAX_STATE_BYTES) return this.#recover(`${st.size} bytes, larger than any state file`);
+      // O_NOFOLLOW: a symlink planted between lstat and open is not followed.
+      const fh = await open(this.file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        text = (await fh.readFile({ encoding: 'utf8' })).slice(0, MAX_STATE_BYTES + 1);
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.#state = initialState();
         return this.#state;
       }
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') return this.#recover('a symlink');
       throw new AgentError('SZTP_CLIENT_ERR_STATE', `${this.file}: ${(err as Error).message}`);
     }
+    let parsed: unknown;
     try {
-      const s = JSON.parse(text) as AgentState;
-      if (s.version !== 1 || typeof s.enabled !== 'boolean') throw new Error('not a version 1 state file');
-      s.history ??= [];
-      this.#state = s;
-      return s;
+      parsed = JSON.parse(text);
     } catch (err) {
-      throw new AgentError('SZTP_CLIENT_ERR_STATE', `${this.file}: ${(err as Error).message}`);
+      return this.#recover(`not JSON (${(err as Error).message})`);
     }
+    const problem = stateProblem(parsed);
+    if (problem) return this.#recover(problem);
+    const s = parsed as AgentState;
+    s.history ??= [];
+    this.#state = s;
+    return s;
+  }
+
+  async #recover(reason: string): Promise<AgentState> {
+    const movedTo = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      await rename(this.file, movedTo);
+    } catch (err) {
+      throw new AgentError(
+        'SZTP_CLIENT_ERR_STATE',
+        `${this.file} is unusable (${reason}) and cannot be moved aside: ${(err as Error).message}`,
+      );
+    }
+    this.recovered = { movedTo, reason };
+    this.#state = initialState();
+    return this.#state;
   }
 
   /** Applies `change` to the current state and writes it atomically. */
@@ -120,7 +179,12 @@ export class StateStore {
     const tmp = join(this.dir, `.state.${randomBytes(4).toString('hex')}.tmp`);
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const fh = await open(tmp, 'w', 0o600);
+      // O_EXCL|O_NOFOLLOW: never write through a file or symlink someone planted at the temp name.
+      const fh = await open(
+        tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
       try {
         await fh.writeFile(`${JSON.stringify(s, null, 2)}\n`);
         await fh.sync();

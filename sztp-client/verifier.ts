@@ -1,10 +1,9 @@
 /**
- * The verifier port over `pki/` (RFC 8572 §5.4). It imports the verifying
- * modules directly rather than `pki/index.ts`, so the agent bundle never pulls
+ * The verifier port over `pki/` (RFC 8572 §5.4). It imports pki's device-side entry
+ * `pki/verify.ts` rather than `pki/index.ts`, so the agent bundle never pulls
  * in the certificate-issuing side (and its ASN.1 object library).
  */
-import { verifyBootstrappingData } from '../pki/bootstrapping-data.js';
-import { isPkiError } from '../pki/errors.js';
+import { isPkiError, verifyBootstrappingData, type XmlLimits } from '../pki/verify.js';
 import { AgentError } from './errors.js';
 import type { BootstrappingData, VerifiedData, Verifier } from './ports.js';
 
@@ -16,7 +15,24 @@ export interface PkiVerifierOptions {
   serialNumber: string;
   /** The device clock; `undefined` skips nothing — pki always checks dates against it. */
   now: () => Date;
+  /** `--voucher-signer-eku`: an extKeyUsage OID the voucher signer must carry. */
+  voucherSignerPurpose?: string;
+  /** Caps for XML conveyed information (default {@link AGENT_XML_LIMITS}). */
+  xmlLimits?: Partial<XmlLimits>;
 }
+
+/**
+ * Caps for XML conveyed information. Unsigned data from an untrusted server is parsed before
+ * anything decides whether to trust it (RFC 8572 §5.3: it may be an unsigned redirect), so the
+ * parser's work is bounded here: real conveyed information is a few dozen elements, with
+ * scripts and configuration as base64 text, never thousands of elements or namespaces.
+ */
+export const AGENT_XML_LIMITS: Readonly<Partial<XmlLimits>> = Object.freeze({
+  maxLength: 16 * 1024 * 1024,
+  maxElements: 10_000,
+  maxAttributes: 10_000,
+  maxNamespaceDeclarations: 256,
+});
 
 /** RFC 8572 §5.4 with the device's anchors, serial and clock. */
 export class PkiVerifier implements Verifier {
@@ -43,6 +59,8 @@ export class PkiVerifier implements Verifier {
         ...(context.nonce && data.ownershipVoucher ? { nonce: context.nonce } : {}),
         now: this.#o.now(),
         allowUnsigned: true,
+        xmlLimits: this.#o.xmlLimits ?? AGENT_XML_LIMITS,
+        ...(this.#o.voucherSignerPurpose ? { voucherSignerPurpose: this.#o.voucherSignerPurpose } : {}),
       });
       const summary = r.signed
         ? `signed by ${r.ownerCertificate?.subject ?? 'owner'}; voucher for ${r.voucher?.serialNumber ?? '?'} (${r.voucher?.assertion ?? '?'}) by ${r.voucherSigner?.subject ?? 'MASA'}`

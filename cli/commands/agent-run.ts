@@ -8,9 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseCertificate } from '../../pki/certificate-info.js';
-import { decodeCertificates } from '../../pki/cms.js';
-import { decodeArtifacts } from '../../pki/encoding.js';
+import { parseCertificate, decodeCertificates, decodeArtifacts } from '../../pki/verify.js';
 import {
   type AgentConfig,
   createLog,
@@ -50,7 +48,12 @@ interface RunOptions {
   maxAttempts?: string;
   backoff: string;
   timeout: string;
+  sourceDeadline: string;
   maxImageSize: string;
+  minDownloadRate: string;
+  maxRedirectEntries: string;
+  maxRedirectHops: string;
+  voucherSignerEku?: string;
   nonce: boolean;
   logFormat: LogFormat;
   now?: string;
@@ -152,6 +155,14 @@ export async function agentConfigFromFlags(o: RunOptions): Promise<Omit<AgentCon
     const offset = fixed.getTime() - Date.now();
     now = () => new Date(Date.now() + offset);
   }
+  const count = (v: string, flag: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new CliError('CLI_ERR_USAGE', `${flag} must be a positive integer`);
+    return n;
+  };
+  if (o.voucherSignerEku !== undefined && !/^[0-2](\.(0|[1-9]\d*))+$/.test(o.voucherSignerEku))
+    throw new CliError('CLI_ERR_USAGE', `--voucher-signer-eku '${o.voucherSignerEku}' is not a dotted OID`);
   let maxAttempts: number | undefined;
   if (o.maxAttempts !== undefined) {
     maxAttempts = Number(o.maxAttempts);
@@ -183,7 +194,12 @@ export async function agentConfigFromFlags(o: RunOptions): Promise<Omit<AgentCon
     ...(maxAttempts !== undefined ? { maxAttempts } : {}),
     backoff: { initialMs, maxMs },
     timeoutMs: seconds(o.timeout, '--timeout'),
+    sourceDeadlineMs: seconds(o.sourceDeadline, '--source-deadline'),
     maxImageBytes: byteSize(o.maxImageSize, '--max-image-size'),
+    minDownloadRate: byteSize(o.minDownloadRate, '--min-download-rate'),
+    maxRedirectEntries: count(o.maxRedirectEntries, '--max-redirect-entries'),
+    maxRedirectHops: count(o.maxRedirectHops, '--max-redirect-hops'),
+    ...(o.voucherSignerEku ? { voucherSignerPurpose: o.voucherSignerEku } : {}),
     sendNonce: o.nonce,
     now,
   };
@@ -248,8 +264,28 @@ export function registerAgentRunCommand(program: Command): void {
     .option('--once', 'one pass over the sources, then exit')
     .option('--max-attempts <n>', 'passes over the sources before giving up (default: forever)')
     .option('--backoff <min[:max]>', 'wait between passes, seconds, doubling from min to max', '5:300')
-    .option('--timeout <s>', 'per-request time limit (and download idle limit), seconds', '30')
-    .option('--max-image-size <size>', 'largest boot image accepted (e.g. 64G, 512M)', '64G')
+    .option(
+      '--timeout <s>',
+      'per-request deadline, connect to last byte (and download idle limit), seconds',
+      '30',
+    )
+    .option('--source-deadline <s>', 'overall deadline for fetching from one source, seconds', '120')
+    .option(
+      '--max-image-size <size>',
+      'largest boot image accepted (e.g. 16G, 512M); a size the host announces is held to',
+      '16G',
+    )
+    .option(
+      '--min-download-rate <size>',
+      'slowest average image download rate tolerated after the --timeout grace, bytes/s (e.g. 64K)',
+      '64K',
+    )
+    .option('--max-redirect-entries <n>', 'bootstrap servers tried per redirect list', '8')
+    .option('--max-redirect-hops <n>', 'redirect hops followed per pass over the sources', '32')
+    .option(
+      '--voucher-signer-eku <oid>',
+      'require this extKeyUsage on the voucher signer (the MASA), when the manufacturer uses one',
+    )
     .option('--no-nonce', 'send no nonce (for servers that only hold vouchers without one)')
     .addOption(
       new Option('--log-format <format>', 'log lines for people or machines')
@@ -262,12 +298,28 @@ export function registerAgentRunCommand(program: Command): void {
         const log = createLog(o.logFormat, (l) => process.stdout.write(l));
         const config = await agentConfigFromFlags(o);
         const abort = new AbortController();
-        const stop = () => abort.abort();
+        let stoppedBy: NodeJS.Signals | undefined;
+        const stop = (sig: NodeJS.Signals) => {
+          stoppedBy ??= sig;
+          abort.abort(new Error(`stopped by ${sig}`));
+          // Every wait takes the signal, so the agent ends within moments with its state
+          // saved; should anything still hold on (a hook's child ignoring SIGTERM), it is
+          // not allowed to keep the device's service from stopping.
+          setTimeout(() => {
+            log.line('warn', 'stop', `${sig}: still busy after 1.5 s; exiting`);
+            process.exit(sig === 'SIGINT' ? 130 : 143);
+          }, 1500).unref();
+        };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
         try {
           const r = await runAgent({ ...config, log, signal: abort.signal });
           if (r.outcome === 'bootstrapped' || r.outcome === 'disabled') return;
+          if (r.outcome === 'stopped') {
+            // The shell's convention for "ended by signal N": 128 + N.
+            process.exitCode = stoppedBy === 'SIGINT' ? 130 : 143;
+            return;
+          }
           if (r.outcome === 'rebooting') {
             log.line('info', 'boot-image', 'boot image installed; the device reboots into it');
             process.exitCode = EXIT_REBOOTING;

@@ -11,10 +11,9 @@ import { DEVICE_SERIAL_RE, type KeyAlgorithm, createLabPki } from '../../pki/ind
 import { CliError, action } from '../exit.js';
 
 const ALGORITHMS = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072'] as const;
-const FIXED_FILES = ['manufacturer-ca', 'masa', 'owner-ca', 'owner', 'tls-ca', 'server'].flatMap((n) => [
-  `${n}.crt`,
-  `${n}.key`,
-]);
+const FIXED_FILES = ['manufacturer-ca', 'masa-ca', 'masa', 'owner-ca', 'owner', 'tls-ca', 'server'].flatMap(
+  (n) => [`${n}.crt`, `${n}.key`],
+);
 
 const list = (v: string | undefined): string[] =>
   (v ?? '')

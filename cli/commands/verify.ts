@@ -5,9 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 // The verifying pki modules only (not pki/index.ts): this command ships in the agent bundle.
-import { verifyBootstrappingData } from '../../pki/bootstrapping-data.js';
-import { decodeCertificates } from '../../pki/cms.js';
-import { decodeArtifact, decodeBase64 } from '../../pki/encoding.js';
+import {
+  verifyBootstrappingData,
+  decodeCertificates,
+  decodeArtifact,
+  decodeBase64,
+} from '../../pki/verify.js';
 import { CliError, action } from '../exit.js';
 
 interface VerifyOptions {

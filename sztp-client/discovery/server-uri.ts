@@ -17,13 +17,24 @@ export type UriCheck = { ok: true; uri: string } | { ok: false; reason: string }
 function checkHost(host: string): string | undefined {
   if (host.startsWith('[')) {
     if (!host.endsWith(']')) return 'unterminated IPv6 literal';
-    // RFC 3986 §3.2.2 IP-literal; zone ids (RFC 6874) make no sense for a server list.
+    // RFC 3986 §3.2.2 IP-literal; zone ids (RFC 6874) make no sense for a server list
+    // (and Node's isIPv6 accepts `fe80::1%eth0`, which the URL parser then refuses).
+    if (host.includes('%')) return 'IPv6 zone identifiers are not accepted';
     return isIPv6(host.slice(1, -1)) ? undefined : 'invalid IPv6 literal';
   }
   if (/^[0-9.]+$/.test(host)) return isIPv4(host) ? undefined : 'invalid IPv4 address';
   const name = host.endsWith('.') ? host.slice(0, -1) : host;
   if (name.length === 0 || name.length > 253) return 'invalid host name length';
   return name.split('.').every((l) => LABEL.test(l)) ? undefined : 'invalid host name';
+}
+
+/** The host as the WHATWG URL parser reads it, or undefined when it refuses it. */
+function parsedHost(host: string): string | undefined {
+  try {
+    return new URL(`https://${host}/`).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -45,6 +56,14 @@ export function checkBootstrapServerUri(text: string): UriCheck {
   if (hostProblem) return { ok: false, reason: hostProblem };
   let host = rawHost.toLowerCase();
   if (host.endsWith('.')) host = host.slice(0, -1);
+  // The HTTPS transport parses with WHATWG URL, which refuses some names this grammar
+  // allows (`xn--a`: bad punycode; `0xffffffffff`: a hex IPv4 out of range) and rewrites
+  // others (`0x7f000001` is 127.0.0.1): refuse both here, so such an entry is one warning
+  // and never the reason a whole list is lost.
+  const parsed = parsedHost(host);
+  if (parsed === undefined) return { ok: false, reason: 'host refused by the URL parser' };
+  if (!host.startsWith('[') && parsed !== host)
+    return { ok: false, reason: `host is read as ${parsed} by the URL parser` };
   if (port !== undefined) {
     const n = Number(port);
     if (port === '' || port.length > 5 || n < 1 || n > 65535) return { ok: false, reason: 'invalid port' };
@@ -70,6 +89,7 @@ export function checkHttpsUrl(text: string): UriCheck {
     return { ok: false, reason: `scheme is "${url.protocol.slice(0, -1)}", not https` };
   if (url.username || url.password) return { ok: false, reason: 'has user information' };
   if (checkHost(url.hostname)) return { ok: false, reason: 'invalid host' };
+  if (parsedHost(url.hostname) !== url.hostname) return { ok: false, reason: 'invalid host' };
   // WHATWG already lower-cases the host and drops :443; drop a bare "/" path too.
   return { ok: true, uri: url.pathname === '/' && !url.search && !url.hash ? url.origin : url.href };
 }

@@ -1,7 +1,9 @@
 /**
  * Imports flow down the DESIGN.md table: each top-level folder may import
  * only the folders listed for it, so the agent ships without server code and
- * pki/ stays a leaf. Checked over every source file's relative imports.
+ * pki/ stays a leaf. Checked over every source file's relative imports. Across
+ * folders only a folder's public face may be imported (STYLE.md lesson 1): an
+ * `index` file, or a named entry point such as `pki/verify.ts`, the device side.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
@@ -20,6 +22,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   otel: [],
   web: [],
 };
+
+/** Entry points besides `index` files that other folders may import. */
+const ENTRY_FILES = new Set(['pki/verify.js']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -46,6 +51,28 @@ describe('import rules (DESIGN.md module table)', () => {
           const target = relative(repoRoot, resolve(file, '..', m[1] as string)).split('/')[0] as string;
           if (target !== folder && !allowed.includes(target))
             bad.push(`${relative(repoRoot, file)} -> ${m[1]}`);
+        }
+      }
+      expect(bad).toEqual([]);
+    });
+  }
+
+  for (const folder of [...Object.keys(MAY_IMPORT), 'cli']) {
+    it(`${folder}/ imports other folders only through index or entry files`, () => {
+      let files: string[] = [];
+      try {
+        files = sources(join(repoRoot, folder));
+      } catch {
+        return; // folder not created yet
+      }
+      const bad: string[] = [];
+      for (const file of files) {
+        const text = readFileSync(file, 'utf8');
+        for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+          const target = relative(repoRoot, resolve(file, '..', m[1] as string));
+          if (target.split('/')[0] === folder) continue;
+          if (/(^|\/)index\.js$/.test(target) || ENTRY_FILES.has(target)) continue;
+          bad.push(`${relative(repoRoot, file)} -> ${m[1]}`);
         }
       }
       expect(bad).toEqual([]);

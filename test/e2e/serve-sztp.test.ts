@@ -68,7 +68,7 @@ function verify(out: Record<string, string>) {
       '--ownership-voucher',
       join(root, 'ownership-voucher'),
       '--manufacturer-trust-anchor',
-      join(pkiDir, 'manufacturer-ca.crt'),
+      join(pkiDir, 'masa-ca.crt'),
       '--serial-number',
       'DEV-E2E',
     ],

@@ -57,7 +57,7 @@ describe('dpu-ztp pki init', () => {
     ]);
     expect(r.status, r.stderr).toBe(0);
     const files = [
-      ...['manufacturer-ca', 'masa', 'owner-ca', 'owner', 'tls-ca', 'server'].flatMap((n) => [
+      ...['manufacturer-ca', 'masa-ca', 'masa', 'owner-ca', 'owner', 'tls-ca', 'server'].flatMap((n) => [
         `${n}.crt`,
         `${n}.key`,
       ]),
@@ -75,7 +75,7 @@ describe('dpu-ztp pki init', () => {
     const dev = parseCertificate(decodeArtifact(readFileSync(join(pki, 'devices/SN-1/idevid.crt'))));
     expect(dev.subjectSerialNumber).toBe('SN-1');
     expect(parseCertificate(decodeArtifact(readFileSync(join(pki, 'masa.crt')))).issuer).toBe(
-      parseCertificate(decodeArtifact(readFileSync(join(pki, 'manufacturer-ca.crt')))).subject,
+      parseCertificate(decodeArtifact(readFileSync(join(pki, 'masa-ca.crt')))).subject,
     );
   });
 
@@ -123,7 +123,7 @@ describe('dpu-ztp pki init', () => {
       '-in',
       join(out, 'devices/R1/ownership-voucher.cms'),
       '-CAfile',
-      join(out, 'manufacturer-ca.crt'),
+      join(out, 'masa-ca.crt'),
       '-purpose',
       'any',
     ]);
@@ -154,7 +154,7 @@ describe('sztp-client verify', () => {
       '--ownership-voucher',
       join(pki, 'devices/SN-1/ownership-voucher.cms'),
       '--manufacturer-trust-anchor',
-      join(pki, 'manufacturer-ca.crt'),
+      join(pki, 'masa-ca.crt'),
       '--serial-number',
       'SN-1',
     ];

@@ -180,7 +180,7 @@ function runAgent(
     '--idevid-key',
     join(pkiA, 'devices', serial, 'idevid.key'),
     '--manufacturer-trust-anchor',
-    join(pkiA, 'manufacturer-ca.crt'),
+    join(pkiA, 'masa-ca.crt'),
     '--install-hook',
     d.hook,
     '--config-path',

@@ -147,7 +147,7 @@ beforeAll(async () => {
   files = new Map(pki.files.map((f) => [f.path, f.data]));
   ownerArtifact = createOwnerCertificateArtifact(decodeArtifacts(text('owner.crt')));
   voucher = files.get(`devices/${SN}/ownership-voucher.cms`) as Uint8Array;
-  manufacturer = decodeArtifact(text('manufacturer-ca.crt'));
+  manufacturer = decodeArtifact(text('masa-ca.crt'));
   tlsCaDer = decodeArtifact(text('tls-ca.crt'));
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
