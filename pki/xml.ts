@@ -115,7 +115,7 @@ export function parseXml(input: string, limits: Partial<XmlLimits> = {}): XmlEle
     throw new XmlSyntaxError(msg, pos);
   };
   const over = (limit: keyof XmlLimits, what: string): never => {
-    throw new XmlSyntaxError(`more than ${lim[limit]} ${what} (${limit})`, pos, limit);
+    throw new XmlSyntaxError(`more than ${lim[limit]} ${what} (${limit} limit)`, pos, limit);
   };
   if (input.length > lim.maxLength) over('maxLength', 'characters');
   const addText = (n: number) => {
