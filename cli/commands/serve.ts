@@ -32,7 +32,22 @@ import { addConfigOptions, loadConfig, type ServiceConfig } from '../config.js';
 import { action, CliError } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { toPem } from '../../pki/index.js';
+import { observeDevicesByState } from '../../otel/index.js';
+import { startTelemetry } from '../../otel/sdk.js';
+import { readPackageVersion } from '../version.js';
 import { ensurePki, fileOwnerStore, loadServerPki } from './serve-pki.js';
+
+/** SDK diagnostics (a collector that is down, a dropped batch) as warnings in the service log. */
+function otelDiagLogger(log: Logger) {
+  const l = log.child({ component: 'otel' });
+  return {
+    error: (msg: string, ...args: unknown[]) => l.warn({ args }, msg),
+    warn: (msg: string, ...args: unknown[]) => l.warn({ args }, msg),
+    info: (msg: string, ...args: unknown[]) => l.debug({ args }, msg),
+    debug: () => {},
+    verbose: () => {},
+  };
+}
 
 /** Grace period for in-flight requests on shutdown before connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
@@ -97,6 +112,14 @@ async function listen(
 async function serve(flags: Record<string, unknown>): Promise<void> {
   const config = loadConfig(flags, process.env);
   const log = createLogger(config.logLevel, config.logFormat);
+  // Before anything that records: instruments bind to the provider present when made.
+  const telemetry = startTelemetry({
+    env: process.env,
+    defaultServiceName: 'dpu-ztp',
+    serviceVersion: readPackageVersion(),
+    prometheus: flags.metrics !== false,
+    diagLogger: otelDiagLogger(log),
+  });
   const handle = await open(config);
   const apps: FastifyInstance[] = [];
   let stopping = false;
@@ -112,6 +135,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     cut.unref();
     await Promise.allSettled(apps.map((a) => a.close()));
     clearTimeout(cut);
+    await telemetry.shutdown(); // bounded: a down collector costs at most 2 s here
     await handle.close().catch((err: unknown) => log.error({ err }, 'closing the database failed'));
     log.info('stopped');
     process.exit(0);
@@ -119,6 +143,25 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
 
   try {
     log.info({ database: handle.kind, dataDir: config.dataDir }, 'database open');
+    log.info(
+      {
+        tracing: telemetry.tracing,
+        otlpMetrics: telemetry.otlpMetrics,
+        prometheus: telemetry.scrape !== undefined,
+      },
+      'telemetry',
+    );
+    if (telemetry.scrape) {
+      observeDevicesByState(async () =>
+        (
+          await handle.db
+            .selectFrom('devices')
+            .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
+            .groupBy('state')
+            .execute()
+        ).map((r) => ({ state: r.state, count: Number(r.n) })),
+      );
+    }
     if (config.migrate) {
       const { applied } = await migrateToLatest(handle.db);
       log.info({ applied }, applied.length ? 'migrations applied' : 'schema is current');
@@ -171,6 +214,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         db: handle.db,
         readiness: () => readiness(handle),
         https: apiHttps,
+        ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: [
           imageRoutes({
@@ -204,6 +248,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));
     await handle.close().catch(() => {});
+    await telemetry.shutdown();
     throw err;
   }
 }
@@ -229,7 +274,8 @@ export function registerServeCommands(program: Command): void {
     program
       .command('serve')
       .description('run the service: operator API, device RESTCONF (TLS) and image listeners')
-      .option('--no-migrate', 'do not apply pending migrations on start'),
+      .option('--no-migrate', 'do not apply pending migrations on start')
+      .option('--no-metrics', 'do not serve GET /metrics (Prometheus) on the operator listener'),
   ).action(action((opts: Record<string, unknown>) => serve(opts)));
 
   addConfigOptions(
