@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { type Insertable, type Kysely, sql } from 'kysely';
 import type { Database, Device } from '../db/index.js';
 import { Attr, withSpan } from '../otel/index.js';
+import { type ActiveTraceparent, linkToJobTrace } from './job-trace.js';
 import {
   type CertificateInfo,
   createOwnerCertificateArtifact,
@@ -62,6 +63,8 @@ export interface ImageBase {
 /** Options of {@link BootstrapService}. */
 export interface BootstrapServiceOptions {
   db: Kysely<Database>;
+  /** The device's active provisioning job trace (`traceparent`), filled by the jobs code; see job-trace.ts. */
+  activeTraceparent?: ActiveTraceparent;
   pki: ServerPki;
   unknownDevicePolicy?: UnknownDevicePolicy;
   /** SHA-256 fingerprints (colon hex, lowercase) of revoked IDevIDs. */
@@ -558,6 +561,7 @@ export class BootstrapService {
         const device = await this.#device(id, cred, 'get-bootstrapping-data');
         try {
           const out = await this.#build(device, input, encoding, base);
+          out.traceparent = linkToJobTrace(this.#o.activeTraceparent, id.serial, span);
           this.#o.lifecycle.onBootstrapRequest({
             serial: id.serial,
             at: this.#now(),

@@ -201,6 +201,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
       enc,
       (opts.imageBase ?? defaultImageBase)(req),
     );
+    if (out.traceparent) reply.header('traceparent', out.traceparent);
     return reply.type(MEDIA_TYPE[enc]).send(encoder.encode(out, enc));
   });
 
