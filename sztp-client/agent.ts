@@ -4,6 +4,7 @@
  * the onboarding executor and the state file. Reads no environment and never
  * exits the process (STYLE.md lesson 2).
  */
+import { AgentTraceContext } from './trace-context.js';
 import { join } from 'node:path';
 import { createCertificateBag } from '../pki/cms.js';
 import { type DnsResolver, discoverBootstrapServers } from './discovery/index.js';
@@ -54,6 +55,8 @@ export interface AgentConfig {
   backoff: { initialMs: number; maxMs: number };
   /** Per-request time limit for RESTCONF, and idle limit for downloads, ms. */
   timeoutMs: number;
+  /** `--traceparent` / `TRACEPARENT`: the trace this run continues (else the server's header). */
+  traceparent?: string;
   /** Largest boot image accepted, bytes (default 64 GiB). */
   maxImageBytes?: number;
   sendNonce: boolean;
@@ -88,11 +91,13 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
     );
     return { outcome: 'disabled', reason };
   }
+  const trace = new AgentTraceContext(c.traceparent);
   const https = (url: string, trustAnchors: readonly Uint8Array[]) =>
     new HttpsSource({
       url,
       trustAnchors,
       timeoutMs: c.timeoutMs,
+      trace,
       ...(c.identity ? { identity: c.identity } : {}),
       ...(c.basicPassword !== undefined
         ? { basic: { username: c.serialNumber, password: c.basicPassword } }

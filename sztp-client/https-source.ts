@@ -5,6 +5,7 @@
  * and name check out against our trust anchors, §5.3) is known before any
  * HTTP Basic secret or progress report leaves the device (§9.6, §5.6).
  */
+import type { AgentTraceContext } from './trace-context.js';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
@@ -43,6 +44,8 @@ export interface HttpsSourceOptions {
   basic?: { username: string; password: string };
   /** Per-request time limit, ms. */
   timeoutMs: number;
+  /** The run's trace context: sent as `traceparent`, updated from trusted replies (trace-context.ts). */
+  trace?: AgentTraceContext;
 }
 
 interface Reply {
@@ -206,6 +209,8 @@ export class HttpsSource implements Source, Reporter {
       headers['content-length'] = String(Buffer.byteLength(body));
     }
     // RFC 8572 §9.6: never hand a password to a server we could not authenticate.
+    const traceparent = this.#o.trace?.current;
+    if (traceparent) headers.traceparent = traceparent;
     if (trusted && this.#o.basic)
       headers.authorization = `Basic ${Buffer.from(`${this.#o.basic.username}:${this.#o.basic.password}`).toString('base64')}`;
     return new Promise<Reply>((resolve, reject) => {
@@ -234,6 +239,7 @@ export class HttpsSource implements Source, Reporter {
         });
         res.once('end', () => {
           socket.destroy();
+          this.#o.trace?.adopt(res.headers.traceparent, trusted);
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), trusted });
         });
         res.once('error', reject);

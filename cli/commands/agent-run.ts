@@ -15,6 +15,7 @@ import {
   type AgentConfig,
   createLog,
   type LogFormat,
+  isTraceparent,
   readOsRelease,
   runAgent,
 } from '../../sztp-client/index.js';
@@ -24,6 +25,7 @@ import { CliError, action } from '../exit.js';
 export const EXIT_REBOOTING = 10;
 
 interface RunOptions {
+  traceparent?: string;
   bootstrapUrl: string[];
   dhcpLeaseFile?: string[];
   dhcp: boolean;
@@ -183,10 +185,20 @@ export async function agentConfigFromFlags(o: RunOptions): Promise<Omit<AgentCon
     ...(maxAttempts !== undefined ? { maxAttempts } : {}),
     backoff: { initialMs, maxMs },
     timeoutMs: seconds(o.timeout, '--timeout'),
+    ...(traceparentOf(o.traceparent, process.env.TRACEPARENT) ?? {}),
     maxImageBytes: byteSize(o.maxImageSize, '--max-image-size'),
     sendNonce: o.nonce,
     now,
   };
+}
+
+/** `--traceparent` over `TRACEPARENT`; a malformed value is an error, not silently ignored. */
+function traceparentOf(flag: unknown, env: string | undefined): { traceparent: string } | undefined {
+  const v = (typeof flag === 'string' ? flag : env)?.trim();
+  if (!v) return undefined;
+  if (!isTraceparent(v))
+    throw new CliError('CLI_ERR_USAGE', `--traceparent/TRACEPARENT: not a W3C traceparent: ${v}`);
+  return { traceparent: v };
 }
 
 /** Registers `sztp-client run`. */
@@ -249,6 +261,10 @@ export function registerAgentRunCommand(program: Command): void {
     .option('--max-attempts <n>', 'passes over the sources before giving up (default: forever)')
     .option('--backoff <min[:max]>', 'wait between passes, seconds, doubling from min to max', '5:300')
     .option('--timeout <s>', 'per-request time limit (and download idle limit), seconds', '30')
+    .option(
+      '--traceparent <traceparent>',
+      'W3C traceparent this run continues (env TRACEPARENT; default: the one the server hands over)',
+    )
     .option('--max-image-size <size>', 'largest boot image accepted (e.g. 64G, 512M)', '64G')
     .option('--no-nonce', 'send no nonce (for servers that only hold vouchers without one)')
     .addOption(
