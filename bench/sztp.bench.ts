@@ -16,6 +16,7 @@ import { DeviceStateLifecycle } from '../bootstrap/index.js';
 import { migrateToLatest, openDatabase } from '../db/index.js';
 import { createLabPki, decodeArtifact, decodeArtifacts, signerFromPrivateKey } from '../pki/index.js';
 import { BootstrapService, buildDeviceServer } from '../sztp-server/index.js';
+import { startTelemetry } from '../otel/sdk.js';
 import { runLoad } from './https-load.js';
 import type { Report } from './run.js';
 
@@ -103,6 +104,17 @@ export default async function bench(report: Report): Promise<void> {
     .insertInto('devices')
     .values(serials.map((serial) => ({ serial, profile: 'bench', updated_at: new Date() })))
     .execute();
+  // BENCH_SZTP_OTEL=export: the SDK on, spans and metrics exported over OTLP/HTTP
+  // (protobuf) to a local sink, /metrics collection on; default `off`: no SDK.
+  const otelMode = process.env.BENCH_SZTP_OTEL ?? 'off';
+  const sink = otelMode === 'export' ? await otlpSink() : undefined;
+  const telemetry = sink
+    ? startTelemetry({
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_METRIC_EXPORT_INTERVAL: '1000' },
+        defaultServiceName: 'dpu-ztp-bench',
+        prometheus: true,
+      })
+    : undefined;
   const service = new BootstrapService({
     db: handle.db,
     lifecycle: new DeviceStateLifecycle(handle.db),
@@ -193,6 +205,8 @@ export default async function bench(report: Report): Promise<void> {
         devices: DEVICES,
         seconds: SECONDS,
         database: db,
+        otel: otelMode,
+        ...(sink ? { otlp_requests: sink.requests() } : {}),
         ...ours,
         ratio_to_floor: +(ours.rps / Math.max(1, base.rps)).toFixed(3),
         // The floor's server CPU per request over ours: independent of which side saturates.
@@ -205,10 +219,31 @@ export default async function bench(report: Report): Promise<void> {
     }
   } finally {
     await app.close();
+    await telemetry?.shutdown();
+    await sink?.close();
     await new Promise((r) => floor.close(r));
     await handle.close();
     await scratch?.drop();
   }
+}
+
+/** A local OTLP/HTTP sink: drains each export and answers 200 (what a healthy collector costs us). */
+async function otlpSink(): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
+  const { createServer: createHttpServer } = await import('node:http');
+  let n = 0;
+  const srv = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      n++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    requests: () => n,
+    close: () => new Promise<void>((r) => srv.close(() => r())),
+  };
 }
 
 /** A new empty database on the server of `adminUrl`, dropped by `drop()`. */

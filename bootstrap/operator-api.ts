@@ -66,6 +66,11 @@ export interface OperatorApiOptions {
   routes?: ApiRoutes[];
   /** Where token uses are batched into `last_used_at` (default: one made here, written every 5 s and on close). */
   tokenUsage?: TokenUsage;
+  /**
+   * Prometheus text exposition for `GET /metrics` (no token: scrapers carry
+   * none, and it holds counts, never serials or secrets); absent → no route.
+   */
+  metrics?: () => Promise<string>;
 }
 
 declare module 'fastify' {
@@ -204,6 +209,12 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
     reply.code(ready ? 200 : 503);
     return { status: ready ? 'ready' : 'not-ready', checks };
   });
+  const scrape = opts.metrics;
+  if (scrape) {
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+      reply.type('text/plain; version=0.0.4; charset=utf-8').send(await scrape()),
+    );
+  }
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const ctx: ApiContext = { db: opts.db, owner: opts.owner };

@@ -36,6 +36,58 @@ export const Attr = {
   imageBytesSent: 'dpu_ztp.image.bytes_sent',
   imageSize: 'dpu_ztp.image.size',
   httpStatusCode: 'http.response.status_code',
+  // OpenTelemetry semantic conventions (used as-is where one exists).
+  httpRequestMethod: 'http.request.method',
+  httpRoute: 'http.route',
+  urlPath: 'url.path',
+  urlFull: 'url.full',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  dbSystem: 'db.system.name',
+  dbOperation: 'db.operation.name',
+  errorType: 'error.type',
+  // dpu_ztp.* for the rest.
+  redfishMessageId: 'dpu_ztp.redfish.message_id',
+  redfishAttempt: 'dpu_ztp.redfish.attempt',
+  jobStrategy: 'dpu_ztp.job.strategy',
+  imageToken: 'dpu_ztp.image.token_matched',
+} as const;
+
+/**
+ * Metric names (OTLP form; the Prometheus scrape writes `.` as `_`, adds the
+ * `_total` on counters (no unit suffix). README, Metrics.
+ */
+export const Metric = {
+  restconfRequests: 'dpu_ztp.restconf.requests',
+  restconfDuration: 'dpu_ztp.restconf.duration',
+  progressReports: 'dpu_ztp.sztp.progress_reports',
+  imageBytesSent: 'dpu_ztp.image.bytes_sent',
+  imageActiveDownloads: 'dpu_ztp.image.active_downloads',
+  redfishRequests: 'dpu_ztp.redfish.requests',
+  redfishErrors: 'dpu_ztp.redfish.errors',
+  redfishRetries: 'dpu_ztp.redfish.retries',
+  writeBehindDropped: 'dpu_ztp.write_behind.dropped',
+  writeBehindDepth: 'dpu_ztp.write_behind.depth',
+  devices: 'dpu_ztp.devices',
+  jobsStarted: 'dpu_ztp.jobs.started',
+  jobsFinished: 'dpu_ztp.jobs.finished',
+  provisioningDuration: 'dpu_ztp.provisioning.duration',
+  jobStepDuration: 'dpu_ztp.job.step.duration',
+} as const;
+
+/** Metric attribute keys (short: they become Prometheus labels). */
+export const MetricAttr = {
+  rpc: 'rpc',
+  outcome: 'outcome',
+  progressType: 'progress_type',
+  listener: 'listener',
+  vendorProfile: 'vendor_profile',
+  method: 'method',
+  errorType: 'error_type',
+  queue: 'queue',
+  state: 'state',
+  step: 'step',
+  strategy: 'strategy',
 } as const;
 
 /** Returns the project's tracer (no-op until the SDK is started). */

@@ -1,2 +1,19 @@
-/** Public face of `otel/`: names and span helpers (API only). */
-export { Attr, INSTRUMENTATION_SCOPE, recordSpanError, tracer, withSpan } from './conventions.js';
+/** Public face of `otel/`: names, span helpers and metric instruments (API only; the SDK is `otel/sdk.ts`, for `cli/`). */
+export {
+  Attr,
+  INSTRUMENTATION_SCOPE,
+  Metric,
+  MetricAttr,
+  recordSpanError,
+  tracer,
+  withSpan,
+} from './conventions.js';
+export {
+  type Instruments,
+  instruments,
+  listenerAttrs,
+  observeDevicesByState,
+  observeWriteBehindDepth,
+  progressAttrs,
+  restconfAttrs,
+} from './metrics.js';

@@ -5,6 +5,7 @@
  * exits the process (STYLE.md lesson 2).
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { AgentTraceContext } from './trace-context.js';
 import { join } from 'node:path';
 import { createCertificateBag } from '../pki/verify.js';
 import { checkBootstrapServerUri, type DnsResolver, discoverBootstrapServers } from './discovery/index.js';
@@ -58,6 +59,8 @@ export interface AgentConfig {
   timeoutMs: number;
   /** Overall deadline for fetching from one source (host-meta + RPC), ms (default 120 s). */
   sourceDeadlineMs?: number;
+  /** `--traceparent` / `TRACEPARENT`: the trace this run continues (else the server's header). */
+  traceparent?: string;
   /** Largest boot image accepted, bytes (default 16 GiB, `DEFAULT_MAX_IMAGE_BYTES`). */
   maxImageBytes?: number;
   /** Slowest average download rate tolerated, bytes/s (default 64 KiB/s, `DEFAULT_MIN_DOWNLOAD_RATE`). */
@@ -132,6 +135,7 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
     );
     return { outcome: 'disabled', reason };
   }
+  const trace = new AgentTraceContext(c.traceparent);
   const https = (url: string, trustAnchors: readonly Uint8Array[]) =>
     new HttpsSource({
       url,
@@ -139,6 +143,7 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
       timeoutMs: c.timeoutMs,
       ...(c.sourceDeadlineMs !== undefined ? { sourceDeadlineMs: c.sourceDeadlineMs } : {}),
       ...(c.signal ? { signal: c.signal } : {}),
+      trace,
       ...(c.identity ? { identity: c.identity } : {}),
       ...(c.basicPassword !== undefined
         ? { basic: { username: c.serialNumber, password: c.basicPassword } }

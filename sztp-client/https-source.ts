@@ -12,6 +12,7 @@
  * (`sourceDeadlineMs`); and the agent's abort signal (SIGTERM) ends any of
  * them at once.
  */
+import type { AgentTraceContext } from './trace-context.js';
 import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
@@ -58,6 +59,8 @@ export interface HttpsSourceOptions {
   sourceDeadlineMs?: number;
   /** Ends every request and wait at once (the agent's SIGTERM). */
   signal?: AbortSignal;
+  /** The run's trace context: sent as `traceparent`, updated from trusted replies (trace-context.ts). */
+  trace?: AgentTraceContext;
 }
 
 interface Reply {
@@ -269,6 +272,8 @@ export class HttpsSource implements Source, Reporter {
       headers['content-length'] = String(Buffer.byteLength(body));
     }
     // RFC 8572 §9.6: never hand a password to a server we could not authenticate.
+    const traceparent = this.#o.trace?.current;
+    if (traceparent) headers.traceparent = traceparent;
     if (trusted && this.#o.basic)
       headers.authorization = `Basic ${Buffer.from(`${this.#o.basic.username}:${this.#o.basic.password}`).toString('base64')}`;
     return new Promise<Reply>((resolve, reject) => {
@@ -308,6 +313,7 @@ export class HttpsSource implements Source, Reporter {
           settled = true;
           signal.removeEventListener('abort', abort);
           socket.destroy();
+          this.#o.trace?.adopt(res.headers.traceparent, trusted);
           resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), trusted });
         });
         res.once('error', fail);

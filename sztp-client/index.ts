@@ -4,6 +4,7 @@
  * modules), `otel/` and node builtins, so it bundles into one file.
  */
 export { type AgentConfig, type AgentResult, redirectUrl, runAgent, setEnabled } from './agent.js';
+export { AgentTraceContext, isTraceparent } from './trace-context.js';
 export {
   type OsRelease,
   parseOsRelease,

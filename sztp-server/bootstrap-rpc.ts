@@ -13,6 +13,7 @@ import { type Database, type ProfileSpecResult, parseProfileSpec } from '../db/i
 import { Attr, withSpan } from '../otel/index.js';
 import { createOwnerCertificateArtifact, decodeArtifacts, type Signer } from '../pki/index.js';
 import type { AuthThrottleOptions } from './auth-throttle.js';
+import { type ActiveTraceparent, linkToJobTrace } from './job-trace.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
 import { DeviceAuthenticator, type DeviceIdentity, type RequestCredentials } from './device-auth.js';
 import type { DeviceLifecycle } from './device-lifecycle.js';
@@ -43,6 +44,8 @@ export interface ImageBase {
 /** Options of {@link BootstrapService}. */
 export interface BootstrapServiceOptions {
   db: Kysely<Database>;
+  /** The device's active provisioning job trace (`traceparent`), filled by the jobs code; see job-trace.ts. */
+  activeTraceparent?: ActiveTraceparent;
   pki: ServerPki;
   unknownDevicePolicy?: UnknownDevicePolicy;
   /** SHA-256 fingerprints (colon hex, lowercase) of revoked IDevIDs. */
@@ -240,6 +243,7 @@ export class BootstrapService {
         try {
           offSchemaOnlyForOpi(device, input.offSchema);
           const out = await this.#build(device, input, encoding, base);
+          out.traceparent = linkToJobTrace(this.#o.activeTraceparent, id.serial, span);
           this.#o.lifecycle.onBootstrapRequest({
             serial: id.serial,
             at: this.#now(),

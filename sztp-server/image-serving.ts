@@ -28,7 +28,7 @@ import {
   createServer as createHttpServer,
 } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Attr, recordSpanError, tracer } from '../otel/index.js';
+import { Attr, instruments, listenerAttrs, recordSpanError, tracer } from '../otel/index.js';
 import { type ByteRange, evaluatePreconditions, ifRangeAllows, parseRange } from './http-range.js';
 import type { ImageCatalog, ServedImage } from './image-catalog.js';
 import type { ImageFetchLog } from './image-fetch-log.js';
@@ -378,6 +378,7 @@ export class ImageServer {
   readonly #pool: ChunkPool;
   readonly #fds = new FdCache();
   readonly #small = new SmallReads();
+  readonly #metrics = instruments();
 
   constructor(opts: ImageServingOptions, log?: FastifyBaseLogger) {
     this.#o = opts;
@@ -407,7 +408,12 @@ export class ImageServer {
         ...(range !== undefined ? { [Attr.imageRange]: range } : {}),
       },
     });
+    const metrics = this.#metrics;
+    const lattrs = listenerAttrs[this.#o.listener];
+    metrics.imageActiveDownloads.add(1, lattrs);
     const finish = (bytes: number) => {
+      metrics.imageActiveDownloads.add(-1, lattrs);
+      if (bytes > 0) metrics.imageBytesSent.add(bytes, lattrs);
       span.setAttribute(Attr.httpStatusCode, res.statusCode);
       span.setAttribute(Attr.imageBytesSent, bytes);
       span.end();

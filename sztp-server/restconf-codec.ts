@@ -69,6 +69,8 @@ export interface GetBootstrappingDataOutput {
   conveyedInformation: Uint8Array;
   ownerCertificate?: Uint8Array;
   ownershipVoucher?: Uint8Array;
+  /** Not encoded: the job trace handed to the device in a `traceparent` response header (job-trace.ts). */
+  traceparent?: string;
 }
 
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BootstrapService, DeviceIdentity, ImageBase, RequestCredentials } from './bootstrap-rpc.js';
 import { SztpError } from './errors.js';
+import { instruments, progressAttrs, restconfAttrs } from '../otel/index.js';
 import {
   type Encoding,
   encodeErrors,
@@ -129,6 +130,24 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
   // Keep the raw body: each operation parses JSON or XML itself, so that a parse
   // failure becomes a RESTCONF error rather than Fastify's generic one.
   app.removeAllContentTypeParsers();
+
+  // Metrics: requests and latency by RPC and outcome (`ok`, or the HTTP status
+  // class of the RESTCONF error), with attribute objects built once per pair.
+  const m = instruments();
+  const rpcOf = new Map<string | undefined, string>();
+  app.addHook('onResponse', (req, reply, done) => {
+    const url = req.routeOptions.url;
+    let rpc = rpcOf.get(url);
+    if (rpc === undefined) {
+      rpc = url?.startsWith('/restconf/operations/') ? url.slice(url.lastIndexOf(':') + 1) : 'other';
+      rpcOf.set(url, rpc);
+    }
+    const s = reply.statusCode;
+    const attrs = restconfAttrs(rpc, s < 400 ? 'ok' : s < 500 ? 'client_error' : 'server_error');
+    m.restconfRequests.add(1, attrs);
+    m.restconfDuration.record(reply.elapsedTime / 1000, attrs);
+    done();
+  });
   app.addContentTypeParser(
     '*',
     { parseAs: 'string', bodyLimit: opts.bodyLimit ?? RESTCONF_BODY_LIMIT },
@@ -215,6 +234,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
       (opts.imageBase ?? defaultImageBase)(req),
       identityOf(req),
     );
+    if (out.traceparent) reply.header('traceparent', out.traceparent);
     return reply.type(MEDIA_TYPE[enc]).send(encoder.encode(out, enc));
   });
 
@@ -223,6 +243,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
     const { reqEnc, raw } = negotiate(req);
     const input = reqEnc === 'json' ? parseReportProgressJson(parseJson(raw)) : parseReportProgressXml(raw);
     await opts.service.reportProgress(credentials(req), input, identityOf(req));
+    m.progressReports.add(1, progressAttrs(input.progressType));
     return reply.code(204).send();
   });
 }

@@ -13,6 +13,7 @@ import {
   type AgentConfig,
   createLog,
   type LogFormat,
+  isTraceparent,
   readOsRelease,
   runAgent,
 } from '../../sztp-client/index.js';
@@ -22,6 +23,7 @@ import { CliError, action } from '../exit.js';
 export const EXIT_REBOOTING = 10;
 
 interface RunOptions {
+  traceparent?: string;
   bootstrapUrl: string[];
   dhcpLeaseFile?: string[];
   dhcp: boolean;
@@ -195,6 +197,7 @@ export async function agentConfigFromFlags(o: RunOptions): Promise<Omit<AgentCon
     backoff: { initialMs, maxMs },
     timeoutMs: seconds(o.timeout, '--timeout'),
     sourceDeadlineMs: seconds(o.sourceDeadline, '--source-deadline'),
+    ...(traceparentOf(o.traceparent, process.env.TRACEPARENT) ?? {}),
     maxImageBytes: byteSize(o.maxImageSize, '--max-image-size'),
     minDownloadRate: byteSize(o.minDownloadRate, '--min-download-rate'),
     maxRedirectEntries: count(o.maxRedirectEntries, '--max-redirect-entries'),
@@ -203,6 +206,15 @@ export async function agentConfigFromFlags(o: RunOptions): Promise<Omit<AgentCon
     sendNonce: o.nonce,
     now,
   };
+}
+
+/** `--traceparent` over `TRACEPARENT`; a malformed value is an error, not silently ignored. */
+function traceparentOf(flag: unknown, env: string | undefined): { traceparent: string } | undefined {
+  const v = (typeof flag === 'string' ? flag : env)?.trim();
+  if (!v) return undefined;
+  if (!isTraceparent(v))
+    throw new CliError('CLI_ERR_USAGE', `--traceparent/TRACEPARENT: not a W3C traceparent: ${v}`);
+  return { traceparent: v };
 }
 
 /** Registers `sztp-client run`. */
@@ -285,6 +297,10 @@ export function registerAgentRunCommand(program: Command): void {
     .option(
       '--voucher-signer-eku <oid>',
       'require this extKeyUsage on the voucher signer (the MASA), when the manufacturer uses one',
+    )
+    .option(
+      '--traceparent <traceparent>',
+      'W3C traceparent this run continues (env TRACEPARENT; default: the one the server hands over)',
     )
     .option('--no-nonce', 'send no nonce (for servers that only hold vouchers without one)')
     .addOption(

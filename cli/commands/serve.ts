@@ -49,7 +49,22 @@ import { addConfigOptions, type ConnectionLimits, loadConfig, type ServiceConfig
 import { action, CliError } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { toPem } from '../../pki/index.js';
+import { observeDevicesByState } from '../../otel/index.js';
+import { startTelemetry } from '../../otel/sdk.js';
+import { readPackageVersion } from '../version.js';
 import { ensurePki, fileOwnerStore, loadServerPki } from './serve-pki.js';
+
+/** SDK diagnostics (a collector that is down, a dropped batch) as warnings in the service log. */
+function otelDiagLogger(log: Logger) {
+  const l = log.child({ component: 'otel' });
+  return {
+    error: (msg: string, ...args: unknown[]) => l.warn({ args }, msg),
+    warn: (msg: string, ...args: unknown[]) => l.warn({ args }, msg),
+    info: (msg: string, ...args: unknown[]) => l.debug({ args }, msg),
+    debug: () => {},
+    verbose: () => {},
+  };
+}
 
 /** Grace period for in-flight requests on shutdown before connections are cut. */
 const SHUTDOWN_GRACE_MS = 8_000;
@@ -152,6 +167,14 @@ async function listen(
 async function serve(flags: Record<string, unknown>): Promise<void> {
   const config = loadConfig(flags, process.env);
   const log = createLogger(config.logLevel, config.logFormat);
+  // Before anything that records: instruments bind to the provider present when made.
+  const telemetry = startTelemetry({
+    env: process.env,
+    defaultServiceName: 'dpu-ztp',
+    serviceVersion: readPackageVersion(),
+    prometheus: flags.metrics !== false,
+    diagLogger: otelDiagLogger(log),
+  });
   const handle = await open(config);
   const apps: FastifyInstance[] = [];
   let stopping = false;
@@ -175,6 +198,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     await runner?.stop().catch((err: unknown) => log.error({ err }, 'stopping the job runner failed'));
     await boss?.stop({ graceful: true, wait: true, close: true }).catch(() => undefined);
     await notifier?.close().catch(() => undefined);
+    await telemetry.shutdown(); // bounded: a down collector costs at most 2 s here
     await handle.close().catch((err: unknown) => log.error({ err }, 'closing the database failed'));
     log.info('stopped');
     process.exit(0);
@@ -182,6 +206,25 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
 
   try {
     log.info({ database: handle.kind, dataDir: config.dataDir }, 'database open');
+    log.info(
+      {
+        tracing: telemetry.tracing,
+        otlpMetrics: telemetry.otlpMetrics,
+        prometheus: telemetry.scrape !== undefined,
+      },
+      'telemetry',
+    );
+    if (telemetry.scrape) {
+      observeDevicesByState(async () =>
+        (
+          await handle.db
+            .selectFrom('devices')
+            .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
+            .groupBy('state')
+            .execute()
+        ).map((r) => ({ state: r.state, count: Number(r.n) })),
+      );
+    }
     if (config.migrate) {
       const { applied } = await migrateToLatest(handle.db);
       log.info({ applied }, applied.length ? 'migrations applied' : 'schema is current');
@@ -278,6 +321,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         db: handle.db,
         readiness: () => readiness(handle, config.dataDir),
         https: apiHttps,
+        ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: [
           imageRoutes({
@@ -337,6 +381,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     await boss?.stop({ graceful: false, wait: true, close: true }).catch(() => {});
     await notifier?.close().catch(() => {});
     await handle.close().catch(() => {});
+    await telemetry.shutdown();
     throw err;
   }
 }
@@ -362,7 +407,8 @@ export function registerServeCommands(program: Command): void {
     program
       .command('serve')
       .description('run the service: operator API, device RESTCONF (TLS) and image listeners')
-      .option('--no-migrate', 'do not apply pending migrations on start'),
+      .option('--no-migrate', 'do not apply pending migrations on start')
+      .option('--no-metrics', 'do not serve GET /metrics (Prometheus) on the operator listener'),
   ).action(action((opts: Record<string, unknown>) => serve(opts)));
 
   addConfigOptions(

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { API_ERRORS } from '../../bootstrap/index.js';
 import { SETTINGS } from '../../cli/config.js';
 import { DB_ERROR_CODES } from '../../db/index.js';
+import { Attr, Metric, MetricAttr } from '../../otel/index.js';
 import { SZTP_ERRORS } from '../../sztp-server/index.js';
 import { repoRoot } from '../helpers/serve.js';
 
@@ -56,5 +57,12 @@ describe('README', () => {
   it('says why each runtime dependency is there', () => {
     const deps = section('dependencies');
     for (const d of Object.keys(pkg.dependencies)) expect(deps, d).toContain(`\`${d}\``);
+  });
+
+  it('lists every span attribute name, metric and metric label of otel/conventions.ts', () => {
+    const otel = section('otel');
+    for (const name of Object.values(Attr)) expect(otel, name).toContain(`\`${name}\``);
+    for (const name of Object.values(Metric)) expect(otel, name).toContain(`| \`${name}\` |`);
+    for (const label of Object.values(MetricAttr)) expect(otel, label).toContain(`\`${label}\``);
   });
 });

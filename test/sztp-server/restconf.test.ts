@@ -84,6 +84,9 @@ interface Call {
   body?: string;
 }
 
+/** The job trace the hook reports for DEV-2 (as the jobs code will). */
+const JOB_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 async function rpc(op: 'get-bootstrapping-data' | 'report-progress', c: Call = {}) {
   const headers: Record<string, string> = {};
   if (c.contentType !== null) headers['content-type'] = c.contentType ?? 'application/yang-data+json';
@@ -99,6 +102,7 @@ async function rpc(op: 'get-bootstrapping-data' | 'report-progress', c: Call = {
   return {
     status: res.statusCode,
     type: String(res.headers['content-type'] ?? ''),
+    traceparent: res.headers.traceparent,
     text: await res.body.text(),
   };
 }
@@ -150,6 +154,7 @@ beforeAll(async () => {
     pki,
     revokedFingerprints: revoked,
     unknownDevicePolicy: 'reject',
+    activeTraceparent: (serial) => (serial === 'DEV-2' ? JOB_TRACEPARENT : undefined),
     resolveImage: async (name, b) =>
       name === 'os.img'
         ? { downloadUris: [`${b.https}/images/os.img`, `${b.http}/images/os.img`], sha256: 'ab'.repeat(32) }
@@ -233,6 +238,15 @@ afterAll(async () => {
 });
 
 describe(`get-bootstrapping-data over mTLS (${backend})`, () => {
+  it('hands a device with an active job its trace in a traceparent header, and no header to others', async () => {
+    const withJob = await rpc('get-bootstrapping-data', { device: 'DEV-2', body: gbd({}) });
+    expect(withJob.status, withJob.text).toBe(200);
+    expect(withJob.traceparent).toBe(JOB_TRACEPARENT);
+    const without = await rpc('get-bootstrapping-data', { body: gbd({}) });
+    expect(without.status, without.text).toBe(200);
+    expect(without.traceparent).toBeUndefined();
+  });
+
   it('serves signed onboarding information that sztp-client verify and openssl both accept', async () => {
     const nonce = Buffer.alloc(24, 7).toString('base64');
     const r = await rpc('get-bootstrapping-data', {

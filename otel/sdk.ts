@@ -1,0 +1,281 @@
+/**
+ * The OpenTelemetry SDK: the only module that imports it (DESIGN.md, import
+ * table). `cli/` starts it for `serve`, `bmc …` and the agent's `run`; every
+ * other module records through `@opentelemetry/api`, which stays a no-op when
+ * this was not started.
+ *
+ * Configured only by the standard `OTEL_*` variables, read from the `env`
+ * object the CLI passes in (only `cli/` reads `process.env`):
+ * - no `OTEL_EXPORTER_OTLP_ENDPOINT` (nor a per-signal endpoint): no tracer
+ *   provider is registered at all, so spans stay the API's no-op and cost
+ *   nothing; metrics are only collected for the Prometheus scrape endpoint.
+ * - a collector that is down never slows or fails work: spans go through a
+ *   bounded batch queue (drops counted as `otel.sdk.processor.span.processed`
+ *   with `error.type=queue_full`), each export is cut after 1 s, and
+ *   {@link Telemetry.shutdown} gives up after 2 s.
+ */
+import {
+  context,
+  type DiagLogger,
+  diag,
+  DiagLogLevel,
+  metrics,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AggregationTemporality,
+  MeterProvider,
+  MetricReader,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+
+/** Environment as the CLI hands it over (`process.env`). */
+export type TelemetryEnv = Readonly<Record<string, string | undefined>>;
+
+/** How long {@link Telemetry.shutdown} may take before it gives up on flushing. */
+export const SHUTDOWN_BUDGET_MS = 2_000;
+/** Per-export cut-off: a collector that hangs costs at most this per batch. */
+const EXPORT_TIMEOUT_MS = 1_000;
+/** Bounded span queue; beyond it spans are dropped (and counted), never buffered. */
+const MAX_QUEUE_SIZE = 2_048;
+
+export interface TelemetryOptions {
+  /** Usually `process.env`; only `OTEL_*` keys are read. */
+  env: TelemetryEnv;
+  /** `service.name` when `OTEL_SERVICE_NAME` is not set (e.g. `dpu-ztp`, `sztp-client`). */
+  defaultServiceName: string;
+  /** `service.version` resource attribute. */
+  serviceVersion?: string;
+  /** Collect metrics for a Prometheus scrape (`GET /metrics`). */
+  prometheus?: boolean;
+  /** Where SDK diagnostics (export failures) go; silent by default. */
+  diagLogger?: DiagLogger;
+}
+
+/** A started (or deliberately inert) SDK. */
+export interface Telemetry {
+  /** Spans are exported (an endpoint is configured and the SDK is enabled). */
+  readonly tracing: boolean;
+  /** Metrics are pushed over OTLP. */
+  readonly otlpMetrics: boolean;
+  /** Prometheus text exposition of the current metrics; undefined when not collected. */
+  readonly scrape?: () => Promise<string>;
+  /** Flushes and stops; resolves within {@link SHUTDOWN_BUDGET_MS} even if a collector hangs. */
+  shutdown(): Promise<void>;
+}
+
+/** A pull-only reader: collects when `/metrics` is scraped, never on a timer. */
+class ScrapeReader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+function flag(v: string | undefined): boolean {
+  return v !== undefined && v.trim().toLowerCase() === 'true';
+}
+
+/** `k1=v1,k2=v2` (W3C baggage-style, percent-encoded values) as used by `OTEL_RESOURCE_ATTRIBUTES` and `*_HEADERS`. */
+export function parseKeyValueList(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const part of raw.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const key = part.slice(0, eq).trim();
+    let value = part.slice(eq + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // keep the raw text: a malformed escape must not stop the service
+    }
+    if (key) out[key] = value;
+  }
+  return out;
+}
+
+/** The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name (default `parentbased_always_on`). */
+export function samplerFromEnv(env: TelemetryEnv): Sampler {
+  const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
+  const arg = Number.parseFloat(env.OTEL_TRACES_SAMPLER_ARG ?? '');
+  const ratio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
+  switch (name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+/** The signal URL: the per-signal endpoint as given, else `<endpoint>/v1/<signal>` (OTLP exporter spec). */
+export function signalUrl(env: TelemetryEnv, signal: 'traces' | 'metrics'): string | undefined {
+  const specific = env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`]?.trim();
+  if (specific) return specific;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (!base) return undefined;
+  return `${base.replace(/\/+$/, '')}/v1/${signal}`;
+}
+
+function protocol(env: TelemetryEnv, signal: 'traces' | 'metrics'): 'http/protobuf' | 'http/json' {
+  const p = (
+    env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_PROTOCOL`] ??
+    env.OTEL_EXPORTER_OTLP_PROTOCOL ??
+    ''
+  )
+    .trim()
+    .toLowerCase();
+  return p === 'http/json' ? 'http/json' : 'http/protobuf';
+}
+
+function exporterHeaders(env: TelemetryEnv, signal: 'traces' | 'metrics'): Record<string, string> {
+  return {
+    ...parseKeyValueList(env.OTEL_EXPORTER_OTLP_HEADERS),
+    ...parseKeyValueList(env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_HEADERS`]),
+  };
+}
+
+/** Races `p` against the remaining budget; never rejects. */
+async function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
+ * Starts the SDK from `OTEL_*` settings and registers it with the API
+ * globals. Call once per process, before the work it should observe.
+ */
+export function startTelemetry(options: TelemetryOptions): Telemetry {
+  const { env } = options;
+  if (flag(env.OTEL_SDK_DISABLED)) {
+    return { tracing: false, otlpMetrics: false, shutdown: async () => {} };
+  }
+  if (options.diagLogger) diag.setLogger(options.diagLogger, DiagLogLevel.WARN);
+
+  const resource = resourceFromAttributes({
+    ...parseKeyValueList(env.OTEL_RESOURCE_ATTRIBUTES),
+    'service.name': env.OTEL_SERVICE_NAME?.trim() || options.defaultServiceName,
+    ...(options.serviceVersion ? { 'service.version': options.serviceVersion } : {}),
+  });
+
+  // Metrics: a pull reader for /metrics, a periodic OTLP reader when an endpoint is set.
+  const readers: MetricReader[] = [];
+  let scrapeReader: ScrapeReader | undefined;
+  if (options.prometheus) {
+    scrapeReader = new ScrapeReader({
+      aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE,
+    });
+    readers.push(scrapeReader);
+  }
+  const metricsUrl =
+    (env.OTEL_METRICS_EXPORTER ?? 'otlp').trim() === 'none' ? undefined : signalUrl(env, 'metrics');
+  if (metricsUrl) {
+    const config = {
+      url: metricsUrl,
+      headers: exporterHeaders(env, 'metrics'),
+      timeoutMillis: EXPORT_TIMEOUT_MS,
+    };
+    const exporter =
+      protocol(env, 'metrics') === 'http/json'
+        ? new OTLPMetricExporterJson(config)
+        : new OTLPMetricExporterProto(config);
+    const parsed = Number.parseInt(env.OTEL_METRIC_EXPORT_INTERVAL ?? '', 10);
+    const interval = Number.isFinite(parsed) && parsed > 0 ? parsed : 60_000;
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter,
+        exportIntervalMillis: interval,
+        // the SDK requires timeout <= interval
+        exportTimeoutMillis: Math.min(EXPORT_TIMEOUT_MS, interval),
+      }),
+    );
+  }
+  const meterProvider = readers.length > 0 ? new MeterProvider({ resource, readers }) : undefined;
+  if (meterProvider) metrics.setGlobalMeterProvider(meterProvider);
+
+  // Traces: only with an endpoint; otherwise the API's no-op tracer stays in place.
+  const tracesUrl =
+    (env.OTEL_TRACES_EXPORTER ?? 'otlp').trim() === 'none' ? undefined : signalUrl(env, 'traces');
+  let tracerProvider: TracerProvider | undefined;
+  if (tracesUrl) {
+    const config = {
+      url: tracesUrl,
+      headers: exporterHeaders(env, 'traces'),
+      timeoutMillis: EXPORT_TIMEOUT_MS,
+    };
+    const exporter =
+      protocol(env, 'traces') === 'http/json'
+        ? new OTLPTraceExporterJson(config)
+        : new OTLPTraceExporterProto(config);
+    tracerProvider = new TracerProvider({
+      resource,
+      sampler: samplerFromEnv(env),
+      spanProcessors: [
+        new BatchSpanProcessor({
+          exporter,
+          maxQueueSize: MAX_QUEUE_SIZE,
+          maxExportBatchSize: 512,
+          scheduledDelayMillis: 1_000,
+          exportTimeoutMillis: EXPORT_TIMEOUT_MS,
+          ...(meterProvider ? { selfObsMeterProvider: meterProvider } : {}),
+        }),
+      ],
+    });
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    trace.setGlobalTracerProvider(tracerProvider);
+  }
+
+  const serializer = new PrometheusSerializer();
+  const scrape = scrapeReader
+    ? async () => {
+        const { resourceMetrics } = await (scrapeReader as ScrapeReader).collect();
+        return serializer.serialize(resourceMetrics);
+      }
+    : undefined;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    tracing: tracerProvider !== undefined,
+    otlpMetrics: metricsUrl !== undefined,
+    ...(scrape ? { scrape } : {}),
+    shutdown() {
+      stopping ??= bounded(
+        Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()]),
+        SHUTDOWN_BUDGET_MS,
+      );
+      return stopping;
+    },
+  };
+}
