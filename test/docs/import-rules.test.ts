@@ -24,7 +24,9 @@ const MAY_IMPORT: Record<string, string[]> = {
 };
 
 /** Entry points besides `index` files that other folders may import. */
-const ENTRY_FILES = new Set(['pki/verify.js']);
+// pki/verify.ts: the agent's device-side face of pki. otel/sdk.ts: the SDK, kept out of
+// otel/index.ts so that code using only @opentelemetry/api never loads it (cli/ starts it).
+const ENTRY_FILES = new Set(['pki/verify.js', 'otel/sdk.js']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
