@@ -1,5 +1,26 @@
 /** Public face of `bootstrap/`: the operator API and the lifecycle. */
-export { audit } from './audit.js';
+export { type AuditNote, audit, redact, setAudit } from './audit.js';
+export {
+  appendJobEvent,
+  DEVICE_EVENT_TYPES,
+  databaseWakeSource,
+  EVENT_CHANNEL,
+  EVENT_TYPES,
+  type EventFilter,
+  EventHub,
+  type EventHubOptions,
+  type EventInput,
+  EventLog,
+  type EventSubscriber,
+  type EventType,
+  type EventView,
+  eventView,
+  JOB_EVENT_TYPES,
+  type JobEventInput,
+  typeMatches,
+  type WakeSource,
+} from './events.js';
+export { type EventRoutesOptions, eventRoutes } from './routes/events.js';
 export {
   type DeviceContact,
   type DeviceEventListener,

@@ -15,8 +15,11 @@ import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database, TokenRole } from '../db/index.js';
+import { auditHook } from './audit.js';
 import { ApiError, type ApiErrorCode, problem } from './errors.js';
+import { EventLog } from './events.js';
 import type { OwnerStore } from './owner.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerDeviceRoutes } from './routes/devices.js';
 import { registerOwnerRoutes } from './routes/owner.js';
 import { registerProfileRoutes } from './routes/profiles.js';
@@ -38,6 +41,8 @@ export interface ApiContext {
   db: Kysely<Database>;
   /** The owner certificate store (absent: `/owner` answers 404). */
   owner?: OwnerStore | undefined;
+  /** The event log routes append device changes to. */
+  events: EventLog;
 }
 
 /** The Fastify instance type routes are registered on (TypeBox-typed). */
@@ -57,13 +62,19 @@ export interface OperatorApiOptions {
   rateLimitPerMinute?: number;
   /** Where the owner certificate lives (`GET/PUT /api/v1/owner`). */
   owner?: OwnerStore;
+  /** The event log (default: one on `db`). */
+  events?: EventLog;
   /** Extra route modules (later issues: images, jobs, BMCs, …). */
   routes?: ApiRoutes[];
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Least role a route needs (default: viewer for GET/HEAD, operator otherwise). */
+    /**
+     * Least role a route needs (default: viewer for GET/HEAD, operator otherwise;
+     * admin for tokens, webhooks, owner keys and the audit log). Published in the
+     * OpenAPI document as the operation's `x-required-role`.
+     */
     role?: TokenRole;
   }
   interface FastifyRequest {
@@ -177,10 +188,21 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const ctx: ApiContext = { db: opts.db, owner: opts.owner };
+  const ctx: ApiContext = { db: opts.db, owner: opts.owner, events: opts.events ?? new EventLog(opts.db) };
   await app.register(
     async (api) => {
       await api.register(rateLimit, { max: opts.rateLimitPerMinute ?? 1200, timeWindow: 60_000 });
+      // Every route's role is settled once, here, and published in the OpenAPI
+      // document, which the authorization matrix test reads.
+      api.addHook('onRoute', (route) => {
+        const methods = ([] as string[]).concat(route.method);
+        const role: TokenRole =
+          route.config?.role ?? (methods.every((m) => m === 'GET' || m === 'HEAD') ? 'viewer' : 'operator');
+        route.config = { ...route.config, role };
+        route.schema = { ...route.schema, 'x-required-role': role } as typeof route.schema;
+      });
+      // Every succeeded change lands in the audit log (routes cannot forget it).
+      api.addHook('onSend', auditHook(opts.db));
       api.addHook('onRequest', async (req) => {
         const header = req.headers.authorization;
         const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
@@ -200,6 +222,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
         registerProfileRoutes,
         registerDeviceRoutes,
         registerOwnerRoutes,
+        registerAuditRoutes,
         ...(opts.routes ?? []),
       ]) {
         await routes(api as unknown as ApiInstance, ctx);

@@ -7,10 +7,12 @@ import type { Migration } from 'kysely';
 import * as initial from './2026-11-22-0001-initial.js';
 import * as imageFetchRequests from './2026-11-22-0002-image-fetch-requests.js';
 import * as bmcs from './2026-12-04-0020-bmcs.js';
+import * as events from './2026-12-04-0040-events.js';
 
 /** Migration name -> migration. Append only; never edit a landed one. */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '2026-11-22-0001-initial': initial,
   '2026-11-22-0002-image-fetch-requests': imageFetchRequests,
   '2026-12-04-0020-bmcs': bmcs,
+  '2026-12-04-0040-events': events,
 });

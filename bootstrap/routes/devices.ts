@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
 import type { Device, DeviceState } from '../../db/index.js';
 import { hashPassword } from '../../pki/index.js';
-import { audit } from '../audit.js';
+import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 import { voucherUploadProblem } from '../voucher-upload.js';
@@ -139,6 +139,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
+        operationId: 'putDevice',
         summary: 'Register or update a device',
         params,
         body: DeviceBody,
@@ -148,26 +149,36 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     async (req, reply) => {
       const values = await prepare(ctx, req.params.serial, req.body);
       const { serial } = req.params;
-      const existed = await db
-        .selectFrom('devices')
-        .select('serial')
-        .where('serial', '=', serial)
-        .executeTakeFirst();
-      const row = existed
-        ? await db
-            .updateTable('devices')
-            .set({ ...values, updated_at: new Date() })
-            .where('serial', '=', serial)
-            .returningAll()
-            .executeTakeFirstOrThrow()
-        : await db
-            .insertInto('devices')
-            .values({ ...values, serial, updated_at: new Date() })
-            .returningAll()
-            .executeTakeFirstOrThrow();
-      await audit(db, req.actor!.name, existed ? 'device.update' : 'device.create', serial, {
-        fields: Object.keys(req.body).filter((k) => k !== 'password'),
+      const { row, existed } = await db.transaction().execute(async (tx) => {
+        const existed = await tx
+          .selectFrom('devices')
+          .select('serial')
+          .where('serial', '=', serial)
+          .forUpdate()
+          .executeTakeFirst();
+        const row = existed
+          ? await tx
+              .updateTable('devices')
+              .set({ ...values, updated_at: new Date() })
+              .where('serial', '=', serial)
+              .returningAll()
+              .executeTakeFirstOrThrow()
+          : await tx
+              .insertInto('devices')
+              .values({ ...values, serial, updated_at: new Date() })
+              .returningAll()
+              .executeTakeFirstOrThrow();
+        await ctx.events.append(
+          {
+            type: 'device.updated',
+            serial,
+            data: { created: !existed, fields: Object.keys(req.body).sort() },
+          },
+          tx,
+        );
+        return { row, existed };
       });
+      setAudit(req, { action: existed ? 'device.update' : 'device.create' });
       reply.code(existed ? 200 : 201);
       return deviceView(row);
     },
@@ -175,7 +186,15 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
 
   api.get(
     '/devices/:serial',
-    { schema: { tags: ['devices'], summary: 'Read a device', params, response: { 200: DeviceView } } },
+    {
+      schema: {
+        tags: ['devices'],
+        operationId: 'getDevice',
+        summary: 'Read a device',
+        params,
+        response: { 200: DeviceView },
+      },
+    },
     async (req) => {
       const row = await db
         .selectFrom('devices')
@@ -192,6 +211,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
+        operationId: 'listDevices',
         summary: 'List devices, by serial, filtered by state and profile',
         querystring: Type.Object(
           {
@@ -233,12 +253,22 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
 
   api.delete(
     '/devices/:serial',
-    { schema: { tags: ['devices'], summary: 'Forget a device (its event history stays)', params } },
+    {
+      config: { audit: 'device.delete' },
+      schema: {
+        tags: ['devices'],
+        operationId: 'deleteDevice',
+        summary: 'Forget a device (its event history stays)',
+        params,
+      },
+    },
     async (req, reply) => {
-      const r = await db.deleteFrom('devices').where('serial', '=', req.params.serial).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0)
-        throw new ApiError('API_ERR_NOT_FOUND', `no device ${req.params.serial}`);
-      await audit(db, req.actor!.name, 'device.delete', req.params.serial);
+      const { serial } = req.params;
+      await db.transaction().execute(async (tx) => {
+        const r = await tx.deleteFrom('devices').where('serial', '=', serial).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) throw new ApiError('API_ERR_NOT_FOUND', `no device ${serial}`);
+        await ctx.events.append({ type: 'device.deleted', serial }, tx);
+      });
       reply.code(204);
     },
   );
@@ -246,8 +276,10 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
   api.post(
     '/devices/:serial/approve',
     {
+      config: { audit: 'device.approve' },
       schema: {
         tags: ['devices'],
+        operationId: 'approveDevice',
         summary: 'Approve a held (pending) device, optionally assigning its profile',
         params,
         body: Type.Optional(
@@ -266,15 +298,23 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
       const profile = (values.profile as string | undefined) ?? row.profile;
       if (!profile)
         throw new ApiError('API_ERR_BAD_REQUEST', `device ${serial} has no profile: give one to approve it`);
-      const updated = await db
-        .updateTable('devices')
-        .set({ profile, state: 'registered', updated_at: new Date() })
-        .where('serial', '=', serial)
-        .where('state', '=', 'pending')
-        .returningAll()
-        .executeTakeFirst();
-      if (!updated) throw new ApiError('API_ERR_CONFLICT', `device ${serial} changed state meanwhile`);
-      await audit(db, req.actor!.name, 'device.approve', serial, { profile });
+      const updated = await db.transaction().execute(async (tx) => {
+        const updated = await tx
+          .updateTable('devices')
+          .set({ profile, state: 'registered', updated_at: new Date() })
+          .where('serial', '=', serial)
+          .where('state', '=', 'pending')
+          .returningAll()
+          .executeTakeFirst();
+        if (!updated) throw new ApiError('API_ERR_CONFLICT', `device ${serial} changed state meanwhile`);
+        await ctx.events.append({ type: 'device.approved', serial, data: { profile } }, tx);
+        await ctx.events.append(
+          { type: 'device.state', serial, data: { from: 'pending', to: 'registered', reason: 'approved' } },
+          tx,
+        );
+        return updated;
+      });
+      setAudit(req, { detail: { profile } });
       return deviceView(updated);
     },
   );
@@ -284,6 +324,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
+        operationId: 'listDeviceBootstrapEvents',
         summary: "A device's bootstrap events (progress reports and requests), oldest first",
         params,
         querystring: Type.Object(

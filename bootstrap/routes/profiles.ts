@@ -7,7 +7,7 @@
 import { type Static, Type } from 'typebox';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
-import { audit } from '../audit.js';
+import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
@@ -146,8 +146,10 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
   api.put(
     '/profiles/:name',
     {
+      config: { audit: 'profile.put' },
       schema: {
         tags: ['profiles'],
+        operationId: 'putProfile',
         summary: 'Create or replace a profile',
         params,
         body: ProfileSpec,
@@ -178,7 +180,7 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
           .returningAll()
           .executeTakeFirstOrThrow();
       });
-      await audit(db, req.actor!.name, 'profile.put', req.params.name, { version: row.version });
+      setAudit(req, { detail: { version: row.version } });
       reply.code(row.version === 1 ? 201 : 200);
       return view(row);
     },
@@ -186,7 +188,15 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
 
   api.get(
     '/profiles/:name',
-    { schema: { tags: ['profiles'], summary: 'Read a profile', params, response: { 200: ProfileView } } },
+    {
+      schema: {
+        tags: ['profiles'],
+        operationId: 'getProfile',
+        summary: 'Read a profile',
+        params,
+        response: { 200: ProfileView },
+      },
+    },
     async (req) => {
       const row = await db
         .selectFrom('profiles')
@@ -203,6 +213,7 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
     {
       schema: {
         tags: ['profiles'],
+        operationId: 'listProfiles',
         summary: 'List profiles',
         response: { 200: Type.Object({ items: Type.Array(ProfileView) }) },
       },
@@ -214,7 +225,15 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
 
   api.delete(
     '/profiles/:name',
-    { schema: { tags: ['profiles'], summary: 'Delete a profile no device uses', params } },
+    {
+      config: { audit: 'profile.delete' },
+      schema: {
+        tags: ['profiles'],
+        operationId: 'deleteProfile',
+        summary: 'Delete a profile no device uses',
+        params,
+      },
+    },
     async (req, reply) => {
       const used = await db
         .selectFrom('devices')
@@ -231,7 +250,6 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
       const r = await db.deleteFrom('profiles').where('name', '=', req.params.name).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0)
         throw new ApiError('API_ERR_NOT_FOUND', `no profile ${req.params.name}`);
-      await audit(db, req.actor!.name, 'profile.delete', req.params.name);
       reply.code(204);
     },
   );
