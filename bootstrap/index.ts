@@ -21,6 +21,15 @@ export {
   type WakeSource,
 } from './events.js';
 export { type EventRoutesOptions, eventRoutes } from './routes/events.js';
+export { type WebhookRoutesOptions, webhookRoutes } from './routes/webhooks.js';
+export {
+  signWebhookBody,
+  webhookBackoffMs,
+  WebhookSender,
+  type WebhookSenderOptions,
+  webhookSecretAad,
+  webhookUrlProblem,
+} from './webhooks.js';
 export {
   type DeviceContact,
   type DeviceEventListener,

@@ -12,10 +12,18 @@ import type { Logger } from 'pino';
 import {
   buildOperatorApi,
   DeviceStateLifecycle,
+  databaseWakeSource,
+  EventHub,
+  EventLog,
   ensureAdminToken,
+  eventRoutes,
   ImageStore,
   imageRoutes,
+  loadOrCreateSecretKeyFile,
   type ReadinessCheck,
+  SecretBox,
+  WebhookSender,
+  webhookRoutes,
 } from '../../bootstrap/index.js';
 import { type DatabaseHandle, migrateToLatest, openDatabase, pendingMigrations } from '../../db/index.js';
 import {
@@ -99,6 +107,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   const log = createLogger(config.logLevel, config.logFormat);
   const handle = await open(config);
   const apps: FastifyInstance[] = [];
+  const background: Array<{ stop(): Promise<void> }> = [];
   let stopping = false;
 
   const shutdown = async (signal: string) => {
@@ -112,6 +121,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     cut.unref();
     await Promise.allSettled(apps.map((a) => a.close()));
     clearTimeout(cut);
+    await Promise.allSettled(background.map((b) => b.stop()));
     await handle.close().catch((err: unknown) => log.error({ err }, 'closing the database failed'));
     log.info('stopped');
     process.exit(0);
@@ -138,7 +148,21 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     });
     await ensurePki(config.pkiDir, log);
     const { pki, revoked } = await loadServerPki(config.pkiDir, log);
-    const lifecycle = new DeviceStateLifecycle(handle.db);
+    // Events: one log, one tail per process (woken by LISTEN/NOTIFY or PGlite's
+    // in-process notifications) feeding SSE streams and the webhook sender.
+    const events = new EventLog(handle.db);
+    const hub = new EventHub(events, {
+      wake: databaseWakeSource(handle),
+      onError: (err) => log.warn({ err }, 'reading the event log failed; retrying on the next wake'),
+    });
+    // TODO(lead): wt-inv wires the secret key (DPU_ZTP_SECRET_KEY / --secret-key-file); share its SecretBox.
+    const secretBox = new SecretBox(loadOrCreateSecretKeyFile(join(config.dataDir, 'secret.key')).key);
+    const webhooks = new WebhookSender({
+      db: handle.db,
+      box: secretBox,
+      onError: (err, d) => log.warn({ err, delivery: d?.id, webhook: d?.webhook }, 'webhook delivery failed'),
+    });
+    const lifecycle = new DeviceStateLifecycle(handle.db, { events });
     const service = new BootstrapService({
       db: handle.db,
       lifecycle,
@@ -160,6 +184,9 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         log.info({ file: tokenFile }, 'created the first admin API token (mode 0600); keep it safe');
       const swept = await imageStore.sweep();
       if (swept.length) log.info({ files: swept }, 'removed stale partial or unreferenced image files');
+      await hub.start();
+      webhooks.start(hub);
+      background.push(webhooks, hub);
     } else {
       log.warn(
         'migrations are pending (--no-migrate): /readyz reports not-ready until `dpu-ztp migrate` runs',
@@ -169,10 +196,13 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       await buildOperatorApi({
         logger: log.child({ listener: 'api' }),
         db: handle.db,
+        events,
         readiness: () => readiness(handle),
         https: apiHttps,
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: [
+          eventRoutes({ log: events, hub }),
+          webhookRoutes({ box: secretBox, onChange: () => webhooks.wake() }),
           imageRoutes({
             store: imageStore,
             urls: (name, origin) => {
@@ -203,6 +233,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     log.info('dpu-ztp ready');
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));
+    await Promise.allSettled(background.map((b) => b.stop()));
     await handle.close().catch(() => {});
     throw err;
   }
