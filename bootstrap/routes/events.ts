@@ -123,7 +123,8 @@ export function eventRoutes(o: EventRoutesOptions): ApiRoutes {
             `this replica already serves ${maxStreams} event streams; retry later or use webhooks`,
           );
         const resumeFrom = req.headers['last-event-id'] ?? req.query.after;
-        let cursor = resumeFrom !== undefined ? BigInt(resumeFrom) : o.hub.highWater;
+        // "Now" is the log's end, not the hub's mark, which may lag a notification behind.
+        let cursor = resumeFrom !== undefined ? BigInt(resumeFrom) : await o.log.lastId();
 
         reply.hijack();
         const raw = reply.raw;
@@ -185,6 +186,11 @@ export function eventRoutes(o: EventRoutesOptions): ApiRoutes {
         heartbeat.unref();
         raw.on('close', close);
         raw.on('error', close);
+        // The client may have gone while the token was looked up: 'close' already fired.
+        if (raw.destroyed || !raw.socket || raw.socket.destroyed) {
+          close();
+          return;
+        }
 
         try {
           // Catch up from the table up to the hub's mark; what comes later the hub pushes.

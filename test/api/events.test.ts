@@ -118,7 +118,11 @@ describe(`GET /api/v1/events (${backend})`, () => {
     await appendJobEvent(log, { type: 'job.created', job: 'job-1', data: { kind: 'provision', devices: 1 } });
     const [a, b] = await s.take(2);
     expect(a?.event).toBe('device.updated');
-    expect(parse(a!)).toMatchObject({ type: 'device.updated', serial: 'EV-2', data: { created: true, fields: ['hwModel'] } });
+    expect(parse(a!)).toMatchObject({
+      type: 'device.updated',
+      serial: 'EV-2',
+      data: { created: true, fields: ['hwModel'] },
+    });
     expect(a?.id).toBe(parse(a!).id);
     expect(b?.event).toBe('job.created');
     expect(BigInt(b!.id!)).toBeGreaterThan(BigInt(a!.id!));
@@ -258,7 +262,8 @@ describe(`GET /api/v1/events (${backend})`, () => {
     // 64 KiB events until the server gives up on the client (the cap: 64 MiB, far past any socket buffer).
     while (hub.subscribers > attached && n < 1024) {
       await api.t.db.transaction().execute(async (tx) => {
-        for (let i = 0; i < 8; i++) await log.append({ type: 'job.state', job: 'job-slow', data: { big } }, tx);
+        for (let i = 0; i < 8; i++)
+          await log.append({ type: 'job.state', job: 'job-slow', data: { big } }, tx);
       });
       n += 8;
       await new Promise((r) => setTimeout(r, 10));
