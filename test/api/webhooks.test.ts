@@ -144,7 +144,7 @@ describe(`webhooks API (${backend})`, () => {
   });
 
   it('refuses non-HTTP URLs, URLs with credentials, short secrets and bad patterns', async () => {
-    const put = (payload: unknown) =>
+    const put = (payload: Record<string, unknown>) =>
       api.req({ method: 'PUT', url: '/api/v1/webhooks/bad', payload, as: 'admin' });
     for (const [payload, code] of [
       [{ url: 'ftp://hooks.example/x', secret: SECRET }, 'API_ERR_BAD_REQUEST'],
