@@ -16,6 +16,7 @@ import {
   type EventView,
   eventRoutes,
 } from '../../bootstrap/index.js';
+import { openDatabase } from '../../db/index.js';
 import { type TestApi, testApi } from '../helpers/api.js';
 import { backend } from '../helpers/db.js';
 import { openSse } from '../helpers/sse.js';
@@ -213,6 +214,29 @@ describe(`GET /api/v1/events (${backend})`, () => {
     expect((await s.take(2)).map((f) => f.id)).toEqual([earlyId, late.id]);
     s.close();
   });
+
+  it.runIf(backend === 'postgres')(
+    "wakes another replica's tail through LISTEN/NOTIFY, without polling",
+    async () => {
+      const other = await openDatabase({ databaseUrl: api.t.url as string, poolSize: 2 });
+      const otherHub = new EventHub(new EventLog(other.db), {
+        wake: databaseWakeSource(other),
+        pollMs: 3_600_000,
+      });
+      try {
+        await otherHub.start();
+        const got: EventView[] = [];
+        otherHub.subscribe((batch) => got.push(...batch));
+        const e = await log.append({ type: 'job.state', job: 'job-replica', data: { to: 'running' } });
+        for (const end = Date.now() + 10_000; got.length === 0 && Date.now() < end; )
+          await new Promise((r) => setTimeout(r, 20));
+        expect(got.map((x) => x.id)).toEqual([e.id]);
+      } finally {
+        await otherHub.stop();
+        await other.close();
+      }
+    },
+  );
 
   it('caps concurrent streams per process with API_ERR_TOO_MANY_STREAMS', async () => {
     // Streams closed by earlier tests free their places once the server sees the close.
