@@ -78,6 +78,8 @@ export function eventRoutes(o: EventRoutesOptions): ApiRoutes {
     api.get(
       '/events',
       {
+        // HEAD of an endless stream would hold a subscriber for a body nobody receives.
+        exposeHeadRoute: false,
         schema: {
           tags: ['events'],
           operationId: 'streamEvents',
