@@ -6,6 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/index.js';
+import { EventLog } from './events.js';
 
 /** A device's get-bootstrapping-data as the bootstrap server saw it. */
 export interface DeviceContact {
@@ -44,14 +45,19 @@ export function stateAfterProgress(
 
 /**
  * Stores progress reports in the append-only log and moves the device's state;
- * tells registered listeners of every contact and progress report.
+ * tells registered listeners of every contact and progress report. Each report
+ * is also a `device.progress` event (and a state move a `device.state` event)
+ * in the event log, written in the same transaction as the progress row.
  */
 export class DeviceStateLifecycle {
   readonly #db: Kysely<Database>;
+  readonly #events: EventLog;
   readonly #listeners = new Set<DeviceEventListener>();
 
-  constructor(db: Kysely<Database>) {
+  /** `events` defaults to an event log on `db`. */
+  constructor(db: Kysely<Database>, opts: { events?: EventLog } = {}) {
     this.#db = db;
+    this.#events = opts.events ?? new EventLog(db);
   }
 
   /** Registers a listener; returns a function that removes it. */
@@ -98,6 +104,14 @@ export class DeviceStateLifecycle {
         })
         .execute();
       const state = stateAfterProgress(p.progressType);
+      // The row lock orders concurrent reports of one device, so each state
+      // event names the state it really left.
+      const before = await tx
+        .selectFrom('devices')
+        .select('state')
+        .where('serial', '=', p.serial)
+        .forUpdate()
+        .executeTakeFirst();
       await tx
         .updateTable('devices')
         .set({
@@ -115,6 +129,24 @@ export class DeviceStateLifecycle {
         })
         .where('serial', '=', p.serial)
         .execute();
+      await this.#events.append(
+        {
+          type: 'device.progress',
+          serial: p.serial,
+          data: { progressType: p.progressType, ...(p.message !== undefined ? { message: p.message } : {}) },
+        },
+        tx,
+      );
+      if (before && state && before.state !== state) {
+        await this.#events.append(
+          {
+            type: 'device.state',
+            serial: p.serial,
+            data: { from: before.state, to: state, reason: `progress ${p.progressType}` },
+          },
+          tx,
+        );
+      }
     });
     this.#tell({ kind: 'progress', progress: p });
   }

@@ -57,6 +57,10 @@ export const API_ERRORS = {
   },
   API_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
   API_ERR_UNAVAILABLE: { status: 503, description: 'the service is overloaded or not ready' },
+  API_ERR_TOO_MANY_STREAMS: {
+    status: 503,
+    description: 'this replica serves its maximum of event streams; retry later (or use webhooks)',
+  },
   API_ERR_INTERNAL: { status: 500, description: 'an unexpected error; the log has the details' },
 } as const;
 

@@ -1,5 +1,35 @@
 /** Public face of `bootstrap/`: the operator API and the lifecycle. */
-export { audit } from './audit.js';
+export { type AuditNote, audit, redact, setAudit } from './audit.js';
+export {
+  appendJobEvent,
+  DEVICE_EVENT_TYPES,
+  databaseWakeSource,
+  EVENT_CHANNEL,
+  EVENT_TYPES,
+  type EventFilter,
+  EventHub,
+  type EventHubOptions,
+  type EventInput,
+  EventLog,
+  type EventSubscriber,
+  type EventType,
+  type EventView,
+  eventView,
+  JOB_EVENT_TYPES,
+  type JobEventInput,
+  typeMatches,
+  type WakeSource,
+} from './events.js';
+export { type EventRoutesOptions, eventRoutes } from './routes/events.js';
+export { type WebhookRoutesOptions, webhookRoutes } from './routes/webhooks.js';
+export {
+  signWebhookBody,
+  webhookBackoffMs,
+  WebhookSender,
+  type WebhookSenderOptions,
+  webhookSecretAad,
+  webhookUrlProblem,
+} from './webhooks.js';
 export {
   type DeviceContact,
   type DeviceEventListener,
@@ -96,3 +126,4 @@ export {
 } from './job-store.js';
 export { type JobTimeouts, profileInstallerImage } from './device-steps.js';
 export { jobRoutes, type JobRoutesOptions, MAX_JOB_DEVICES } from './routes/jobs.js';
+export { jobEventsToLog } from './job-events.js';

@@ -20,8 +20,11 @@ import Fastify, {
 } from 'fastify';
 import type { Kysely } from 'kysely';
 import { type Database, findUnstorableText, type TokenRole } from '../db/index.js';
+import { auditHook } from './audit.js';
 import { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
+import { EventLog } from './events.js';
 import type { OwnerStore } from './owner.js';
+import { registerAuditRoutes } from './routes/audit.js';
 import { registerDeviceRoutes } from './routes/devices.js';
 import { registerOwnerRoutes } from './routes/owner.js';
 import { registerProfileRoutes } from './routes/profiles.js';
@@ -43,6 +46,8 @@ export interface ApiContext {
   db: Kysely<Database>;
   /** The owner certificate store (absent: `/owner` answers 404). */
   owner?: OwnerStore | undefined;
+  /** The event log routes append device changes to. */
+  events: EventLog;
 }
 
 /** The Fastify instance type routes are registered on (TypeBox-typed). */
@@ -62,6 +67,8 @@ export interface OperatorApiOptions {
   rateLimitPerMinute?: number;
   /** Where the owner certificate lives (`GET/PUT /api/v1/owner`). */
   owner?: OwnerStore;
+  /** The event log (default: one on `db`). */
+  events?: EventLog;
   /** Extra route modules (later issues: images, jobs, BMCs, …). */
   routes?: ApiRoutes[];
   /** Where token uses are batched into `last_used_at` (default: one made here, written every 5 s and on close). */
@@ -75,7 +82,11 @@ export interface OperatorApiOptions {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Least role a route needs (default: viewer for GET/HEAD, operator otherwise). */
+    /**
+     * Least role a route needs (default: viewer for GET/HEAD, operator otherwise;
+     * admin for tokens, webhooks, owner keys and the audit log). Published in the
+     * OpenAPI document as the operation's `x-required-role`.
+     */
     role?: TokenRole;
   }
   interface FastifyRequest {
@@ -217,7 +228,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   }
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const ctx: ApiContext = { db: opts.db, owner: opts.owner };
+  const ctx: ApiContext = { db: opts.db, owner: opts.owner, events: opts.events ?? new EventLog(opts.db) };
   const usage =
     opts.tokenUsage ??
     new TokenUsage(opts.db, { onError: (err) => opts.logger.warn({ err }, 'could not record token use') });
@@ -225,6 +236,17 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   await app.register(
     async (api) => {
       await api.register(rateLimit, { max: opts.rateLimitPerMinute ?? 1200, timeWindow: 60_000 });
+      // Every route's role is settled once, here, and published in the OpenAPI
+      // document, which the authorization matrix test reads.
+      api.addHook('onRoute', (route) => {
+        const methods = ([] as string[]).concat(route.method);
+        const role: TokenRole =
+          route.config?.role ?? (methods.every((m) => m === 'GET' || m === 'HEAD') ? 'viewer' : 'operator');
+        route.config = { ...route.config, role };
+        route.schema = { ...route.schema, 'x-required-role': role } as typeof route.schema;
+      });
+      // Every succeeded change lands in the audit log (routes cannot forget it).
+      api.addHook('onSend', auditHook(opts.db));
       api.addHook('onRequest', async (req) => {
         const header = req.headers.authorization;
         const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
@@ -258,6 +280,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
         registerProfileRoutes,
         registerDeviceRoutes,
         registerOwnerRoutes,
+        registerAuditRoutes,
         ...(opts.routes ?? []),
       ]) {
         await routes(api as unknown as ApiInstance, ctx);

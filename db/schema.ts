@@ -195,6 +195,43 @@ export interface IdempotencyKeysTable {
   created_at: Generated<Date>;
 }
 
+export interface EventsTable {
+  id: Generated<Int8>;
+  /** `device.progress`, `device.state`, `job.state`, … (bootstrap/events.ts lists them). */
+  type: string;
+  serial: string | null;
+  job: string | null;
+  data: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: Generated<Date>;
+}
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** AES-256-GCM (SecretBox), `webhook:<id>` as associated data. */
+  secret_sealed: Uint8Array;
+  /** Event type patterns: exact, `prefix.*` or `*`. */
+  events: ColumnType<string[], string | undefined, string>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+/** Where a webhook delivery is: due (or leased) until delivered or out of attempts. */
+export type WebhookDeliveryState = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDeliveriesTable {
+  id: Generated<Int8>;
+  webhook: string;
+  event_id: Int8;
+  state: ColumnType<WebhookDeliveryState, WebhookDeliveryState | undefined, WebhookDeliveryState>;
+  attempts: Generated<number>;
+  next_attempt_at: Generated<Date>;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: Generated<Date>;
+  finished_at: Date | null;
+}
+
 /** Every table dpu-ztp owns (pg-boss keeps its own schema). */
 export interface Database {
   api_tokens: ApiTokensTable;
@@ -209,6 +246,9 @@ export interface Database {
   job_devices: JobDevicesTable;
   job_steps: JobStepsTable;
   idempotency_keys: IdempotencyKeysTable;
+  events: EventsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type ApiToken = Selectable<ApiTokensTable>;
@@ -222,3 +262,6 @@ export type Bmc = Selectable<BmcsTable>;
 export type Job = Selectable<JobsTable>;
 export type JobDevice = Selectable<JobDevicesTable>;
 export type JobStep = Selectable<JobStepsTable>;
+export type EventRow = Selectable<EventsTable>;
+export type Webhook = Selectable<WebhooksTable>;
+export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;

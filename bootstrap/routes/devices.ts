@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
 import { type Device, type DeviceState, isStorableText } from '../../db/index.js';
 import { hashPassword } from '../../pki/index.js';
-import { audit } from '../audit.js';
+import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 import { voucherUploadProblem } from '../voucher-upload.js';
@@ -197,6 +197,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
+        operationId: 'putDevice',
         summary: 'Register or update a device',
         params,
         body: DeviceBody,
@@ -206,32 +207,44 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     async (req, reply) => {
       const values = await prepare(ctx, req.params.serial, req.body);
       const { serial } = req.params;
-      const existed = await db
-        .selectFrom('devices')
-        .select('serial')
-        .where('serial', '=', serial)
-        .executeTakeFirst();
-      const row = await (existed
-        ? db
-            .updateTable('devices')
-            .set({ ...values, updated_at: new Date() })
+      const { row, existed } = await db
+        .transaction()
+        .execute(async (tx) => {
+          const existed = await tx
+            .selectFrom('devices')
+            .select('serial')
             .where('serial', '=', serial)
-            .returningAll()
-            .executeTakeFirstOrThrow()
-        : db
-            .insertInto('devices')
-            .values({ ...values, serial, updated_at: new Date() })
-            .returningAll()
-            .executeTakeFirstOrThrow()
-      ).catch((err: unknown) => {
-        // The BMC was deleted between the check above and this write (foreign key).
-        if (isForeignKeyViolation(err))
-          throw new ApiError('API_ERR_UNKNOWN_BMC', `bmc: no BMC ${String(req.body.bmc)}`);
-        throw err;
-      });
-      await audit(db, req.actor!.name, existed ? 'device.update' : 'device.create', serial, {
-        fields: Object.keys(req.body).filter((k) => k !== 'password'),
-      });
+            .forUpdate()
+            .executeTakeFirst();
+          const row = existed
+            ? await tx
+                .updateTable('devices')
+                .set({ ...values, updated_at: new Date() })
+                .where('serial', '=', serial)
+                .returningAll()
+                .executeTakeFirstOrThrow()
+            : await tx
+                .insertInto('devices')
+                .values({ ...values, serial, updated_at: new Date() })
+                .returningAll()
+                .executeTakeFirstOrThrow();
+          await ctx.events.append(
+            {
+              type: 'device.updated',
+              serial,
+              data: { created: !existed, fields: Object.keys(req.body).sort() },
+            },
+            tx,
+          );
+          return { row, existed };
+        })
+        .catch((err: unknown) => {
+          // The BMC was deleted between the check above and this write (foreign key).
+          if (isForeignKeyViolation(err))
+            throw new ApiError('API_ERR_UNKNOWN_BMC', `bmc: no BMC ${String(req.body.bmc)}`);
+          throw err;
+        });
+      setAudit(req, { action: existed ? 'device.update' : 'device.create' });
       reply.code(existed ? 200 : 201);
       return deviceView(row);
     },
@@ -239,7 +252,15 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
 
   api.get(
     '/devices/:serial',
-    { schema: { tags: ['devices'], summary: 'Read a device', params, response: { 200: DeviceView } } },
+    {
+      schema: {
+        tags: ['devices'],
+        operationId: 'getDevice',
+        summary: 'Read a device',
+        params,
+        response: { 200: DeviceView },
+      },
+    },
     async (req) => {
       const row = await db
         .selectFrom('devices')
@@ -256,6 +277,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
+        operationId: 'listDevices',
         summary: 'List devices, by serial, filtered by state, profile, BMC and labels',
         querystring: Type.Object(
           {
@@ -302,12 +324,22 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
 
   api.delete(
     '/devices/:serial',
-    { schema: { tags: ['devices'], summary: 'Forget a device (its event history stays)', params } },
+    {
+      config: { audit: 'device.delete' },
+      schema: {
+        tags: ['devices'],
+        operationId: 'deleteDevice',
+        summary: 'Forget a device (its event history stays)',
+        params,
+      },
+    },
     async (req, reply) => {
-      const r = await db.deleteFrom('devices').where('serial', '=', req.params.serial).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0)
-        throw new ApiError('API_ERR_NOT_FOUND', `no device ${req.params.serial}`);
-      await audit(db, req.actor!.name, 'device.delete', req.params.serial);
+      const { serial } = req.params;
+      await db.transaction().execute(async (tx) => {
+        const r = await tx.deleteFrom('devices').where('serial', '=', serial).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) throw new ApiError('API_ERR_NOT_FOUND', `no device ${serial}`);
+        await ctx.events.append({ type: 'device.deleted', serial }, tx);
+      });
       reply.code(204);
     },
   );
@@ -315,8 +347,10 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
   api.post(
     '/devices/:serial/approve',
     {
+      config: { audit: 'device.approve' },
       schema: {
         tags: ['devices'],
+        operationId: 'approveDevice',
         summary: 'Approve a held (pending) device, optionally assigning its profile',
         params,
         body: Type.Optional(
@@ -335,15 +369,23 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
       const profile = (values.profile as string | undefined) ?? row.profile;
       if (!profile)
         throw new ApiError('API_ERR_BAD_REQUEST', `device ${serial} has no profile: give one to approve it`);
-      const updated = await db
-        .updateTable('devices')
-        .set({ profile, state: 'registered', updated_at: new Date() })
-        .where('serial', '=', serial)
-        .where('state', '=', 'pending')
-        .returningAll()
-        .executeTakeFirst();
-      if (!updated) throw new ApiError('API_ERR_CONFLICT', `device ${serial} changed state meanwhile`);
-      await audit(db, req.actor!.name, 'device.approve', serial, { profile });
+      const updated = await db.transaction().execute(async (tx) => {
+        const updated = await tx
+          .updateTable('devices')
+          .set({ profile, state: 'registered', updated_at: new Date() })
+          .where('serial', '=', serial)
+          .where('state', '=', 'pending')
+          .returningAll()
+          .executeTakeFirst();
+        if (!updated) throw new ApiError('API_ERR_CONFLICT', `device ${serial} changed state meanwhile`);
+        await ctx.events.append({ type: 'device.approved', serial, data: { profile } }, tx);
+        await ctx.events.append(
+          { type: 'device.state', serial, data: { from: 'pending', to: 'registered', reason: 'approved' } },
+          tx,
+        );
+        return updated;
+      });
+      setAudit(req, { detail: { profile } });
       return deviceView(updated);
     },
   );
@@ -353,6 +395,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     {
       schema: {
         tags: ['devices'],
+        operationId: 'listDeviceBootstrapEvents',
         summary: "A device's bootstrap events (progress reports and requests), oldest first",
         params,
         querystring: Type.Object(

@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
 import type { Image } from '../../db/index.js';
 import { Attr, withSpan } from '../../otel/index.js';
-import { audit } from '../audit.js';
+import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import { IMAGE_HASHES, type ImageHash, type ImageStore } from '../image-store.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
@@ -114,8 +114,10 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
         '/images/:name',
         {
           bodyLimit: ROUTE_BODY_LIMIT,
+          config: { audit: 'image.put' },
           schema: {
             tags: ['images'],
+            operationId: 'putImage',
             summary: 'Upload (create or replace) an image: the body is the image bytes',
             description:
               'Streams to disk while SHA-256/384/512 are computed; nothing is visible until complete. ' +
@@ -189,11 +191,7 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
             },
           );
           opts.onChange?.(name);
-          await audit(db, req.actor!.name, 'image.put', name, {
-            size: Number(image.size),
-            sha256: image.sha256,
-            replaced,
-          });
+          setAudit(req, { detail: { size: Number(image.size), sha256: image.sha256, replaced } });
           reply.code(replaced ? 200 : 201).header('location', `/api/v1/images/${encodeURIComponent(name)}`);
           return view(image, req);
         },
@@ -205,6 +203,7 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
       {
         schema: {
           tags: ['images'],
+          operationId: 'listImages',
           summary: 'List images',
           response: { 200: Type.Object({ items: Type.Array(ImageView) }) },
         },
@@ -216,7 +215,15 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
 
     api.get(
       '/images/:name',
-      { schema: { tags: ['images'], summary: 'Read an image', params, response: { 200: ImageView } } },
+      {
+        schema: {
+          tags: ['images'],
+          operationId: 'getImage',
+          summary: 'Read an image',
+          params,
+          response: { 200: ImageView },
+        },
+      },
       async (req) => {
         const row = await db
           .selectFrom('images')
@@ -233,6 +240,7 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
       {
         schema: {
           tags: ['images'],
+          operationId: 'listImageFetches',
           summary: 'Recent downloads of an image (newest first)',
           params,
           querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
@@ -265,8 +273,10 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
     api.delete(
       '/images/:name',
       {
+        config: { audit: 'image.delete' },
         schema: {
           tags: ['images'],
+          operationId: 'deleteImage',
           summary: 'Delete an image (one a profile uses needs ?force=true)',
           params,
           querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }),
@@ -298,10 +308,7 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
         }
         if (!(await store.remove(name))) throw new ApiError('API_ERR_NOT_FOUND', `no image ${name}`);
         opts.onChange?.(name);
-        await audit(db, req.actor!.name, 'image.delete', name, {
-          force: Boolean(req.query.force),
-          usedBy: users.map((p) => p.name),
-        });
+        setAudit(req, { detail: { force: Boolean(req.query.force), usedBy: users.map((p) => p.name) } });
         reply.code(204);
       },
     );

@@ -1,6 +1,6 @@
 /** `/api/v1/owner`: the owner certificate chain and signing-key reference in use (the key never comes back out). */
 import { Type } from 'typebox';
-import { audit } from '../audit.js';
+import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
@@ -24,7 +24,14 @@ export function registerOwnerRoutes(api: ApiInstance, ctx: ApiContext): void {
   const store = ctx.owner;
   api.get(
     '/owner',
-    { schema: { tags: ['owner'], summary: 'The owner certificate in use', response: { 200: OwnerView } } },
+    {
+      schema: {
+        tags: ['owner'],
+        operationId: 'getOwner',
+        summary: 'The owner certificate in use',
+        response: { 200: OwnerView },
+      },
+    },
     async () => {
       const view = await store?.get();
       if (!view) throw new ApiError('API_ERR_NOT_FOUND', 'no owner certificate is configured');
@@ -34,9 +41,10 @@ export function registerOwnerRoutes(api: ApiInstance, ctx: ApiContext): void {
   api.put(
     '/owner',
     {
-      config: { role: 'admin' },
+      config: { role: 'admin', audit: 'owner.replace' },
       schema: {
         tags: ['owner'],
+        operationId: 'putOwner',
         summary: 'Replace the owner certificate chain and key (PEM); the key is stored, never returned',
         body: Type.Object(
           {
@@ -52,9 +60,7 @@ export function registerOwnerRoutes(api: ApiInstance, ctx: ApiContext): void {
     async (req) => {
       if (!store) throw new ApiError('API_ERR_CONFLICT', 'this service has no owner store');
       const view = await store.replace(req.body);
-      await audit(ctx.db, req.actor!.name, 'owner.replace', view.fingerprintSha256, {
-        subject: view.subject,
-      });
+      setAudit(req, { target: view.fingerprintSha256, detail: { subject: view.subject } });
       return view;
     },
   );

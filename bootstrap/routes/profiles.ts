@@ -14,7 +14,7 @@ import {
   parseCertificate,
   parseCertificateBag,
 } from '../../pki/index.js';
-import { audit } from '../audit.js';
+import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
@@ -138,8 +138,10 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
   api.put(
     '/profiles/:name',
     {
+      config: { audit: 'profile.put' },
       schema: {
         tags: ['profiles'],
+        operationId: 'putProfile',
         summary: 'Create or replace a profile',
         params,
         body: ProfileSpec,
@@ -170,7 +172,7 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
           .returningAll()
           .executeTakeFirstOrThrow();
       });
-      await audit(db, req.actor!.name, 'profile.put', req.params.name, { version: row.version });
+      setAudit(req, { detail: { version: row.version } });
       reply.code(row.version === 1 ? 201 : 200);
       return view(row);
     },
@@ -178,7 +180,15 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
 
   api.get(
     '/profiles/:name',
-    { schema: { tags: ['profiles'], summary: 'Read a profile', params, response: { 200: ProfileView } } },
+    {
+      schema: {
+        tags: ['profiles'],
+        operationId: 'getProfile',
+        summary: 'Read a profile',
+        params,
+        response: { 200: ProfileView },
+      },
+    },
     async (req) => {
       const row = await db
         .selectFrom('profiles')
@@ -195,6 +205,7 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
     {
       schema: {
         tags: ['profiles'],
+        operationId: 'listProfiles',
         summary: 'List profiles',
         response: { 200: Type.Object({ items: Type.Array(ProfileView) }) },
       },
@@ -206,7 +217,15 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
 
   api.delete(
     '/profiles/:name',
-    { schema: { tags: ['profiles'], summary: 'Delete a profile no device uses', params } },
+    {
+      config: { audit: 'profile.delete' },
+      schema: {
+        tags: ['profiles'],
+        operationId: 'deleteProfile',
+        summary: 'Delete a profile no device uses',
+        params,
+      },
+    },
     async (req, reply) => {
       const used = await db
         .selectFrom('devices')
@@ -223,7 +242,6 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
       const r = await db.deleteFrom('profiles').where('name', '=', req.params.name).executeTakeFirst();
       if (Number(r.numDeletedRows) === 0)
         throw new ApiError('API_ERR_NOT_FOUND', `no profile ${req.params.name}`);
-      await audit(db, req.actor!.name, 'profile.delete', req.params.name);
       reply.code(204);
     },
   );

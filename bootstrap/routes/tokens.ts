@@ -1,6 +1,6 @@
 /** `/api/v1/tokens`: create, list and revoke API tokens (admin only). */
 import { Type } from 'typebox';
-import { audit } from '../audit.js';
+import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 import { createToken } from '../tokens.js';
@@ -20,9 +20,10 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
   api.post(
     '/tokens',
     {
-      config: { role: 'admin' },
+      config: { role: 'admin', audit: 'token.create' },
       schema: {
         tags: ['tokens'],
+        operationId: 'createToken',
         summary: 'Create a token; its secret is returned once',
         body: Type.Object(
           { role: Role, name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7e]+$' }) },
@@ -35,10 +36,7 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
     },
     async (req, reply) => {
       const created = await createToken(db, req.body.role, req.body.name);
-      await audit(db, req.actor!.name, 'token.create', created.id, {
-        role: created.role,
-        name: created.name,
-      });
+      setAudit(req, { target: created.id });
       reply.code(201);
       return created;
     },
@@ -50,6 +48,7 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
       config: { role: 'admin' },
       schema: {
         tags: ['tokens'],
+        operationId: 'listTokens',
         summary: 'List tokens (no secrets)',
         response: { 200: Type.Object({ items: Type.Array(TokenView) }) },
       },
@@ -72,9 +71,10 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
   api.delete(
     '/tokens/:id',
     {
-      config: { role: 'admin' },
+      config: { role: 'admin', audit: 'token.revoke' },
       schema: {
         tags: ['tokens'],
+        operationId: 'revokeToken',
         summary: 'Revoke a token',
         params: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) }),
       },
@@ -90,7 +90,6 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0)
         throw new ApiError('API_ERR_NOT_FOUND', `no live token ${req.params.id}`);
-      await audit(db, req.actor!.name, 'token.revoke', req.params.id);
       reply.code(204);
     },
   );

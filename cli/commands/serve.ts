@@ -15,16 +15,23 @@ import {
   type ApiRoutes,
   buildOperatorApi,
   DeviceStateLifecycle,
+  databaseWakeSource,
+  EventHub,
+  EventLog,
   deviceImportRoutes,
   ensureAdminToken,
+  eventRoutes,
   ImageStore,
   imageRoutes,
   JobRunner,
+  jobEventsToLog,
   jobRoutes,
   loadOrCreateSecretKeyFile,
   openJobQueue,
   type ReadinessCheck,
   SecretBox,
+  WebhookSender,
+  webhookRoutes,
 } from '../../bootstrap/index.js';
 import {
   checkDataDir,
@@ -177,6 +184,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
   });
   const handle = await open(config);
   const apps: FastifyInstance[] = [];
+  const background: Array<{ stop(): Promise<void> }> = [];
   let stopping = false;
   let runner: JobRunner | undefined;
   let notifier: Notifier | undefined;
@@ -193,6 +201,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     cut.unref();
     await Promise.allSettled(apps.map((a) => a.close()));
     clearTimeout(cut);
+    await Promise.allSettled(background.map((b) => b.stop()));
     // Runs in progress are interrupted and their leases released: another replica (or this one after a
     // restart) takes each over from the step it was in.
     await runner?.stop().catch((err: unknown) => log.error({ err }, 'stopping the job runner failed'));
@@ -244,7 +253,21 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     });
     await ensurePki(config.pkiDir, log);
     const { pki, revoked } = await loadServerPki(config.pkiDir, log);
-    const lifecycle = new DeviceStateLifecycle(handle.db);
+    // Events: one log, one tail per process (woken by LISTEN/NOTIFY or PGlite's
+    // in-process notifications) feeding SSE streams and the webhook sender.
+    const events = new EventLog(handle.db);
+    const hub = new EventHub(events, {
+      wake: databaseWakeSource(handle),
+      onError: (err) => log.warn({ err }, 'reading the event log failed; retrying on the next wake'),
+    });
+    // One secret key seals BMC passwords and webhook secrets alike.
+    const secretBox = openSecretBox(config, log);
+    const webhooks = new WebhookSender({
+      db: handle.db,
+      box: secretBox,
+      onError: (err, d) => log.warn({ err, delivery: d?.id, webhook: d?.webhook }, 'webhook delivery failed'),
+    });
+    const lifecycle = new DeviceStateLifecycle(handle.db, { events });
     const service = new BootstrapService({
       db: handle.db,
       lifecycle,
@@ -264,7 +287,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         }
       : undefined;
 
-    const bmcStore = new BmcStore(handle.db, openSecretBox(config, log));
+    const bmcStore = new BmcStore(handle.db, secretBox);
     const migrated = (await pendingMigrations(handle.db)).length === 0;
     let routes: ApiRoutes[] = [];
     if (migrated) {
@@ -296,6 +319,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           awaitCompleteMs: config.awaitCompleteTimeout * 1000,
         },
         log: log.child({ component: 'jobs' }),
+        events: jobEventsToLog(events, (err) => log.warn({ err }, 'could not record a job event')),
       });
       routes = [jobRoutes({ runner })];
       if (!config.imagesAdvertiseUrl)
@@ -310,6 +334,9 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         log.info({ file: tokenFile }, 'created the first admin API token (mode 0600); keep it safe');
       const swept = await imageStore.sweep();
       if (swept.length) log.info({ files: swept }, 'removed stale partial or unreferenced image files');
+      await hub.start();
+      webhooks.start(hub);
+      background.push(webhooks, hub);
     } else {
       log.warn(
         'migrations are pending (--no-migrate): /readyz reports not-ready until `dpu-ztp migrate` runs',
@@ -319,11 +346,14 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       await buildOperatorApi({
         logger: log.child({ listener: 'api' }),
         db: handle.db,
+        events,
         readiness: () => readiness(handle, config.dataDir),
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: [
+          eventRoutes({ log: events, hub }),
+          webhookRoutes({ box: secretBox, onChange: () => webhooks.wake() }),
           imageRoutes({
             store: imageStore,
             urls: (name, origin) => {
@@ -377,6 +407,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     log.info({ owner: runner?.owner }, 'dpu-ztp ready');
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));
+    await Promise.allSettled(background.map((b) => b.stop()));
     await runner?.stop().catch(() => {});
     await boss?.stop({ graceful: false, wait: true, close: true }).catch(() => {});
     await notifier?.close().catch(() => {});

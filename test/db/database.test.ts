@@ -34,9 +34,12 @@ describe(`database on ${backend}`, () => {
       'audit_log',
       'bootstrap_events',
       'devices',
+      'events',
       'image_fetches',
       'images',
       'profiles',
+      'webhook_deliveries',
+      'webhooks',
     ]) {
       expect(names).toContain(n);
     }

@@ -1,7 +1,12 @@
 /** An in-process operator API over a fresh, migrated test database, with tokens for each role. */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
-import { buildOperatorApi, createToken, type OperatorApiOptions } from '../../bootstrap/index.js';
+import {
+  type ApiRoutes,
+  buildOperatorApi,
+  createToken,
+  type OperatorApiOptions,
+} from '../../bootstrap/index.js';
 import { migrateToLatest } from '../../db/index.js';
 import { freshDatabase, type TestDatabase } from './db.js';
 
@@ -15,8 +20,11 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** Builds the API on a fresh database. */
-export async function testApi(extra: Partial<OperatorApiOptions> = {}): Promise<TestApi> {
+/** Builds the API on a fresh database; `routes` may build route modules on that database. */
+export async function testApi(
+  extra: Partial<OperatorApiOptions> = {},
+  routes?: (t: TestDatabase) => ApiRoutes[] | Promise<ApiRoutes[]>,
+): Promise<TestApi> {
   const t = await freshDatabase();
   await migrateToLatest(t.db);
   const app = await buildOperatorApi({
@@ -24,6 +32,7 @@ export async function testApi(extra: Partial<OperatorApiOptions> = {}): Promise<
     db: t.db,
     readiness: async () => [{ name: 'database', ok: true }],
     ...extra,
+    ...(routes ? { routes: [...(extra.routes ?? []), ...(await routes(t))] } : {}),
   });
   await app.ready();
   const tokens = {
