@@ -25,6 +25,8 @@ export interface AuditNote {
   action?: string;
   target?: string;
   detail?: Record<string, unknown>;
+  /** The request changed nothing after all (a dry run): no record. */
+  skip?: boolean;
 }
 
 /** Adds to the audit record of this request (merged; later calls win). */
@@ -82,6 +84,7 @@ export function auditHook(db: Kysely<Database>) {
   return async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     if (!MUTATING.has(req.method) || reply.statusCode >= 400 || !req.actor) return payload;
     const note = req.auditNote ?? {};
+    if (note.skip) return payload;
     const route = req.routeOptions;
     const action =
       note.action ??

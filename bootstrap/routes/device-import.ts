@@ -18,7 +18,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
 import type { Database } from '../../db/index.js';
-import { audit } from '../audit.js';
+import { audit, setAudit } from '../audit.js';
 import type { BmcInput, BmcStore, BmcView } from '../bmc-store.js';
 import { ApiError, type ApiErrorCode } from '../errors.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
@@ -470,13 +470,16 @@ export function deviceImportRoutes(opts: DeviceImportOptions): ApiRoutes {
               : await ndjsonRows(req.body, limits, turn);
           const dryRun = req.query.dryRun === true;
           const atomic = req.query.atomic === true;
-          return importRows(ctx.db, store, raws, {
+          const result = await importRows(ctx.db, store, raws, {
             dryRun,
             atomic,
             actor: req.actor!.name,
             log: req.log,
             turn,
           });
+          // Rows written are audited one by one above; an import that wrote nothing changed nothing.
+          if (!result.applied) setAudit(req, { skip: true });
+          return result;
         },
       );
     });

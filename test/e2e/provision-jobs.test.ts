@@ -162,7 +162,7 @@ function runAgent(s: Service, serial: string): Promise<{ code: number | null; ou
     '--idevid-key',
     join(pki, 'devices', serial, 'idevid.key'),
     '--manufacturer-trust-anchor',
-    join(pki, 'manufacturer-ca.crt'),
+    join(pki, 'masa-ca.crt'),
     '--trust-anchor',
     join(pki, 'tls-ca.crt'),
     '--bootstrap-url',
