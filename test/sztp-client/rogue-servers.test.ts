@@ -543,10 +543,11 @@ describe('image hosts and files written as root', () => {
     }));
   }
 
-  it('a host dribbling a byte a second is cut by the rate floor, not waited for', async () => {
+  it('a host dribbling five bytes a second is cut by the rate floor, not waited for', async () => {
     const slow = await imageHost((res) => {
       res.writeHead(200, { 'content-length': '200000' });
-      const t = setInterval(() => res.write('x'), 1000);
+      // A byte every 200 ms: never idle for the 1 s --timeout, so only the rate floor can end it.
+      const t = setInterval(() => res.write('x'), 200);
       res.on('close', () => clearInterval(t));
     });
     const server = await onboarding([`${slow}/boot.img`]);
