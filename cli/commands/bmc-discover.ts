@@ -140,6 +140,12 @@ export function registerBmcDiscover(bmc: Command): void {
       const timeoutMs = positiveInt(f.timeout, '--timeout', 120_000);
       if (f.ca && f.insecure)
         throw new CliError('CLI_ERR_USAGE', '--ca and --insecure are mutually exclusive');
+      // BMC records hold https:// addresses only (the inventory refuses plain http).
+      if (f.register && f.http)
+        throw new CliError(
+          'CLI_ERR_USAGE',
+          '--register needs https BMCs: BMC records take https:// addresses only',
+        );
       let addresses: string[];
       try {
         addresses = [...new Set(f.range.flatMap((r) => expandAddressRange(r)))];

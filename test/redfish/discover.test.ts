@@ -151,6 +151,15 @@ describe('probing loopback addresses', () => {
     ]);
   });
 
+  it('refuses --register with --http (BMC records are https only) before probing anything', () => {
+    const r = runCli(
+      ['bmc', 'discover', '--range', '127.0.0.2', '--http', '--register', '--username', 'u'],
+      childEnv({ DPU_ZTP_BMC_PASSWORD: 'x' }),
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/CLI_ERR_USAGE.*--register needs https/);
+  });
+
   it('refuses a bad range with a usage error', () => {
     const r = runCli(
       ['bmc', 'discover', '--range', '10.0.0.0/8', '--username', 'u'],
