@@ -15,7 +15,7 @@ import {
   VENDOR_PROFILES,
 } from '../../redfish/index.js';
 import { Attr, withSpan } from '../../otel/index.js';
-import { audit } from '../audit.js';
+import { audit, setAudit } from '../audit.js';
 import type { BmcCheckResult, BmcStore, BmcTarget } from '../bmc-store.js';
 import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
@@ -264,6 +264,7 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
             if (!row) throw new ApiError('API_ERR_BAD_REQUEST', `password: required to create BMC ${id}`);
           }
           const r = await store.put(id, body, trx);
+          setAudit(req, { skip: true }); // recorded here, in the change's own transaction
           await audit(trx, req.actor!.name, r.created ? 'bmc.create' : 'bmc.update', id, {
             fields: Object.keys(req.body).filter((k) => k !== 'password'),
             passwordChanged: body.password !== undefined,
@@ -358,6 +359,7 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
           .transaction()
           .execute(async (trx) => {
             const gone = await store.delete(id, trx);
+            setAudit(req, { skip: true }); // recorded here, in the change's own transaction
             if (gone) await audit(trx, req.actor!.name, 'bmc.delete', id);
             return gone;
           })
@@ -401,6 +403,7 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
         }
         const saved: BmcCheckResult | undefined = await store.saveCheck(id, result);
         if (!saved) throw new ApiError('API_ERR_NOT_FOUND', `no BMC ${id} (deleted during the check)`);
+        setAudit(req, { skip: true }); // recorded here with the check's outcome
         await audit(db, req.actor!.name, 'bmc.check', id, {
           ok: result.ok,
           ...(result.error ? { code: result.error.code } : {}),

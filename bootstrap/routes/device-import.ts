@@ -477,8 +477,9 @@ export function deviceImportRoutes(opts: DeviceImportOptions): ApiRoutes {
             log: req.log,
             turn,
           });
-          // Rows written are audited one by one above; an import that wrote nothing changed nothing.
-          if (!result.applied) setAudit(req, { skip: true });
+          // Rows written are audited one by one (with their BMCs) in their own transactions,
+          // and an import that wrote nothing changed nothing: no request-level record.
+          setAudit(req, { skip: true });
           return result;
         },
       );

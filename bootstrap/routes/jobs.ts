@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import { type Static, Type } from 'typebox';
 import type { JobKind, JobState } from '../../db/index.js';
-import { audit } from '../audit.js';
+import { audit, setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import { idempotent } from '../idempotency.js';
 import type { JobRunner } from '../job-runner.js';
@@ -233,6 +233,7 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
             params,
             createdBy: req.actor?.name,
           });
+          setAudit(req, { skip: true }); // recorded here, with the job's id
           await audit(db, req.actor!.name, 'job.create', view.id, {
             kind: body.kind,
             devices: devices.length,
@@ -315,6 +316,7 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
           if (before.state === 'succeeded' || before.state === 'failed')
             throw new ApiError('API_ERR_CONFLICT', `job ${before.id} already ${before.state}`);
           const view = await runner.cancel(req.params.id);
+          setAudit(req, { skip: true }); // recorded here, with the job's id
           await audit(db, req.actor!.name, 'job.cancel', req.params.id, {});
           return { status: 200, body: view! };
         }),
@@ -341,6 +343,7 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
               `job ${before.id} is ${before.state}: only a failed job is retried`,
             );
           const out = await runner.retry(req.params.id);
+          setAudit(req, { skip: true }); // recorded here, with the job's id
           await audit(db, req.actor!.name, 'job.retry', req.params.id, { devices: out?.retried ?? 0 });
           return { status: 202, body: out!.view };
         }),

@@ -149,6 +149,13 @@ describe('BMC inventory CRUD', () => {
     expect(actions[1]!.detail).toMatchObject({ passwordChanged: false });
     expect(actions[2]!.detail).toMatchObject({ passwordChanged: true });
     expect(actions.at(-1)).toMatchObject({ action: 'bmc.delete', target: 'bmc-c' });
+    // One record per change: the route's own, not a second one from the audit hook.
+    const hookRows = await t.t.db
+      .selectFrom('audit_log')
+      .select('action')
+      .where('action', 'in', ['putBmc', 'deleteBmc', 'checkBmc'])
+      .execute();
+    expect(hookRows).toEqual([]);
   });
 
   it('seals the password: the stored bytes are not it, and open only with the BMC id as associated data', async () => {
