@@ -12,14 +12,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BmcStore, loadOrCreateSecretKeyFile, SecretBox } from '../../bootstrap/index.js';
-import { openDatabase } from '../../db/index.js';
 import { type BmcEmulator, type FaultRule, startBmcEmulator } from '../../redfish/index.js';
 import { FAST_EMULATOR } from '../redfish/helpers.js';
 import {
@@ -151,32 +149,21 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
     const serials = [OK, FAIL, HANG, ...LAB];
     const init = runCli(['pki', 'init', '--out', pki, '--devices', [OK, FAIL, HANG].join(',')]);
     expect(init.code, init.stderr).toBe(0);
-    expect(runCli(['migrate', '--data-dir', dataDir], childEnv(), 180_000).code).toBe(0);
     const ports: { device?: number } = {};
+    // The emulators speak HTTPS with the lab PKI's server certificate; their BMC records trust its CA.
+    const tls = { key: readFileSync(join(pki, 'server.key')), cert: readFileSync(join(pki, 'server.crt')) };
     const emu = (serial: string, agent: boolean, faults: FaultRule[] = []) =>
       startBmcEmulator({
         ...FAST_EMULATOR,
         persona: 'generic',
         serial,
         faults,
+        tls,
         onBoot: (e) => {
           if (agent && !('error' in e.fetch) && ports.device) agents.push(runAgent(serial, ports.device));
         },
       });
     emulators.push(await emu(OK, true), await emu(FAIL, false, [RESET_REFUSED]), await emu(HANG, false));
-    const db = await openDatabase({ dataDir });
-    const store = new BmcStore(
-      db.db,
-      new SecretBox(loadOrCreateSecretKeyFile(join(dataDir, 'secret.key')).key),
-    );
-    for (const [i, serial] of [OK, FAIL, HANG].entries())
-      await store.put(`bmc-${serial.toLowerCase()}`, {
-        address: (emulators[i] as BmcEmulator).url,
-        username: 'admin',
-        password: 'secret',
-        labels: { rack: 'r1' },
-      });
-    await db.close();
     otlp = await startOtlpReceiver();
     serve = await startServe(
       [
@@ -184,14 +171,6 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
         dataDir,
         '--pki-dir',
         pki,
-        '--api-port',
-        '0',
-        '--device-port',
-        '0',
-        '--images-port',
-        '0',
-        '--host',
-        '127.0.0.1',
         '--job-lease',
         '1',
         '--await-device-timeout',
@@ -205,6 +184,17 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
     );
     ports.device = Number(new URL(serve.device).port);
     expect(ports.device).toBeTruthy();
+    const caCertificate = readFileSync(join(pki, 'tls-ca.crt'), 'utf8');
+    for (const [i, serial] of [OK, FAIL, HANG].entries()) {
+      const r = await apiCall('PUT', `/api/v1/bmcs/bmc-${serial.toLowerCase()}`, {
+        address: (emulators[i] as BmcEmulator).url,
+        username: 'admin',
+        password: 'secret',
+        caCertificate,
+        labels: { rack: 'r1' },
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    }
     expect((await apiCall('PUT', '/api/v1/images/os.img', new Uint8Array(randomBytes(50_000)))).status).toBe(
       201,
     );
@@ -258,6 +248,7 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
     await otlp?.close();
     await Promise.all(agents);
     for (const e of emulators) await e.close();
+    rmSync(root, { recursive: true, force: true });
     expect(pageErrors, 'uncaught errors in the page').toEqual([]);
     expect(cspViolations, 'Content-Security-Policy violations').toEqual([]);
   });
@@ -267,21 +258,27 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
     await checkPage('01-sign-in');
     await page.getByLabel('API token').fill('not-a-real-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/token was refused/);
+    await expect
+      .poll(() => page.getByRole('alert').textContent(), { timeout: timeout(20_000) })
+      .toMatch(/token was refused/);
     await page.screenshot({ path: join(shots, '02-wrong-token.png') });
 
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     await page.getByLabel('API token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Fleet' }).waitFor();
-    await expect.poll(() => page.getByTestId('fleet-summary').textContent()).toMatch(/^9 devices/);
+    await expect
+      .poll(() => page.getByTestId('fleet-summary').textContent(), { timeout: timeout(20_000) })
+      .toMatch(/^9 devices/);
     // The token lives in this tab's session storage, never in the URL.
     expect(page.url()).not.toContain(token);
     expect(await page.evaluate('sessionStorage.getItem("dpu-ztp.token")')).toBe(token);
     await page.getByText('live', { exact: true }).waitFor();
     // Search narrows the table.
     await page.getByLabel('Search').fill('r9');
-    await expect.poll(() => page.locator('.vbody tbody tr[data-serial]').count()).toBe(LAB.length);
+    await expect
+      .poll(() => page.locator('.vbody tbody tr[data-serial]').count(), { timeout: timeout(20_000) })
+      .toBe(LAB.length);
     await page.getByLabel('Search').fill('');
     await checkPage('03-fleet');
   });
@@ -309,7 +306,7 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
     await page.getByRole('link', { name: OK, exact: true }).click();
     await page.getByRole('heading', { name: `Device ${OK}` }).waitFor();
     const steps = page.getByRole('list', { name: `Steps of ${OK}` }).getByRole('listitem');
-    await expect.poll(() => steps.count()).toBe(7);
+    await expect.poll(() => steps.count(), { timeout: timeout(20_000) }).toBe(7);
     expect(await steps.first().textContent()).toMatch(/^preflight/);
     const href = await page.getByRole('link', { name: /^trace [0-9a-f]{8}/ }).getAttribute('href');
     const traceId = /^https:\/\/traces\.lab\.example\/trace\/([0-9a-f]{32})$/.exec(href ?? '')?.[1];
@@ -324,13 +321,13 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
     await page.goto(`${serve?.api}/#/devices/${FAIL}`);
     await page.getByRole('heading', { name: `Device ${FAIL}` }).waitFor();
     const error = page.getByTestId('run-error');
-    await expect.poll(() => error.textContent()).toMatch(/REDFISH_ERR_\w+/);
+    await expect.poll(() => error.textContent(), { timeout: timeout(20_000) }).toMatch(/REDFISH_ERR_\w+/);
     expect(await error.textContent()).toContain('chassis intrusion switch');
     await checkPage('06-device-failed');
 
     await page.getByRole('link', { name: /^provision job/ }).click();
     await expect
-      .poll(() => page.getByTestId('job-failed').textContent())
+      .poll(() => page.getByTestId('job-failed').textContent(), { timeout: timeout(20_000) })
       .toMatch(/This job failed.*DASH-FAIL-1/);
     await checkPage('07-job-failed');
   });
@@ -360,7 +357,7 @@ describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 1
     expect(await report.textContent()).toMatch(/virtual-media: usable/);
     await checkPage('09-bmcs');
     await page.getByRole('link', { name: 'Jobs', exact: true }).click();
-    await expect.poll(() => page.locator('tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('tbody tr').count(), { timeout: timeout(20_000) }).toBe(2);
     await checkPage('10-jobs');
     await page.getByRole('link', { name: 'Images', exact: true }).click();
     await page.getByRole('cell', { name: 'installer.iso' }).waitFor();
