@@ -49,6 +49,7 @@ export class Fleet {
 
   /** Loads every device and the runs of unfinished jobs. */
   async load(): Promise<void> {
+    performance.mark('dpu-ztp:fleet-fetch-start');
     const [devices, running, queued] = await Promise.all([
       this.api.devices(),
       this.api.jobs({ state: 'running', limit: 100 }),
@@ -60,6 +61,7 @@ export class Fleet {
     for (const j of jobs)
       for (const r of j.devices) this.runs.set(r.serial, { job: j.id, state: r.state, step: r.step });
     this.loaded = true;
+    performance.mark('dpu-ztp:fleet-fetched');
     this.#changed(true);
   }
 
