@@ -1,6 +1,6 @@
 /**
  * The lab dashboard on the operator listener: the built single-page app
- * (`web/`, built by Vite into `dist/web/`) served at `/`, and `GET
+ * (`web/`, built by Vite into `dist/dashboard/`) served at `/`, and `GET
  * /api/v1/session`, which tells the page who its token is and where traces are
  * shown. Hashed assets (`/assets/<name>-<hash>.js`) are immutable for a year;
  * `index.html` is revalidated on every load so a new build is picked up at once.

@@ -351,9 +351,10 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         readiness: () => readiness(handle, config.dataDir),
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
-        // The dashboard Vite built beside this file's output (dist/web; `npm run build`).
+        // The dashboard Vite built into dist/dashboard (`npm run build`); not dist/web, where tsc
+        // emits web/api (the typed client the CLI uses).
         dashboard: {
-          root: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web'),
+          root: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dashboard'),
           traceUiUrl: config.traceUiUrl,
         },
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
