@@ -246,7 +246,9 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
     });
     // Stop the first replica once the BMC has accepted the push (the checkpoint is stored).
     const hasCheckpoint = async () =>
-      Object.keys((await first.store.runs(job.id))[0]?.context ?? {}).some((k) => k.startsWith('checkpoint:'));
+      Object.keys((await first.store.runs(job.id))[0]?.context ?? {}).some((k) =>
+        k.startsWith('checkpoint:'),
+      );
     for (let i = 0; i < 400 && !(await hasCheckpoint()); i++) await new Promise((r) => setTimeout(r, 25));
     expect(await hasCheckpoint()).toBe(true);
     await first.stop();
