@@ -10,7 +10,14 @@
  * are what the pages read; the client's answers are checked against the
  * generated schema at each call site.
  */
-import { type ApiClient, ApiProblemError, ApiUnreachableError, createApiClient, ok } from '../api';
+import {
+  type ApiClient,
+  ApiProblemError,
+  ApiUnreachableError,
+  createApiClient,
+  ok,
+  type paths,
+} from '../api';
 
 /** Why a call failed, in the terms the page shows. */
 export type FailureKind = 'auth' | 'forbidden' | 'unreachable' | 'problem';
@@ -141,6 +148,9 @@ function failure(err: unknown): unknown {
   return err;
 }
 
+/** `GET /jobs` filters, as the generated schema types them. */
+type JobsQuery = NonNullable<paths['/api/v1/jobs']['get']['parameters']['query']>;
+
 type Answer<T> = Promise<{ data?: T; error?: unknown; response: Response }>;
 
 /** A random Idempotency-Key, so a retried click never starts a job twice. */
@@ -168,15 +178,7 @@ export class Api {
     }
   }
 
-  /**
-   * Routes and parameters the generated schema does not list yet (`/session`, `jobs?serial=`):
-   * the same client and error handling, untyped until `npm run gen:api` regenerates it.
-   */
-  get #untyped(): { GET(path: string, init?: object): Answer<unknown> } {
-    return this.client as unknown as { GET(path: string, init?: object): Answer<unknown> };
-  }
-
-  session = () => this.#ok(this.#untyped.GET('/api/v1/session')) as Promise<Session>;
+  session = () => this.#ok(this.client.GET('/api/v1/session')) as Promise<Session>;
 
   /** Every device (cursor pages of 500; bounded). */
   async devices(max = 20_000): Promise<Device[]> {
@@ -203,10 +205,12 @@ export class Api {
         params: { path: { serial }, query: { limit: 1000 } },
       }),
     )) as unknown as Page<BootstrapEvent>;
-  jobs = async (query: { state?: string; serial?: string; limit?: number } = {}) =>
+  jobs = async (query: JobsQuery = {}) =>
     (await this.#ok(
-      this.#untyped.GET('/api/v1/jobs', { params: { query: { limit: 50, ...query } } }),
-    )) as Page<JobHead>;
+      this.client.GET('/api/v1/jobs', {
+        params: { query: { limit: 50, ...query } },
+      }),
+    )) as unknown as Page<JobHead>;
   job = async (id: string, steps = false) =>
     (await this.#ok(
       this.client.GET('/api/v1/jobs/{id}', { params: { path: { id }, query: steps ? { steps: true } : {} } }),
