@@ -51,7 +51,62 @@ export const Attr = {
   redfishAttempt: 'dpu_ztp.redfish.attempt',
   jobStrategy: 'dpu_ztp.job.strategy',
   imageToken: 'dpu_ztp.image.token_matched',
+  // Trace join (issue 14).
+  processExitCode: 'process.exit.code',
+  jobAttempt: 'dpu_ztp.job.attempt',
+  jobKind: 'dpu_ztp.job.kind',
+  jobResumed: 'dpu_ztp.job.resumed',
+  sztpScript: 'dpu_ztp.sztp.script',
+  sztpJoined: 'dpu_ztp.sztp.job_joined',
+  imageBytesReceived: 'dpu_ztp.image.bytes_received',
+  imageDownloadResumes: 'dpu_ztp.image.download_resumes',
+  progressMessage: 'dpu_ztp.sztp.progress_message',
 } as const;
+
+/**
+ * Span names (issue 14: one trace per provisioning job per device). Spans
+ * named elsewhere in code by literal use these same strings; README lists them.
+ */
+export const SpanName = {
+  /** The device run's root: recorded (and ended) when the run is first claimed; its context is stored with the run. */
+  jobRun: 'dpu-ztp.job.run',
+  /** One replica driving the run (`dpu-ztp.job.<kind>`), a child of the root; a resumed run adds another. */
+  jobDrive: (kind: string) => `dpu-ztp.job.${kind}`,
+  /** One step attempt, a child of the drive span. */
+  jobStep: (step: string) => `dpu-ztp.job.step.${step}`,
+  redfishRequest: 'redfish.request',
+  imageServe: 'image.serve',
+  getBootstrappingData: 'sztp.get-bootstrapping-data',
+  reportProgress: 'sztp.report-progress',
+  agentSource: 'sztp-client.source',
+  agentBootstrap: 'sztp-client.bootstrap',
+  agentVerify: 'sztp-client.verify',
+  agentGetBootstrappingData: 'sztp-client.get-bootstrapping-data',
+  agentReportProgress: 'sztp-client.report-progress',
+  agentOnboard: 'sztp-client.onboard',
+  agentBootImage: 'sztp-client.boot-image',
+  agentDownload: 'sztp-client.download',
+  agentInstall: 'sztp-client.install',
+  agentScript: 'sztp-client.script',
+  agentConfig: 'sztp-client.config',
+} as const;
+
+/**
+ * A URL fit for a span attribute: no user name or password (never credentials
+ * in telemetry), no query (it may carry tokens), no fragment.
+ */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
+    return u.toString();
+  } catch {
+    return '';
+  }
+}
 
 /**
  * Metric names (OTLP form; the Prometheus scrape writes `.` as `_`, adds the

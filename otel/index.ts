@@ -5,6 +5,8 @@ export {
   Metric,
   MetricAttr,
   recordSpanError,
+  redactUrl,
+  SpanName,
   tracer,
   withSpan,
 } from './conventions.js';
