@@ -5,7 +5,15 @@
  * Libraries use `@opentelemetry/api` only; the SDK is wired in `otel/sdk.ts`
  * by the CLI. With no SDK registered, every call below is a cheap no-op.
  */
-import { type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  type Link,
+  type Span,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 
 /** Instrumentation scope name for every tracer and meter in the project. */
 export const INSTRUMENTATION_SCOPE = 'dpu-ztp';
@@ -60,7 +68,7 @@ export const Attr = {
   sztpJoined: 'dpu_ztp.sztp.job_joined',
   imageBytesReceived: 'dpu_ztp.image.bytes_received',
   imageDownloadResumes: 'dpu_ztp.image.download_resumes',
-  progressMessage: 'dpu_ztp.sztp.progress_message',
+  exceptionMessage: 'exception.message',
 } as const;
 
 /**
@@ -161,14 +169,17 @@ export function recordSpanError(span: Span, err: unknown): void {
 /**
  * Runs `fn` inside an active span named `name`; records an exception and an
  * error status when `fn` throws (the error is re-thrown unchanged). Telemetry
- * never changes the outcome of the work it observes.
+ * never changes the outcome of the work it observes. `where.parent` (default the
+ * active context) and `where.links` place it in a trace.
  */
 export async function withSpan<T>(
   name: string,
   attributes: Record<string, string | number | boolean | undefined>,
   fn: (span: Span) => Promise<T>,
+  where: { parent?: Context; links?: Link[] } = {},
 ): Promise<T> {
-  return tracer().startActiveSpan(name, async (span) => {
+  const options = where.links?.length ? { links: where.links } : {};
+  return tracer().startActiveSpan(name, options, where.parent ?? context.active(), async (span) => {
     for (const [k, v] of Object.entries(attributes)) if (v !== undefined) span.setAttribute(k, v);
     try {
       return await fn(span);

@@ -19,7 +19,13 @@ export {
 export { buildDeviceServer, type DeviceServerOptions, type DeviceTls } from './device-server.js';
 export { SZTP_ERRORS, SztpError, type SztpErrorCode } from './errors.js';
 export { buildImagesServer, type ImagesServerOptions } from './images-server.js';
-export { type ActiveTraceparent, linkToJobTrace, parseTraceparent } from './job-trace.js';
+export {
+  type ActiveTraceparent,
+  type ImageTokenTraces,
+  linkToJobTrace,
+  parseTraceparent,
+  rpcTraceParent,
+} from './job-trace.js';
 export { PROGRESS_TYPES, type ProgressType } from './restconf-codec.js';
 export type { ServerPki } from './server-pki.js';
 export { ImageCatalog, type ImageCatalogOptions, type ServedImage } from './image-catalog.js';
