@@ -153,6 +153,16 @@ export const MetricAttr = {
   strategy: 'strategy',
 } as const;
 
+/**
+ * The W3C `traceparent` of the active span when it is a real (sampled or not) span, for requests
+ * the code sends by hand; undefined with no SDK (the no-op span has invalid ids).
+ */
+export function activeTraceparent(): string | undefined {
+  const sc = trace.getActiveSpan()?.spanContext();
+  if (!sc || !trace.isSpanContextValid(sc)) return undefined;
+  return `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`;
+}
+
 /** Returns the project's tracer (no-op until the SDK is started). */
 export function tracer(): Tracer {
   return trace.getTracer(INSTRUMENTATION_SCOPE);

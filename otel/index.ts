@@ -1,5 +1,6 @@
 /** Public face of `otel/`: names, span helpers and metric instruments (API only; the SDK is `otel/sdk.ts`, for `cli/`). */
 export {
+  activeTraceparent,
   Attr,
   INSTRUMENTATION_SCOPE,
   Metric,

@@ -359,6 +359,10 @@ async function sendParts(
   return sent;
 }
 
+function incomingContext(h: string | string[] | undefined) {
+  return typeof h === 'string' ? parseTraceparent(h) : undefined;
+}
+
 /** An image token in a URL path: base64url, 1–64 characters (the jobs code makes 12). */
 export const IMAGE_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -458,7 +462,8 @@ export class ImageServer {
       text(res, 400, 'bad image name');
       return undefined;
     }
-    const job = parseTraceparent(traceparent);
+    // A run's token names its trace; otherwise the client's own W3C context, if it sent one (the agent).
+    const job = parseTraceparent(traceparent) ?? incomingContext(req.headers.traceparent);
     const span = tracer().startSpan(
       SpanName.imageServe,
       {
