@@ -30,7 +30,13 @@ export { PROGRESS_TYPES, type ProgressType } from './restconf-codec.js';
 export type { ServerPki } from './server-pki.js';
 export { ImageCatalog, type ImageCatalogOptions, type ServedImage } from './image-catalog.js';
 export { type ImageFetch, ImageFetchLog, type ImageFetchLogOptions } from './image-fetch-log.js';
-export { IMAGE_NAME, type ImageServingOptions, imageServing } from './image-serving.js';
+export {
+  IMAGE_NAME,
+  IMAGE_TOKEN,
+  type ImageServingOptions,
+  imageRequest,
+  imageServing,
+} from './image-serving.js';
 export {
   type ConveyedImage,
   conveyedImageResolver,
