@@ -26,6 +26,8 @@ export const TRACES_CHANNEL = 'dpu_ztp_traces';
 interface Entry {
   traceparent: string | undefined;
   at: number;
+  /** Which write this is: a query answer applies only over the write it started from. */
+  seq: number;
 }
 
 /** Options of {@link JobTraceIndex}. */
@@ -51,6 +53,7 @@ export class JobTraceIndex {
   readonly #serials = new Map<string, Entry>();
   readonly #tokens = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<string | undefined>>();
+  #seq = 0;
   #unlisten: (() => void) | undefined;
 
   constructor(options: JobTraceIndexOptions) {
@@ -144,9 +147,11 @@ export class JobTraceIndex {
     if (this.#inflight.has(flightKey)) return;
     // Remember the miss at once: one query per key per ttl, however many requests arrive.
     const held = map.get(key);
-    this.#put(map, key, held?.traceparent);
+    const seq = this.#put(map, key, held?.traceparent);
     const p = query().then(
       (tp) => {
+        // A start or finish heard meanwhile (notification, this runner) is newer than this answer.
+        if (map.get(key)?.seq !== seq) return map.get(key)?.traceparent;
         this.#put(map, key, tp);
         return tp;
       },
@@ -159,13 +164,15 @@ export class JobTraceIndex {
     void p.finally(() => this.#inflight.delete(flightKey));
   }
 
-  #put(map: Map<string, Entry>, key: string, traceparent: string | undefined): void {
+  #put(map: Map<string, Entry>, key: string, traceparent: string | undefined): number {
+    const seq = ++this.#seq;
     map.delete(key);
-    map.set(key, { traceparent, at: this.#now() });
+    map.set(key, { traceparent, at: this.#now(), seq });
     if (map.size > this.#max) {
       const oldest = map.keys().next().value;
       if (oldest !== undefined) map.delete(oldest);
     }
+    return seq;
   }
 
   #notify(m: { s: string; tp?: string; t?: string }): void {
