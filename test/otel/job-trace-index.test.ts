@@ -124,12 +124,17 @@ describe('image token URLs', () => {
 
   it('a known token puts HEAD, Range and GET in the run trace; a wrong one serves the same bytes and joins nothing', async () => {
     const body = randomBytes(50_000);
-    const put = await fetch(`${h.apiUrl}/api/v1/images/tok.iso`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${h.tokens.operator}`, 'content-type': 'application/octet-stream' },
-      body,
-    });
-    expect(put.status).toBeLessThan(300);
+    // 503 is the API's event-loop guard on a loaded machine; a PUT is safe to repeat.
+    let put: Response | undefined;
+    for (let i = 0; i < 10 && (put === undefined || put.status === 503); i++) {
+      if (put) await new Promise((r) => setTimeout(r, 1000));
+      put = await fetch(`${h.apiUrl}/api/v1/images/tok.iso`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${h.tokens.operator}`, 'content-type': 'application/octet-stream' },
+        body,
+      });
+    }
+    expect(put?.status).toBeLessThan(300);
     const rx = await startOtlpReceiver();
     const telemetry = startTelemetry({
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url },
