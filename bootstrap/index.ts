@@ -67,6 +67,17 @@ export {
 } from './secrets.js';
 export { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
 export {
+  checkCredentialsInput,
+  type CredentialRole,
+  type Credentials,
+  CREDENTIALS_CHANNEL,
+  CredentialsError,
+  type CredentialsInput,
+  CredentialStore,
+  type CredentialStoreOptions,
+  type ImportReport,
+} from './credentials.js';
+export {
   type ApiContext,
   type ApiInstance,
   type ApiRoutes,

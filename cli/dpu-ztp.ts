@@ -13,6 +13,7 @@ import { registerBmcsCommands } from './commands/bmcs.js';
 import { registerImagesCommands } from './commands/images.js';
 import { registerJobCommands } from './commands/jobs.js';
 import { registerPkiCommands } from './commands/pki.js';
+import { registerPkiImport } from './commands/pki-import.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
 
@@ -29,6 +30,7 @@ registerBmcsCommands(program);
 registerImagesCommands(program);
 registerJobCommands(program);
 registerPkiCommands(program);
+registerPkiImport(program.commands.find((c) => c.name() === 'pki') as Command);
 registerServeCommands(program);
 registerTokenCommands(program);
 
