@@ -178,6 +178,15 @@ async function run(report: Report, backend: 'pglite' | 'postgres', replicas = 1)
       emus.setDevice(serves.map((s) => s.device).join(' '));
       const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
       const call = async (method: string, path: string, body?: unknown) => {
+        // 503 is the service's "under pressure, retry later" (a loaded machine): retry
+        // what is safe to repeat (the job POST is not retried).
+        for (let i = 0; ; i++) {
+          const r = await call1(method, path, body);
+          if (r.status !== 503 || method === 'POST' || i >= 10) return r;
+          await new Promise((res) => setTimeout(res, 1000));
+        }
+      };
+      const call1 = async (method: string, path: string, body?: unknown) => {
         const res = await fetch(`${serve.api}${path}`, {
           method,
           headers: {
