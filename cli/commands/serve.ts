@@ -340,6 +340,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         db: handle.db,
         events,
         readiness: () => readiness(handle, config.dataDir),
+        version: readPackageVersion(),
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
