@@ -297,6 +297,16 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
           route.onSend = ([] as unknown[]).concat(route.onSend ?? [], announce) as typeof route.onSend;
         }
       });
+      // A cursor page names its successor in an RFC 8288 Link header too (the document's `Link`).
+      api.addHook('preSerialization', async (req, reply, payload) => {
+        const next = (payload as { nextCursor?: unknown } | null)?.nextCursor;
+        if (req.method === 'GET' && typeof next === 'string') {
+          const u = new URL(req.url, 'http://api.invalid');
+          u.searchParams.set('cursor', next);
+          reply.header('link', `<${u.pathname}${u.search}>; rel="next"`);
+        }
+        return payload;
+      });
       // Every succeeded change lands in the audit log (routes cannot forget it).
       api.addHook('onSend', auditHook(opts.db));
       api.addHook('onRequest', async (req) => {

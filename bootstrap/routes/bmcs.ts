@@ -18,6 +18,7 @@ import { Attr, withSpan } from '../../otel/index.js';
 import { audit, setAudit } from '../audit.js';
 import type { BmcCheckResult, BmcStore, BmcTarget } from '../bmc-store.js';
 import { ApiError } from '../errors.js';
+import { checkIfMatch, etagOf } from '../etag.js';
 import { NoContent, Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
 import { decodeCursor, isForeignKeyViolation, LabelQuery, Labels, labelFilter } from './devices.js';
@@ -265,6 +266,7 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
     api.put(
       '/bmcs/:id',
       {
+        config: { etag: true },
         schema: {
           operationId: 'putBmc',
           tags: ['bmcs'],
@@ -281,10 +283,10 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
         const { id } = req.params;
         const body = checkedBody(req.body);
         const { created } = await db.transaction().execute(async (trx) => {
-          if (body.password === undefined) {
-            const row = await trx.selectFrom('bmcs').select('id').where('id', '=', id).executeTakeFirst();
-            if (!row) throw new ApiError('API_ERR_BAD_REQUEST', `password: required to create BMC ${id}`);
-          }
+          const current = await store.view(id, trx, true);
+          checkIfMatch(req, current);
+          if (body.password === undefined && !current)
+            throw new ApiError('API_ERR_BAD_REQUEST', `password: required to create BMC ${id}`);
           const r = await store.put(id, body, trx);
           setAudit(req, { skip: true }); // recorded here, in the change's own transaction
           await audit(trx, req.actor!.name, r.created ? 'bmc.create' : 'bmc.update', id, {
@@ -293,14 +295,16 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
           });
           return r;
         });
-        reply.code(created ? 201 : 200);
-        return (await store.view(id))!;
+        const view = (await store.view(id))!;
+        reply.code(created ? 201 : 200).header('etag', etagOf(view));
+        return view;
       },
     );
 
     api.get(
       '/bmcs/:id',
       {
+        config: { etag: true },
         schema: {
           operationId: 'getBmc',
           tags: ['bmcs'],
@@ -311,9 +315,10 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
           response: { 200: BmcView },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const view = await store.view(req.params.id);
         if (!view) throw new ApiError('API_ERR_NOT_FOUND', `no BMC ${req.params.id}`);
+        reply.header('etag', etagOf(view));
         return view;
       },
     );

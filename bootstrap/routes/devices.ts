@@ -8,6 +8,7 @@ import { type Device, type DeviceState, isStorableText } from '../../db/index.js
 import { hashPassword } from '../../pki/index.js';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
+import { checkIfMatch, etagOf } from '../etag.js';
 import { NoContent, Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 import { voucherUploadProblem } from '../voucher-upload.js';
@@ -234,6 +235,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
   api.put(
     '/devices/:serial',
     {
+      config: { etag: true },
       schema: {
         tags: ['devices'],
         operationId: 'putDevice',
@@ -255,10 +257,11 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         .execute(async (tx) => {
           const existed = await tx
             .selectFrom('devices')
-            .select('serial')
+            .selectAll()
             .where('serial', '=', serial)
             .forUpdate()
             .executeTakeFirst();
+          checkIfMatch(req, existed && deviceView(existed));
           const row = existed
             ? await tx
                 .updateTable('devices')
@@ -288,14 +291,16 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
           throw err;
         });
       setAudit(req, { action: existed ? 'device.update' : 'device.create' });
-      reply.code(existed ? 200 : 201);
-      return deviceView(row);
+      const view = deviceView(row);
+      reply.code(existed ? 200 : 201).header('etag', etagOf(view));
+      return view;
     },
   );
 
   api.get(
     '/devices/:serial',
     {
+      config: { etag: true },
       schema: {
         tags: ['devices'],
         operationId: 'getDevice',
@@ -305,14 +310,16 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         response: { 200: DeviceView },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const row = await db
         .selectFrom('devices')
         .selectAll()
         .where('serial', '=', req.params.serial)
         .executeTakeFirst();
       if (!row) throw new ApiError('API_ERR_NOT_FOUND', `no device ${req.params.serial}`);
-      return deviceView(row);
+      const view = deviceView(row);
+      reply.header('etag', etagOf(view));
+      return view;
     },
   );
 

@@ -16,6 +16,7 @@ import {
 } from '../../pki/index.js';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
+import { checkIfMatch, etagOf } from '../etag.js';
 import { NoContent } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
@@ -158,7 +159,7 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
   api.put(
     '/profiles/:name',
     {
-      config: { audit: 'profile.put' },
+      config: { audit: 'profile.put', etag: true },
       schema: {
         tags: ['profiles'],
         operationId: 'putProfile',
@@ -178,10 +179,11 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
       const row = await db.transaction().execute(async (tx) => {
         const existing = await tx
           .selectFrom('profiles')
-          .select('version')
+          .selectAll()
           .where('name', '=', req.params.name)
           .forUpdate()
           .executeTakeFirst();
+        checkIfMatch(req, existing && view(existing));
         if (existing) {
           return tx
             .updateTable('profiles')
@@ -197,14 +199,16 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
           .executeTakeFirstOrThrow();
       });
       setAudit(req, { detail: { version: row.version } });
-      reply.code(row.version === 1 ? 201 : 200);
-      return view(row);
+      const v = view(row);
+      reply.code(row.version === 1 ? 201 : 200).header('etag', etagOf(v));
+      return v;
     },
   );
 
   api.get(
     '/profiles/:name',
     {
+      config: { etag: true },
       schema: {
         tags: ['profiles'],
         operationId: 'getProfile',
@@ -214,14 +218,16 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
         response: { 200: ProfileView },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const row = await db
         .selectFrom('profiles')
         .selectAll()
         .where('name', '=', req.params.name)
         .executeTakeFirst();
       if (!row) throw new ApiError('API_ERR_NOT_FOUND', `no profile ${req.params.name}`);
-      return view(row);
+      const v = view(row);
+      reply.header('etag', etagOf(v));
+      return v;
     },
   );
 

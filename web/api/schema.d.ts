@@ -1162,6 +1162,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description Problem: `API_ERR_PRECONDITION_FAILED` (If-Match names a version that is no longer current (someone changed the resource since); nothing was changed) */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Problem: `API_ERR_BODY_TOO_LARGE` (the request body exceeds the limit) */
         ContentTooLarge: {
             headers: {
@@ -1248,9 +1257,16 @@ export interface components {
          * @example 6f1c0b7e-provision-rack-3
          */
         IdempotencyKey: string;
+        /**
+         * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+         * @example "3f2a9c1e0b7d4a55"
+         */
+        IfMatch: string;
     };
     requestBodies: never;
     headers: {
+        /** @description the strong validator of the representation: send it back in `If-Match` to update safely */
+        ETag: string;
         /** @description `true` when this answer is the stored one of an earlier request with the same Idempotency-Key */
         IdempotentReplayed: "true";
         /** @description RFC 8288 `<…?cursor=…>; rel="next"` when there is a next page (the same cursor as `nextCursor`) */
@@ -1374,6 +1390,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1393,7 +1410,13 @@ export interface operations {
     putProfile: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+                 * @example "3f2a9c1e0b7d4a55"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 name: string;
             };
@@ -1421,6 +1444,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1430,6 +1454,7 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1440,6 +1465,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["ContentTooLarge"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1516,6 +1542,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1535,7 +1562,13 @@ export interface operations {
     putDevice: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+                 * @example "3f2a9c1e0b7d4a55"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 serial: string;
             };
@@ -1561,6 +1594,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1570,6 +1604,7 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1580,6 +1615,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["ContentTooLarge"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2222,6 +2258,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2241,7 +2278,13 @@ export interface operations {
     putBmc: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+                 * @example "3f2a9c1e0b7d4a55"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -2267,6 +2310,7 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2276,6 +2320,7 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2286,6 +2331,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["ContentTooLarge"];
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedMediaType"];
