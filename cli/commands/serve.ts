@@ -341,6 +341,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         events,
         readiness: () => readiness(handle, config.dataDir),
         version: readPackageVersion(),
+        rateLimitPerMinute: config.apiRateLimit,
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),

@@ -53,7 +53,7 @@ describe(`ETag / If-Match (${backend})`, () => {
   for (const c of cases) {
     it(`${c.what}: GET gives an ETag; a PUT with a stale If-Match is 412 and changes nothing`, async () => {
       const created = await api.req({ method: 'PUT', url: c.url, payload: c.first, headers: json });
-      expect(created.statusCode).toBe(201);
+      expect(created.statusCode, created.body).toBe(201);
       const read = await api.req({ method: 'GET', url: c.url, as: 'viewer' });
       const etag = read.headers.etag as string;
       expect(etag).toMatch(/^"[A-Za-z0-9_-]{22}"$/);
