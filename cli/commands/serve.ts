@@ -349,7 +349,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           events,
           hub,
           secretBox,
-          onWebhookChange: () => webhooks.wake(),
+          onWebhookChange: () => webhooks.refresh(),
           imageStore,
           imageUrls: (name, origin) => {
             const b = imageBases(origin);
