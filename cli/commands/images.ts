@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { components } from '../../web/api/index.js';
@@ -96,7 +96,7 @@ async function add(name: string, file: string, flags: ApiFlags & { osName?: stri
         },
       },
       // The bytes stream as they are read (the document types a binary body as a string).
-      body: Readable.toWeb(body) as unknown as string,
+      body: body as unknown as string, // undici takes a Node stream (an async iterable) as it is
       bodySerializer: (b: unknown) => b,
       duplex: 'half',
       headers: {
