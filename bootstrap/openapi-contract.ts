@@ -32,6 +32,7 @@ export const API_TAGS = [
   { name: 'tokens', description: 'API bearer tokens and their roles' },
   { name: 'owner', description: 'The owner certificate that signs conveyed information' },
   { name: 'audit', description: 'Every change made through this API' },
+  { name: 'dashboard', description: 'What the lab dashboard needs: the signed-in token and settings' },
 ] as const;
 
 /** The error-response component of each status (the codes of that status are listed in it). */

@@ -260,6 +260,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The calling token's name and role, and the dashboard's settings (trace viewer URL)
+         * @description Who the dashboard is signed in as, and the settings it needs.
+         *
+         *     Needs the `viewer` role.
+         */
+        get: operations["getSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -546,7 +568,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List jobs, newest first, optionally by state (cursor pages)
+         * List jobs, newest first, optionally by state or by a device in them (cursor pages)
          * @description Each job with its device counts by state (no per-device detail: read the job for that).
          *
          *     Needs the `viewer` role.
@@ -960,6 +982,11 @@ export interface components {
             /** @description give it as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
+        Session: {
+            name: string;
+            role: "admin" | "operator" | "viewer";
+            traceUiUrl: string | null;
+        };
         WebhookInput: {
             /** @description http:// or https:// receiver */
             url: string;
@@ -1097,6 +1124,7 @@ export interface components {
                     message: string;
                     bmcMessages?: unknown[];
                 } | null;
+                traceId: string | null;
                 steps?: {
                     step: string;
                     attempt: number;
@@ -1861,6 +1889,31 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     streamEvents: {
         parameters: {
             query?: {
@@ -2475,6 +2528,7 @@ export interface operations {
         parameters: {
             query?: {
                 state?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                serial?: string;
                 limit?: number;
                 /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
                 cursor?: components["parameters"]["Cursor"];
