@@ -158,8 +158,10 @@ export class BmcStore {
   }
 
   /** The BMC as the API shows it, or undefined. */
-  async view(id: string): Promise<BmcView | undefined> {
-    const row = await this.#db.selectFrom('bmcs').selectAll().where('id', '=', id).executeTakeFirst();
+  async view(id: string, db: Kysely<Database> = this.#db, forUpdate = false): Promise<BmcView | undefined> {
+    let q = db.selectFrom('bmcs').selectAll().where('id', '=', id);
+    if (forUpdate) q = q.forUpdate();
+    const row = await q.executeTakeFirst();
     return row ? bmcView(row) : undefined;
   }
 

@@ -72,6 +72,15 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
   });
 }
 
+const Session = Type.Object(
+  {
+    name: Type.String(),
+    role: Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]),
+    traceUiUrl: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'Session' },
+);
+
 /** `GET /api/v1/session` (viewer): the token's name and role, and the dashboard's settings. */
 export function sessionRoutes(opts: { traceUiUrl?: string | undefined }): ApiRoutes {
   return (api) => {
@@ -82,13 +91,8 @@ export function sessionRoutes(opts: { traceUiUrl?: string | undefined }): ApiRou
           tags: ['dashboard'],
           operationId: 'getSession',
           summary: "The calling token's name and role, and the dashboard's settings (trace viewer URL)",
-          response: {
-            200: Type.Object({
-              name: Type.String(),
-              role: Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]),
-              traceUiUrl: Type.Union([Type.String(), Type.Null()]),
-            }),
-          },
+          description: 'Who the dashboard is signed in as, and the settings it needs.',
+          response: { 200: Session },
         },
       },
       async (req) => ({

@@ -38,6 +38,11 @@ export const API_ERRORS = {
     status: 409,
     description: 'the first request with this Idempotency-Key is still being processed',
   },
+  API_ERR_PRECONDITION_FAILED: {
+    status: 412,
+    description:
+      'If-Match names a version that is no longer current (someone changed the resource since); nothing was changed',
+  },
   API_ERR_BODY_TOO_LARGE: { status: 413, description: 'the request body exceeds the limit' },
   API_ERR_URI_TOO_LONG: {
     status: 414,

@@ -24,6 +24,7 @@ import { auditHook } from './audit.js';
 import { type DashboardOptions, registerDashboard, sessionRoutes } from './dashboard.js';
 import { API_ERRORS, ApiError, type ApiErrorCode, ProblemSchema, problem } from './errors.js';
 import { EventLog } from './events.js';
+import { contractBase, contractDocument } from './openapi-contract.js';
 import type { OwnerStore } from './owner.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerDeviceRoutes } from './routes/devices.js';
@@ -79,6 +80,8 @@ export interface OperatorApiOptions {
    * none, and it holds counts, never serials or secrets); absent → no route.
    */
   metrics?: () => Promise<string>;
+  /** `info.version` of the OpenAPI document (default 1.0.0; `serve` gives the package version). */
+  version?: string;
   /** The lab dashboard served at `/` (absent: no dashboard; `/api/v1/session` still answers). */
   dashboard?: DashboardOptions;
   /** Told of every route Fastify registers, on every scope (the document coverage test). */
@@ -93,6 +96,19 @@ declare module 'fastify' {
      * OpenAPI document as the operation's `x-required-role`.
      */
     role?: TokenRole;
+    /** Error codes the route answers beyond the ones every route can (published as its error responses). */
+    errors?: ApiErrorCode[];
+    /** The route takes `Idempotency-Key` (POST routes wrapped in `idempotent`). */
+    idempotent?: boolean;
+    /** GET answers carry an `ETag`; PUT/PATCH honour `If-Match` (412 on a mismatch). */
+    etag?: boolean;
+    /**
+     * The operation is deprecated since this date (ISO 8601): marked `deprecated` in the
+     * document and answered with an RFC 9745 `Deprecation` header. It stays in /api/v1.
+     */
+    deprecatedSince?: string;
+    /** Media types of a body the route reads as a raw stream (no JSON schema): published as binary. */
+    rawBody?: string[];
   }
   interface FastifyRequest {
     /** The authenticated token (inside `/api/v1`). */
@@ -208,22 +224,14 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
     },
   });
   await app.register(swagger, {
-    openapi: {
-      openapi: '3.0.3',
-      info: {
-        title: 'dpu-ztp operator API',
-        version: '1',
-        description: 'Devices, profiles, images and tokens of the dpu-ztp provisioning service.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
+    openapi: contractBase({ version: opts.version ?? '1.0.0' }) as Record<string, any>,
     // Shared schemas keep their `$id` as their component name (`#/components/schemas/Problem`),
     // so generated clients get stable type names instead of `def-0`, `def-1`, ….
     refResolver: {
       buildLocalReference: (json, _base, _fragment, i) =>
         typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
+    transformObject: (d) => contractDocument((d as { openapiObject: Record<string, any> }).openapiObject),
   });
   app.addSchema(ProblemSchema);
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -251,7 +259,15 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   app.addHook('onClose', async () => usage.flush());
   await app.register(
     async (api) => {
-      await api.register(rateLimit, { max: opts.rateLimitPerMinute ?? 1200, timeWindow: 60_000 });
+      // IETF draft-ietf-httpapi-ratelimit-headers names (RateLimit-Limit, -Remaining, -Reset) on every
+      // answer, and Retry-After on a 429, so automation can pace itself instead of guessing.
+      await api.register(rateLimit, {
+        max: opts.rateLimitPerMinute ?? 1200,
+        timeWindow: 60_000,
+        enableDraftSpec: true,
+        errorResponseBuilder: (_req, ctx) =>
+          new ApiError('API_ERR_RATE_LIMITED', `more than ${ctx.max} requests in ${ctx.after}; retry later`),
+      });
       // Every route's role is settled once, here, and published in the OpenAPI
       // document, which the authorization matrix test reads.
       api.addHook('onRoute', (route) => {
@@ -259,7 +275,41 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
         const role: TokenRole =
           route.config?.role ?? (methods.every((m) => m === 'GET' || m === 'HEAD') ? 'viewer' : 'operator');
         route.config = { ...route.config, role };
-        route.schema = { ...route.schema, 'x-required-role': role } as typeof route.schema;
+        const c = route.config;
+        // Bodies and answers whose schema has an `$id` become named components (openapi-contract.ts).
+        const ids: Record<string, string> = {};
+        const idOf = (x: unknown) => (x as { $id?: unknown } | undefined)?.$id;
+        if (typeof idOf(route.schema?.body) === 'string') ids.body = idOf(route.schema?.body) as string;
+        for (const [status, r] of Object.entries((route.schema?.response ?? {}) as Record<string, unknown>))
+          if (typeof idOf(r) === 'string') ids[status] = idOf(r) as string;
+        route.schema = {
+          ...route.schema,
+          'x-required-role': role,
+          ...(Object.keys(ids).length ? { 'x-schema-ids': ids } : {}),
+          ...(c.errors?.length ? { 'x-error-codes': c.errors } : {}),
+          ...(c.idempotent ? { 'x-idempotent': true } : {}),
+          ...(c.etag ? { 'x-etag': true } : {}),
+          ...(c.rawBody ? { 'x-raw-body': c.rawBody } : {}),
+          ...(c.deprecatedSince ? { deprecated: true } : {}),
+        } as typeof route.schema;
+        if (c.deprecatedSince) {
+          const since = Math.floor(Date.parse(c.deprecatedSince) / 1000);
+          if (!Number.isFinite(since)) throw new Error(`deprecatedSince ${c.deprecatedSince}: not a date`);
+          const announce = async (_req: unknown, reply: FastifyReply) => {
+            reply.header('deprecation', `@${since}`);
+          };
+          route.onSend = ([] as unknown[]).concat(route.onSend ?? [], announce) as typeof route.onSend;
+        }
+      });
+      // A cursor page names its successor in an RFC 8288 Link header too (the document's `Link`).
+      api.addHook('preSerialization', async (req, reply, payload) => {
+        const next = (payload as { nextCursor?: unknown } | null)?.nextCursor;
+        if (req.method === 'GET' && typeof next === 'string') {
+          const u = new URL(req.url, 'http://api.invalid');
+          u.searchParams.set('cursor', next);
+          reply.header('link', `<${u.pathname}${u.search}>; rel="next"`);
+        }
+        return payload;
       });
       // Every succeeded change lands in the audit log (routes cannot forget it).
       api.addHook('onSend', auditHook(opts.db));

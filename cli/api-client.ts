@@ -2,14 +2,23 @@
  * How CLI commands reach a running service's operator API: base URL from
  * `--api` / `DPU_ZTP_API_URL` (default http://127.0.0.1:8080), token from
  * `--token`, `--token-file`, `DPU_ZTP_TOKEN`, else `<data-dir>/admin-token`.
- * Problem bodies come back as one coded error line.
+ * Requests go through the generated typed client (`web/api/`); problem bodies come back
+ * as one coded error line.
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { request } from 'undici';
+import { Agent, fetch as undiciFetch, Request as UndiciRequest } from 'undici';
+import {
+  type ApiClient as TypedApiClient,
+  ApiProblemError,
+  ApiUnreachableError,
+  createApiClient,
+  ok,
+} from '../web/api/index.js';
 import { CliError } from './exit.js';
+
+const noTimeouts = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 
 /** Flags every API-calling command takes. */
 export interface ApiFlags {
@@ -31,22 +40,27 @@ export function addApiOptions(cmd: Command): Command {
     );
 }
 
-/** One request's body: JSON, or a stream sent as it is (uploads). */
-export interface CallOptions {
-  json?: unknown;
-  body?: Readable;
-  headers?: Record<string, string>;
-}
-
-/** A connection to the operator API. */
+/** A connection to the operator API: the typed client (web/api) and the base URL it talks to. */
 export interface ApiClient {
   base: string;
-  /** Sends a request; returns status and parsed body (undefined when empty); a problem body throws its code. */
-  call<T>(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    path: string,
-    opts?: CallOptions,
-  ): Promise<{ status: number; json: T }>;
+  /** The generated, typed client: `api.http.GET('/api/v1/devices', …)`. */
+  http: TypedApiClient;
+}
+
+/**
+ * Awaits a typed-client request and returns its data; an error answer throws a CliError
+ * with the problem's stable code, a request that got no answer CLI_ERR_API_UNREACHABLE.
+ */
+export async function call<T>(
+  pending: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<Exclude<T, undefined>> {
+  try {
+    return (await ok(pending)) as Exclude<T, undefined>;
+  } catch (err) {
+    if (err instanceof ApiProblemError) throw new CliError(err.code, err.detail);
+    if (err instanceof ApiUnreachableError) throw new CliError('CLI_ERR_API_UNREACHABLE', err.message);
+    throw err;
+  }
 }
 
 async function resolveToken(flags: ApiFlags, env: NodeJS.ProcessEnv): Promise<string> {
@@ -76,47 +90,13 @@ export async function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = proces
   const token = await resolveToken(flags, env);
   return {
     base,
-    async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: CallOptions = {}) {
-      let res: Awaited<ReturnType<typeof request>>;
-      try {
-        res = await request(`${base}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${token}`,
-            ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}),
-            ...(opts.headers ?? {}),
-          },
-          ...(opts.json !== undefined
-            ? { body: JSON.stringify(opts.json) }
-            : opts.body
-              ? { body: opts.body }
-              : {}),
-          // Large uploads: no timeout while the server hashes and syncs the last bytes.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        });
-      } catch (err) {
-        const e = err as Error & { code?: string };
-        throw new CliError(
-          'CLI_ERR_API_UNREACHABLE',
-          `${method} ${base}: ${e.code ?? ''} ${e.message}`.trim(),
-        );
-      }
-      const text = await res.body.text();
-      let json: unknown;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      if (res.statusCode >= 400) {
-        const p = json as { code?: string; detail?: string } | undefined;
-        throw new CliError(
-          p?.code ?? `HTTP_${res.statusCode}`,
-          p?.detail ?? (text.trim().slice(0, 200) || `HTTP ${res.statusCode}`),
-        );
-      }
-      return { status: res.statusCode, json: json as T };
-    },
+    http: createApiClient({
+      baseUrl: base,
+      token,
+      // undici's fetch with no header/body timeouts: a large upload waits while the server
+      // hashes and syncs its last bytes.
+      fetch: (req) => undiciFetch(req as never, { dispatcher: noTimeouts }) as unknown as Promise<Response>,
+      Request: UndiciRequest as unknown as typeof Request,
+    }),
   };
 }

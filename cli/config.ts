@@ -50,6 +50,8 @@ export interface ServiceConfig {
   readonly secretKey: Buffer | undefined;
   /** Device runs of provisioning jobs in progress at once on this replica. */
   readonly maxConcurrentProvisions: number;
+  /** Operator-API requests per minute per client address before 429. */
+  readonly apiRateLimit: number;
   /** await-device bound in seconds (reset → first sZTP contact). */
   readonly awaitDeviceTimeout: number;
   /** await-complete bound in seconds (first contact → bootstrap-complete). */
@@ -421,6 +423,16 @@ export const SETTINGS = [
     parse: oneOf(['reject', 'hold'] as const),
   },
   {
+    key: 'apiRateLimit',
+    flag: 'api-rate-limit',
+    env: 'DPU_ZTP_API_RATE_LIMIT',
+    placeholder: 'N',
+    description:
+      'operator-API requests per minute per client address before 429 (RateLimit-* headers tell clients)',
+    defaultText: '1200',
+    parse: count(1, 1_000_000),
+  },
+  {
     key: 'maxConcurrentProvisions',
     flag: 'max-concurrent-provisions',
     env: 'DPU_ZTP_MAX_CONCURRENT_PROVISIONS',
@@ -575,6 +587,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     secretKeyFile: resolve((out.secretKeyFile as string | undefined) ?? join(dataDir, 'secret.key')),
     secretKey: undefined,
     maxConcurrentProvisions: (out.maxConcurrentProvisions as number | undefined) ?? 64,
+    apiRateLimit: (out.apiRateLimit as number | undefined) ?? 1200,
     awaitDeviceTimeout: (out.awaitDeviceTimeout as number | undefined) ?? 2400,
     awaitCompleteTimeout: (out.awaitCompleteTimeout as number | undefined) ?? 1800,
     jobLease: (out.jobLease as number | undefined) ?? 30,

@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import { ApiError } from '../errors.js';
+import { Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
 const AuditEntry = Type.Object({
@@ -16,6 +17,7 @@ const AuditEntry = Type.Object({
   detail: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   at: Type.String({ format: 'date-time' }),
 });
+const AuditPage = Page(AuditEntry, 'AuditPage');
 
 /** Registers the audit route. */
 export function registerAuditRoutes(api: ApiInstance, { db }: ApiContext): void {
@@ -27,6 +29,7 @@ export function registerAuditRoutes(api: ApiInstance, { db }: ApiContext): void 
         tags: ['audit'],
         operationId: 'listAudit',
         summary: 'The audit log: every change made through this API, newest first',
+        description: 'Filter by actor (token name), action (exact or `prefix*`) and target; cursor pages.',
         querystring: Type.Object(
           {
             actor: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
@@ -44,12 +47,7 @@ export function registerAuditRoutes(api: ApiInstance, { db }: ApiContext): void 
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object({
-            items: Type.Array(AuditEntry),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
+        response: { 200: AuditPage },
       },
     },
     async (req) => {

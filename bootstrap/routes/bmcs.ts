@@ -18,6 +18,8 @@ import { Attr, withSpan } from '../../otel/index.js';
 import { audit, setAudit } from '../audit.js';
 import type { BmcCheckResult, BmcStore, BmcTarget } from '../bmc-store.js';
 import { ApiError } from '../errors.js';
+import { checkIfMatch, etagOf } from '../etag.js';
+import { NoContent, Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
 import { decodeCursor, isForeignKeyViolation, LabelQuery, Labels, labelFilter } from './devices.js';
 import { ResourceName } from './profiles.js';
@@ -75,7 +77,19 @@ const BmcBody = Type.Object(
     system: Type.Optional(BmcFields.system),
     labels: Type.Optional(BmcFields.labels),
   },
-  { additionalProperties: false },
+  {
+    $id: 'BmcInput',
+    additionalProperties: false,
+    examples: [
+      {
+        address: 'https://10.0.3.7',
+        username: 'root',
+        password: 'bmc-password',
+        caCertificate: '-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n',
+        labels: { rack: 'r3' },
+      },
+    ],
+  },
 );
 type BmcBodyT = Static<typeof BmcBody>;
 
@@ -87,22 +101,28 @@ const CheckResult = Type.Object({
   ),
   error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
 });
+/** The answer of `POST /bmcs/{id}/check` (the same fields, named for the document). */
+const BmcCheck = Type.Object(CheckResult.properties, { $id: 'BmcCheck' });
 
-const BmcView = Type.Object({
-  id: Type.String(),
-  address: Type.String(),
-  username: Type.String(),
-  passwordSet: Type.Literal(true),
-  caCertificate: Type.Optional(Type.String()),
-  insecure: Type.Boolean(),
-  auth: BmcFields.auth,
-  profile: Type.Optional(Type.String()),
-  system: Type.Optional(Type.String()),
-  labels: Type.Record(Type.String(), Type.String()),
-  lastCheck: Type.Optional(CheckResult),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' }),
-});
+const BmcView = Type.Object(
+  {
+    id: Type.String(),
+    address: Type.String(),
+    username: Type.String(),
+    passwordSet: Type.Literal(true),
+    caCertificate: Type.Optional(Type.String()),
+    insecure: Type.Boolean(),
+    auth: BmcFields.auth,
+    profile: Type.Optional(Type.String()),
+    system: Type.Optional(Type.String()),
+    labels: Type.Record(Type.String(), Type.String()),
+    lastCheck: Type.Optional(CheckResult),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Bmc' },
+);
+const BmcPage = Page(BmcView, 'BmcPage');
 
 /**
  * A BMC address as stored: `https://host[:port]` (URL origin: lowercase host, no default
@@ -246,10 +266,14 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
     api.put(
       '/bmcs/:id',
       {
+        config: { etag: true },
         schema: {
           operationId: 'putBmc',
           tags: ['bmcs'],
           summary: 'Create (201) or replace (200) a BMC; the password is sealed at rest and never returned',
+          description:
+            'The address must be `https://host[:port]`; give `caCertificate` (PEM) or `insecure: true`. ' +
+            '`password` is required to create and may be left out to keep the stored one.',
           params,
           body: BmcBody,
           response: { 200: BmcView, 201: BmcView },
@@ -259,10 +283,10 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
         const { id } = req.params;
         const body = checkedBody(req.body);
         const { created } = await db.transaction().execute(async (trx) => {
-          if (body.password === undefined) {
-            const row = await trx.selectFrom('bmcs').select('id').where('id', '=', id).executeTakeFirst();
-            if (!row) throw new ApiError('API_ERR_BAD_REQUEST', `password: required to create BMC ${id}`);
-          }
+          const current = await store.view(id, trx, true);
+          checkIfMatch(req, current);
+          if (body.password === undefined && !current)
+            throw new ApiError('API_ERR_BAD_REQUEST', `password: required to create BMC ${id}`);
           const r = await store.put(id, body, trx);
           setAudit(req, { skip: true }); // recorded here, in the change's own transaction
           await audit(trx, req.actor!.name, r.created ? 'bmc.create' : 'bmc.update', id, {
@@ -271,25 +295,30 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
           });
           return r;
         });
-        reply.code(created ? 201 : 200);
-        return (await store.view(id))!;
+        const view = (await store.view(id))!;
+        reply.code(created ? 201 : 200).header('etag', etagOf(view));
+        return view;
       },
     );
 
     api.get(
       '/bmcs/:id',
       {
+        config: { etag: true },
         schema: {
           operationId: 'getBmc',
           tags: ['bmcs'],
           summary: 'Read a BMC (never its password) with its last check',
+          description:
+            'Address, user, TLS trust, login mode, profile override, labels and the last check result.',
           params,
           response: { 200: BmcView },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const view = await store.view(req.params.id);
         if (!view) throw new ApiError('API_ERR_NOT_FOUND', `no BMC ${req.params.id}`);
+        reply.header('etag', etagOf(view));
         return view;
       },
     );
@@ -301,6 +330,8 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
           operationId: 'listBmcs',
           tags: ['bmcs'],
           summary: 'List BMCs by id, filtered by labels',
+          description:
+            'Cursor pages ordered by id (keyset: BMCs added while paging are neither skipped nor repeated).',
           querystring: Type.Object(
             {
               label: Type.Optional(LabelQuery),
@@ -309,12 +340,7 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
             },
             { additionalProperties: false },
           ),
-          response: {
-            200: Type.Object({
-              items: Type.Array(BmcView),
-              nextCursor: Type.Union([Type.String(), Type.Null()]),
-            }),
-          },
+          response: { 200: BmcPage },
         },
       },
       async (req) => {
@@ -337,11 +363,14 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
     api.delete(
       '/bmcs/:id',
       {
+        config: { errors: ['API_ERR_BMC_IN_USE'] },
         schema: {
           operationId: 'deleteBmc',
           tags: ['bmcs'],
           summary: 'Delete a BMC no device names (409 API_ERR_BMC_IN_USE otherwise)',
+          description: 'Refused while devices name it; the problem lists up to five in `devices`.',
           params,
+          response: { 204: NoContent },
         },
       },
       async (req, reply) => {
@@ -381,8 +410,11 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
           tags: ['bmcs'],
           summary:
             'Probe the BMC (what `dpu-ztp bmc check` reports) and store the result as its lastCheck; 200 whatever the BMC answered',
+          description:
+            'Logs in, reads the Redfish service and picks the provisioning strategy that will work; `ok` ' +
+            'false with an `error` code when it would not. Bounded (60 s by default).',
           params,
-          response: { 200: CheckResult },
+          response: { 200: BmcCheck },
         },
       },
       async (req) => {

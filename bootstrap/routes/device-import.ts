@@ -104,15 +104,18 @@ const RowResult = Type.Object({
 });
 type RowResultT = Static<typeof RowResult>;
 
-const ImportResult = Type.Object({
-  applied: Type.Boolean({ description: 'false for dryRun, and for an atomic import with a refused row' }),
-  counts: Type.Object({
-    created: Type.Integer(),
-    updated: Type.Integer(),
-    refused: Type.Integer(),
-  }),
-  rows: Type.Array(RowResult),
-});
+const ImportResult = Type.Object(
+  {
+    applied: Type.Boolean({ description: 'false for dryRun, and for an atomic import with a refused row' }),
+    counts: Type.Object({
+      created: Type.Integer(),
+      updated: Type.Integer(),
+      refused: Type.Integer(),
+    }),
+    rows: Type.Array(RowResult),
+  },
+  { $id: 'ImportResult' },
+);
 
 const IMPORT_TYPES = ['text/csv', 'application/x-ndjson', 'application/ndjson'];
 
@@ -443,6 +446,9 @@ export function deviceImportRoutes(opts: DeviceImportOptions): ApiRoutes {
             tags: ['devices'],
             summary:
               'Create or update many devices and their BMCs from CSV (header row) or NDJSON; each row created, updated or refused with its reason',
+            description:
+              'Each row is checked whole and then created, updated or refused with its reason; `dryRun` ' +
+              'writes nothing, `atomic` writes all rows or none. A row may create or update its BMC.',
             consumes: ['text/csv', 'application/x-ndjson'],
             querystring: Type.Object(
               {

@@ -8,6 +8,8 @@ import { type Device, type DeviceState, isStorableText } from '../../db/index.js
 import { hashPassword } from '../../pki/index.js';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
+import { checkIfMatch, etagOf } from '../etag.js';
+import { NoContent, Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 import { voucherUploadProblem } from '../voucher-upload.js';
 import { isBase64, ResourceName } from './profiles.js';
@@ -72,37 +74,75 @@ const DeviceBody = Type.Object(
     password: Type.Optional(Type.String({ minLength: 8, maxLength: 256 })),
     ownershipVoucher: Type.Optional(Type.String({ minLength: 4, maxLength: 1024 * 1024 })),
   },
-  { additionalProperties: false },
+  {
+    $id: 'DeviceInput',
+    additionalProperties: false,
+    examples: [
+      {
+        profile: 'bf3-ubuntu',
+        hwModel: 'BlueField-3',
+        labels: { rack: 'r3', site: 'lab-a' },
+        bmc: 'bmc-r3-07',
+      },
+    ],
+  },
 );
 type DeviceBodyT = Static<typeof DeviceBody>;
 
-const DeviceView = Type.Object({
-  serial: Type.String(),
-  profile: Type.Union([Type.String(), Type.Null()]),
-  state: State,
-  hwModel: Type.Union([Type.String(), Type.Null()]),
-  labels: LabelsView,
-  bmc: Type.Union([Type.String(), Type.Null()]),
-  hasPassword: Type.Boolean(),
-  hasOwnershipVoucher: Type.Boolean(),
-  idevidIssuer: Type.Union([Type.String(), Type.Null()]),
-  lastProgress: Type.Union([
-    Type.Object({
-      type: Type.String(),
-      message: Type.Union([Type.String(), Type.Null()]),
-      at: Type.String({ format: 'date-time' }),
-    }),
-    Type.Null(),
-  ]),
-  sshHostKeys: Type.Union([
-    Type.Array(Type.Object({ algorithm: Type.String(), keyData: Type.String() })),
-    Type.Null(),
-  ]),
-  trustAnchorCerts: Type.Union([Type.Array(Type.String()), Type.Null()]),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' }),
-  links: Type.Object({ self: Type.String(), events: Type.String() }),
-});
+const DeviceView = Type.Object(
+  {
+    serial: Type.String(),
+    profile: Type.Union([Type.String(), Type.Null()]),
+    state: State,
+    hwModel: Type.Union([Type.String(), Type.Null()]),
+    labels: LabelsView,
+    bmc: Type.Union([Type.String(), Type.Null()]),
+    hasPassword: Type.Boolean(),
+    hasOwnershipVoucher: Type.Boolean(),
+    idevidIssuer: Type.Union([Type.String(), Type.Null()]),
+    lastProgress: Type.Union([
+      Type.Object({
+        type: Type.String(),
+        message: Type.Union([Type.String(), Type.Null()]),
+        at: Type.String({ format: 'date-time' }),
+      }),
+      Type.Null(),
+    ]),
+    sshHostKeys: Type.Union([
+      Type.Array(Type.Object({ algorithm: Type.String(), keyData: Type.String() })),
+      Type.Null(),
+    ]),
+    trustAnchorCerts: Type.Union([Type.Array(Type.String()), Type.Null()]),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+    links: Type.Object({ self: Type.String(), events: Type.String() }),
+  },
+  { $id: 'Device' },
+);
+const DevicePage = Page(DeviceView, 'DevicePage');
+const DeviceApproval = Type.Object(
+  { profile: Type.Optional(ResourceName) },
+  { $id: 'DeviceApproval', additionalProperties: false, examples: [{ profile: 'bf3-ubuntu' }] },
+);
+/** The approve body may be left out (module level: a schema with an `$id` is compiled once). */
+const OptionalDeviceApproval = Type.Optional(DeviceApproval);
+const DeviceEventList = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object({
+        id: Type.String({ description: 'give it as `after` to read on from here' }),
+        kind: Type.String(),
+        progressType: Type.Union([Type.String(), Type.Null()]),
+        message: Type.Union([Type.String(), Type.Null()]),
+        remoteAddress: Type.Union([Type.String(), Type.Null()]),
+        tlsIdentity: Type.Union([Type.String(), Type.Null()]),
+        detail: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+        at: Type.String({ format: 'date-time' }),
+      }),
+    ),
+  },
+  { $id: 'DeviceEventList' },
+);
 
 /** The API view of a device row. */
 export function deviceView(d: Device) {
@@ -195,10 +235,15 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
   api.put(
     '/devices/:serial',
     {
+      config: { etag: true },
       schema: {
         tags: ['devices'],
         operationId: 'putDevice',
         summary: 'Register or update a device',
+        description:
+          'Creates the device (201) or changes the fields given (200); fields left out keep their value. ' +
+          '`bmc` must name a BMC of the inventory (400 `API_ERR_UNKNOWN_BMC`); `ownershipVoucher` must ' +
+          'verify and name this serial; `password` is stored as scrypt.',
         params,
         body: DeviceBody,
         response: { 200: DeviceView, 201: DeviceView },
@@ -212,10 +257,11 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         .execute(async (tx) => {
           const existed = await tx
             .selectFrom('devices')
-            .select('serial')
+            .selectAll()
             .where('serial', '=', serial)
             .forUpdate()
             .executeTakeFirst();
+          checkIfMatch(req, existed && deviceView(existed));
           const row = existed
             ? await tx
                 .updateTable('devices')
@@ -245,30 +291,35 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
           throw err;
         });
       setAudit(req, { action: existed ? 'device.update' : 'device.create' });
-      reply.code(existed ? 200 : 201);
-      return deviceView(row);
+      const view = deviceView(row);
+      reply.code(existed ? 200 : 201).header('etag', etagOf(view));
+      return view;
     },
   );
 
   api.get(
     '/devices/:serial',
     {
+      config: { etag: true },
       schema: {
         tags: ['devices'],
         operationId: 'getDevice',
         summary: 'Read a device',
+        description: 'State, profile, BMC, labels, last progress report, SSH host keys and links.',
         params,
         response: { 200: DeviceView },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const row = await db
         .selectFrom('devices')
         .selectAll()
         .where('serial', '=', req.params.serial)
         .executeTakeFirst();
       if (!row) throw new ApiError('API_ERR_NOT_FOUND', `no device ${req.params.serial}`);
-      return deviceView(row);
+      const view = deviceView(row);
+      reply.header('etag', etagOf(view));
+      return view;
     },
   );
 
@@ -279,6 +330,9 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         tags: ['devices'],
         operationId: 'listDevices',
         summary: 'List devices, by serial, filtered by state, profile, BMC and labels',
+        description:
+          'Cursor pages ordered by serial (keyset: a device added while paging is never skipped nor ' +
+          'repeated). `label=k=v` repeats; every pair must match.',
         querystring: Type.Object(
           {
             state: Type.Optional(State),
@@ -290,12 +344,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object({
-            items: Type.Array(DeviceView),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
+        response: { 200: DevicePage },
       },
     },
     async (req) => {
@@ -330,7 +379,9 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         tags: ['devices'],
         operationId: 'deleteDevice',
         summary: 'Forget a device (its event history stays)',
+        description: 'The device row goes; its bootstrap events and audit records stay.',
         params,
+        response: { 204: NoContent },
       },
     },
     async (req, reply) => {
@@ -347,15 +398,16 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
   api.post(
     '/devices/:serial/approve',
     {
-      config: { audit: 'device.approve' },
+      config: { audit: 'device.approve', errors: ['API_ERR_CONFLICT'] },
       schema: {
         tags: ['devices'],
         operationId: 'approveDevice',
         summary: 'Approve a held (pending) device, optionally assigning its profile',
+        description:
+          'A device that contacted the server unknown (with `--unknown-devices hold`) waits as `pending`; ' +
+          'approving it makes it `registered` so its next request is answered. 409 when it is not pending.',
         params,
-        body: Type.Optional(
-          Type.Object({ profile: Type.Optional(ResourceName) }, { additionalProperties: false }),
-        ),
+        body: OptionalDeviceApproval,
         response: { 200: DeviceView },
       },
     },
@@ -397,6 +449,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
         tags: ['devices'],
         operationId: 'listDeviceBootstrapEvents',
         summary: "A device's bootstrap events (progress reports and requests), oldest first",
+        description: 'Read on from an event with `after=<id>` (the last `id` seen).',
         params,
         querystring: Type.Object(
           {
@@ -405,22 +458,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                id: Type.String(),
-                kind: Type.String(),
-                progressType: Type.Union([Type.String(), Type.Null()]),
-                message: Type.Union([Type.String(), Type.Null()]),
-                remoteAddress: Type.Union([Type.String(), Type.Null()]),
-                tlsIdentity: Type.Union([Type.String(), Type.Null()]),
-                detail: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-                at: Type.String({ format: 'date-time' }),
-              }),
-            ),
-          }),
-        },
+        response: { 200: DeviceEventList },
       },
     },
     async (req) => {

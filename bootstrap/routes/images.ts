@@ -12,6 +12,7 @@ import { Attr, withSpan } from '../../otel/index.js';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import { IMAGE_HASHES, type ImageHash, type ImageStore } from '../image-store.js';
+import { NoContent } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
 import { ResourceName } from './profiles.js';
 
@@ -32,39 +33,47 @@ export interface ImageRoutesOptions {
   onChange?: ((name: string) => void) | undefined;
 }
 
-const ImageView = Type.Object({
-  name: Type.String(),
-  size: Type.Integer({ description: 'bytes' }),
-  sha256: Type.String({ description: 'lowercase hex' }),
-  sha384: Type.String({ description: 'lowercase hex' }),
-  sha512: Type.String({ description: 'lowercase hex' }),
-  contentType: Type.String(),
-  osName: Type.Optional(Type.String()),
-  osVersion: Type.Optional(Type.String()),
-  createdAt: Type.String({ format: 'date-time' }),
-  urls: Type.Optional(
-    Type.Object({
-      https: Type.String({ description: 'on the device TLS listener' }),
-      http: Type.String({ description: 'on the plain-HTTP images listener' }),
-    }),
-  ),
-});
+const ImageView = Type.Object(
+  {
+    name: Type.String(),
+    size: Type.Integer({ description: 'bytes' }),
+    sha256: Type.String({ description: 'lowercase hex' }),
+    sha384: Type.String({ description: 'lowercase hex' }),
+    sha512: Type.String({ description: 'lowercase hex' }),
+    contentType: Type.String(),
+    osName: Type.Optional(Type.String()),
+    osVersion: Type.Optional(Type.String()),
+    createdAt: Type.String({ format: 'date-time' }),
+    urls: Type.Optional(
+      Type.Object({
+        https: Type.String({ description: 'on the device TLS listener' }),
+        http: Type.String({ description: 'on the plain-HTTP images listener' }),
+      }),
+    ),
+  },
+  { $id: 'Image' },
+);
+const ImageList = Type.Object({ items: Type.Array(ImageView) }, { $id: 'ImageList' });
 type ImageViewT = Static<typeof ImageView>;
 
-const FetchView = Type.Object({
-  clientAddress: Type.Union([Type.String(), Type.Null()]),
-  listener: Type.String(),
-  status: Type.Integer(),
-  range: Type.Union([Type.String(), Type.Null()], {
-    description: 'The Range header; for a row of several reads, every range served, in order',
-  }),
-  bytesSent: Type.Integer({ description: 'Summed over the reads of the row' }),
-  durationMs: Type.Number({ description: 'Summed over the reads of the row' }),
-  requests: Type.Integer({
-    description: "Reads the row stands for: one client's 206 range reads within 250 ms share a row",
-  }),
-  createdAt: Type.String({ format: 'date-time' }),
-});
+const FetchView = Type.Object(
+  {
+    clientAddress: Type.Union([Type.String(), Type.Null()]),
+    listener: Type.String(),
+    status: Type.Integer(),
+    range: Type.Union([Type.String(), Type.Null()], {
+      description: 'The Range header; for a row of several reads, every range served, in order',
+    }),
+    bytesSent: Type.Integer({ description: 'Summed over the reads of the row' }),
+    durationMs: Type.Number({ description: 'Summed over the reads of the row' }),
+    requests: Type.Integer({
+      description: "Reads the row stands for: one client's 206 range reads within 250 ms share a row",
+    }),
+    createdAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'ImageFetch' },
+);
+const ImageFetchList = Type.Object({ items: Type.Array(FetchView) }, { $id: 'ImageFetchList' });
 
 /** Largest upload the route accepts at the HTTP layer; the store enforces its own limit. */
 const ROUTE_BODY_LIMIT = 64 * 1024 ** 3;
@@ -114,7 +123,11 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
         '/images/:name',
         {
           bodyLimit: ROUTE_BODY_LIMIT,
-          config: { audit: 'image.put' },
+          config: {
+            audit: 'image.put',
+            errors: ['API_ERR_HASH_MISMATCH', 'API_ERR_INSUFFICIENT_STORAGE'],
+            rawBody: ['application/octet-stream', 'application/x-iso9660-image'],
+          },
           schema: {
             tags: ['images'],
             operationId: 'putImage',
@@ -205,7 +218,8 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
           tags: ['images'],
           operationId: 'listImages',
           summary: 'List images',
-          response: { 200: Type.Object({ items: Type.Array(ImageView) }) },
+          description: 'Every image, by name, with its hashes and download URLs.',
+          response: { 200: ImageList },
         },
       },
       async (req) => ({
@@ -220,6 +234,8 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
           tags: ['images'],
           operationId: 'getImage',
           summary: 'Read an image',
+          description:
+            'Size, SHA-256/384/512, OS name and version, and the URLs devices and BMCs fetch it from.',
           params,
           response: { 200: ImageView },
         },
@@ -242,9 +258,10 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
           tags: ['images'],
           operationId: 'listImageFetches',
           summary: 'Recent downloads of an image (newest first)',
+          description: 'Who fetched it, from which listener, with what status, range and speed.',
           params,
           querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
-          response: { 200: Type.Object({ items: Type.Array(FetchView) }) },
+          response: { 200: ImageFetchList },
         },
       },
       async (req) => {
@@ -273,12 +290,14 @@ export function imageRoutes(opts: ImageRoutesOptions): ApiRoutes {
     api.delete(
       '/images/:name',
       {
-        config: { audit: 'image.delete' },
+        config: { audit: 'image.delete', errors: ['API_ERR_CONFLICT'] },
         schema: {
           tags: ['images'],
           operationId: 'deleteImage',
           summary: 'Delete an image (one a profile uses needs ?force=true)',
+          description: 'An image a profile names is refused (409) unless `force=true`.',
           params,
+          response: { 204: NoContent },
           querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }),
         },
       },

@@ -11,6 +11,7 @@ import { audit, setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
 import { idempotent } from '../idempotency.js';
 import type { JobRunner } from '../job-runner.js';
+import { Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
 import { Serial } from './devices.js';
 import { ResourceName } from './profiles.js';
@@ -65,7 +66,11 @@ const JobBody = Type.Object(
       ),
     ),
   },
-  { additionalProperties: false },
+  {
+    $id: 'JobInput',
+    additionalProperties: false,
+    examples: [{ kind: 'provision', selector: { labels: { rack: 'r3' } }, strategy: 'auto' }],
+  },
 );
 type JobBodyT = Static<typeof JobBody>;
 
@@ -117,7 +122,8 @@ const JobHead = {
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   counts: Counts,
 };
-const JobViewT = Type.Object({ ...JobHead, devices: Type.Array(DeviceRunView) });
+const JobViewT = Type.Object({ ...JobHead, devices: Type.Array(DeviceRunView) }, { $id: 'Job' });
+const JobPage = Page(Type.Object(JobHead, { $id: 'JobSummary' }), 'JobPage');
 const JobId = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) });
 
 /** Options of {@link jobRoutes}. */
@@ -187,6 +193,7 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
     api.post(
       '/jobs',
       {
+        config: { idempotent: true, errors: ['API_ERR_CONFLICT'] },
         schema: {
           operationId: 'createJob',
           tags: ['jobs'],
@@ -252,18 +259,15 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
           operationId: 'listJobs',
           tags: ['jobs'],
           summary: 'List jobs, newest first, optionally by state or by a device in them (cursor pages)',
+          description:
+            'Each job with its device counts by state (no per-device detail: read the job for that).',
           querystring: Type.Object({
             state: Type.Optional(JobStateT),
             serial: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
           }),
-          response: {
-            200: Type.Object({
-              items: Type.Array(Type.Object(JobHead)),
-              nextCursor: Type.Union([Type.String(), Type.Null()]),
-            }),
-          },
+          response: { 200: JobPage },
         },
       },
       async (req) => {
@@ -289,6 +293,7 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
           tags: ['jobs'],
           summary:
             'A job with every device: state, step, attempt and why it stopped (`steps=true`: each step attempt)',
+          description: 'Poll it (or follow `job.*` events) until `state` is succeeded, failed or cancelled.',
           params: JobId,
           querystring: Type.Object({ steps: Type.Optional(Type.Boolean()) }),
           response: { 200: JobViewT },
@@ -304,10 +309,13 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
     api.post(
       '/jobs/:id/cancel',
       {
+        config: { idempotent: true, errors: ['API_ERR_CONFLICT'] },
         schema: {
           operationId: 'cancelJob',
           tags: ['jobs'],
           summary: 'Cancel a job: devices not finished stop (media ejected, override cleared where started)',
+          description:
+            'A finished job cannot be cancelled (409). Safe to retry with the same Idempotency-Key.',
           params: JobId,
           response: { 200: JobViewT },
         },
@@ -328,10 +336,13 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
     api.post(
       '/jobs/:id/retry',
       {
+        config: { idempotent: true, errors: ['API_ERR_CONFLICT'] },
         schema: {
           operationId: 'retryJob',
           tags: ['jobs'],
           summary: 'Run the failed (and needs-attention) devices of a finished job again, as a new attempt',
+          description:
+            'Only a failed job is retried (409 otherwise). Safe to retry with the same Idempotency-Key.',
           params: JobId,
           response: { 202: JobViewT },
         },

@@ -5,19 +5,39 @@ import { ApiError } from '../errors.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
 const Pem = (max: number) => Type.String({ minLength: 20, maxLength: max });
-const OwnerView = Type.Object({
-  certificateChain: Type.Array(Type.String()),
-  subject: Type.String(),
-  issuer: Type.String(),
-  notBefore: Type.String({ format: 'date-time' }),
-  notAfter: Type.String({ format: 'date-time' }),
-  fingerprintSha256: Type.String(),
-  keyAlgorithm: Type.String(),
-  keyReference: Type.String(),
-  pinnedDomainCert: Type.Union([Type.String(), Type.Null()]),
-  pinnedDomainCertSubject: Type.Union([Type.String(), Type.Null()]),
-  labMasa: Type.Boolean(),
-});
+const OwnerView = Type.Object(
+  {
+    certificateChain: Type.Array(Type.String()),
+    subject: Type.String(),
+    issuer: Type.String(),
+    notBefore: Type.String({ format: 'date-time' }),
+    notAfter: Type.String({ format: 'date-time' }),
+    fingerprintSha256: Type.String(),
+    keyAlgorithm: Type.String(),
+    keyReference: Type.String(),
+    pinnedDomainCert: Type.Union([Type.String(), Type.Null()]),
+    pinnedDomainCertSubject: Type.Union([Type.String(), Type.Null()]),
+    labMasa: Type.Boolean(),
+  },
+  { $id: 'Owner' },
+);
+const OwnerInput = Type.Object(
+  {
+    certificateChain: Pem(256 * 1024),
+    privateKey: Pem(64 * 1024),
+    pinnedDomainCert: Type.Optional(Pem(64 * 1024)),
+  },
+  {
+    $id: 'OwnerInput',
+    additionalProperties: false,
+    examples: [
+      {
+        certificateChain: '-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n',
+        privateKey: '-----BEGIN PRIVATE KEY-----\nMIGH…\n-----END PRIVATE KEY-----\n',
+      },
+    ],
+  },
+);
 
 /** Registers the owner routes (only when the service provides an owner store). */
 export function registerOwnerRoutes(api: ApiInstance, ctx: ApiContext): void {
@@ -29,6 +49,9 @@ export function registerOwnerRoutes(api: ApiInstance, ctx: ApiContext): void {
         tags: ['owner'],
         operationId: 'getOwner',
         summary: 'The owner certificate in use',
+        description:
+          'The chain that signs conveyed information, the pinned domain certificate vouchers name, and ' +
+          'where the key is (a reference, never the key).',
         response: { 200: OwnerView },
       },
     },
@@ -46,14 +69,10 @@ export function registerOwnerRoutes(api: ApiInstance, ctx: ApiContext): void {
         tags: ['owner'],
         operationId: 'putOwner',
         summary: 'Replace the owner certificate chain and key (PEM); the key is stored, never returned',
-        body: Type.Object(
-          {
-            certificateChain: Pem(256 * 1024),
-            privateKey: Pem(64 * 1024),
-            pinnedDomainCert: Type.Optional(Pem(64 * 1024)),
-          },
-          { additionalProperties: false },
-        ),
+        description:
+          'Checked (the key matches, digitalSignature, the chain reaches the pinned certificate), written ' +
+          '(key mode 0600) and used from the next device request on.',
+        body: OwnerInput,
         response: { 200: OwnerView },
       },
     },

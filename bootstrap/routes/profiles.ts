@@ -16,6 +16,8 @@ import {
 } from '../../pki/index.js';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
+import { checkIfMatch, etagOf } from '../etag.js';
+import { NoContent } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
 /** Names of profiles, images and similar resources (owned by `db/profile-spec.ts`). */
@@ -24,15 +26,34 @@ export { ResourceName } from '../../db/index.js';
 /** A profile as given by the operator (the one schema, `db/profile-spec.ts`). */
 export type ProfileSpecT = ProfileSpec;
 
-const ProfileView = Type.Intersect([
-  ProfileSpec,
-  Type.Object({
-    name: Type.String(),
-    version: Type.Integer(),
-    createdAt: Type.String({ format: 'date-time' }),
-    updatedAt: Type.String({ format: 'date-time' }),
-  }),
-]);
+/** The body of `PUT /profiles/{name}`: the one profile schema, named for the document. */
+const ProfileInput = Type.Object(ProfileSpec.properties, {
+  $id: 'ProfileInput',
+  additionalProperties: false,
+  examples: [
+    {
+      type: 'onboarding',
+      bootImage: { osName: 'Ubuntu', osVersion: '24.04', image: 'ubuntu-24.04-bf.bfb' },
+      configurationHandling: 'merge',
+      configuration: 'hostname: dpu-01\n',
+      installerImage: 'ubuntu-24.04-installer.iso',
+    },
+  ],
+});
+
+const ProfileView = Type.Intersect(
+  [
+    ProfileSpec,
+    Type.Object({
+      name: Type.String(),
+      version: Type.Integer({ description: 'starts at 1, and grows by one at each replace' }),
+      createdAt: Type.String({ format: 'date-time' }),
+      updatedAt: Type.String({ format: 'date-time' }),
+    }),
+  ],
+  { $id: 'Profile' },
+);
+const ProfileList = Type.Object({ items: Type.Array(ProfileView) }, { $id: 'ProfileList' });
 
 const ONBOARDING_FIELDS = [
   'bootImage',
@@ -138,13 +159,17 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
   api.put(
     '/profiles/:name',
     {
-      config: { audit: 'profile.put' },
+      config: { audit: 'profile.put', etag: true },
       schema: {
         tags: ['profiles'],
         operationId: 'putProfile',
         summary: 'Create or replace a profile',
+        description:
+          'Creates the profile (201) or replaces it whole (200, `version` + 1). Checked whole at write ' +
+          'time (RFC 8572 conveyed-information rules, trust anchors parse, named images exist), so no ' +
+          'stored profile can make a device request fail.',
         params,
-        body: ProfileSpec,
+        body: ProfileInput,
         response: { 200: ProfileView, 201: ProfileView },
       },
     },
@@ -154,10 +179,11 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
       const row = await db.transaction().execute(async (tx) => {
         const existing = await tx
           .selectFrom('profiles')
-          .select('version')
+          .selectAll()
           .where('name', '=', req.params.name)
           .forUpdate()
           .executeTakeFirst();
+        checkIfMatch(req, existing && view(existing));
         if (existing) {
           return tx
             .updateTable('profiles')
@@ -173,30 +199,35 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
           .executeTakeFirstOrThrow();
       });
       setAudit(req, { detail: { version: row.version } });
-      reply.code(row.version === 1 ? 201 : 200);
-      return view(row);
+      const v = view(row);
+      reply.code(row.version === 1 ? 201 : 200).header('etag', etagOf(v));
+      return v;
     },
   );
 
   api.get(
     '/profiles/:name',
     {
+      config: { etag: true },
       schema: {
         tags: ['profiles'],
         operationId: 'getProfile',
         summary: 'Read a profile',
+        description: 'The profile as given, with its name, version and times.',
         params,
         response: { 200: ProfileView },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const row = await db
         .selectFrom('profiles')
         .selectAll()
         .where('name', '=', req.params.name)
         .executeTakeFirst();
       if (!row) throw new ApiError('API_ERR_NOT_FOUND', `no profile ${req.params.name}`);
-      return view(row);
+      const v = view(row);
+      reply.header('etag', etagOf(v));
+      return v;
     },
   );
 
@@ -207,7 +238,8 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
         tags: ['profiles'],
         operationId: 'listProfiles',
         summary: 'List profiles',
-        response: { 200: Type.Object({ items: Type.Array(ProfileView) }) },
+        description: 'Every profile, by name.',
+        response: { 200: ProfileList },
       },
     },
     async () => ({
@@ -218,12 +250,14 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
   api.delete(
     '/profiles/:name',
     {
-      config: { audit: 'profile.delete' },
+      config: { audit: 'profile.delete', errors: ['API_ERR_CONFLICT'] },
       schema: {
         tags: ['profiles'],
         operationId: 'deleteProfile',
         summary: 'Delete a profile no device uses',
+        description: 'A profile a device names cannot be deleted (409 `API_ERR_CONFLICT` lists up to five).',
         params,
+        response: { 204: NoContent },
       },
     },
     async (req, reply) => {

@@ -2,18 +2,40 @@
 import { Type } from 'typebox';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
+import { NoContent } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 import { createToken } from '../tokens.js';
 
 const Role = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
-const TokenView = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  role: Role,
-  createdAt: Type.String({ format: 'date-time' }),
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-});
+const TokenView = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    role: Role,
+    createdAt: Type.String({ format: 'date-time' }),
+    lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { $id: 'Token' },
+);
+const TokenList = Type.Object({ items: Type.Array(TokenView) }, { $id: 'TokenList' });
+const TokenInput = Type.Object(
+  { role: Role, name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7e]+$' }) },
+  {
+    $id: 'TokenInput',
+    additionalProperties: false,
+    examples: [{ role: 'operator', name: 'fleet-pipeline' }],
+  },
+);
+const CreatedToken = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    role: Role,
+    token: Type.String({ description: 'the bearer secret: shown this once, stored only as a hash' }),
+  },
+  { $id: 'CreatedToken' },
+);
 
 /** Registers the token routes. */
 export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void {
@@ -25,13 +47,11 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
         tags: ['tokens'],
         operationId: 'createToken',
         summary: 'Create a token; its secret is returned once',
-        body: Type.Object(
-          { role: Role, name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[\\x20-\\x7e]+$' }) },
-          { additionalProperties: false },
-        ),
-        response: {
-          201: Type.Object({ id: Type.String(), name: Type.String(), role: Role, token: Type.String() }),
-        },
+        description:
+          'A random token with the given role. The answer holds its secret, which is never shown again ' +
+          '(only its SHA-256 is stored); keep it in a secret store.',
+        body: TokenInput,
+        response: { 201: CreatedToken },
       },
     },
     async (req, reply) => {
@@ -50,7 +70,8 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
         tags: ['tokens'],
         operationId: 'listTokens',
         summary: 'List tokens (no secrets)',
-        response: { 200: Type.Object({ items: Type.Array(TokenView) }) },
+        description: 'Every token, oldest first, with when it was last used and whether it is revoked.',
+        response: { 200: TokenList },
       },
     },
     async () => {
@@ -71,11 +92,14 @@ export function registerTokenRoutes(api: ApiInstance, { db }: ApiContext): void 
   api.delete(
     '/tokens/:id',
     {
-      config: { role: 'admin', audit: 'token.revoke' },
+      config: { role: 'admin', audit: 'token.revoke', errors: ['API_ERR_CONFLICT'] },
       schema: {
         tags: ['tokens'],
         operationId: 'revokeToken',
         summary: 'Revoke a token',
+        description:
+          'The token stops working at once; it stays listed with `revokedAt`. A token cannot revoke itself.',
+        response: { 204: NoContent },
         params: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) }),
       },
     },

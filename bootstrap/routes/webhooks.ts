@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import type { Webhook, WebhookDelivery } from '../../db/index.js';
 import { ApiError } from '../errors.js';
 import { EVENT_PATTERN } from '../events.js';
+import { NoContent, Page } from '../openapi-contract.js';
 import type { ApiRoutes } from '../operator-api.js';
 import type { SecretBox } from '../secrets.js';
 import { webhookSecretAad, webhookUrlProblem } from '../webhooks.js';
@@ -37,31 +38,49 @@ const WebhookBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    $id: 'WebhookInput',
+    additionalProperties: false,
+    examples: [
+      {
+        url: 'https://ci.example.net/hooks/dpu-ztp',
+        secret: 'a-long-random-shared-secret',
+        events: ['job.*'],
+      },
+    ],
+  },
 );
 
-const WebhookView = Type.Object({
-  id: Type.String(),
-  url: Type.String(),
-  events: Type.Array(Type.String()),
-  secretSet: Type.Boolean(),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' }),
-  links: Type.Object({ self: Type.String(), deliveries: Type.String() }),
-});
+const WebhookView = Type.Object(
+  {
+    id: Type.String(),
+    url: Type.String(),
+    events: Type.Array(Type.String()),
+    secretSet: Type.Boolean(),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+    links: Type.Object({ self: Type.String(), deliveries: Type.String() }),
+  },
+  { $id: 'Webhook' },
+);
+const WebhookPage = Page(WebhookView, 'WebhookPage');
 
-const DeliveryView = Type.Object({
-  id: Type.String(),
-  eventId: Type.String(),
-  eventType: Type.String(),
-  state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
-  attempts: Type.Integer(),
-  lastStatus: Type.Union([Type.Integer(), Type.Null()]),
-  lastError: Type.Union([Type.String(), Type.Null()]),
-  nextAttemptAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  createdAt: Type.String({ format: 'date-time' }),
-  finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-});
+const DeliveryView = Type.Object(
+  {
+    id: Type.String(),
+    eventId: Type.String(),
+    eventType: Type.String(),
+    state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+    attempts: Type.Integer(),
+    lastStatus: Type.Union([Type.Integer(), Type.Null()]),
+    lastError: Type.Union([Type.String(), Type.Null()]),
+    nextAttemptAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    createdAt: Type.String({ format: 'date-time' }),
+    finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { $id: 'WebhookDelivery' },
+);
+const WebhookDeliveryPage = Page(DeliveryView, 'WebhookDeliveryPage');
 
 function view(w: Webhook) {
   const self = `/api/v1/webhooks/${encodeURIComponent(w.id)}`;
@@ -146,6 +165,7 @@ export function webhookRoutes(o: WebhookRoutesOptions): ApiRoutes {
           tags: ['webhooks'],
           operationId: 'getWebhook',
           summary: 'Read a webhook (never its secret)',
+          description: 'Its receiver URL, event patterns and links (the secret is never returned).',
           params,
           response: { 200: WebhookView },
         },
@@ -169,6 +189,7 @@ export function webhookRoutes(o: WebhookRoutesOptions): ApiRoutes {
           tags: ['webhooks'],
           operationId: 'listWebhooks',
           summary: 'List webhooks, by id',
+          description: 'Cursor pages ordered by id.',
           querystring: Type.Object(
             {
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
@@ -176,12 +197,7 @@ export function webhookRoutes(o: WebhookRoutesOptions): ApiRoutes {
             },
             { additionalProperties: false },
           ),
-          response: {
-            200: Type.Object({
-              items: Type.Array(WebhookView),
-              nextCursor: Type.Union([Type.String(), Type.Null()]),
-            }),
-          },
+          response: { 200: WebhookPage },
         },
       },
       async (req) => {
@@ -215,7 +231,9 @@ export function webhookRoutes(o: WebhookRoutesOptions): ApiRoutes {
           tags: ['webhooks'],
           operationId: 'deleteWebhook',
           summary: 'Delete a webhook and its delivery log (pending deliveries are dropped)',
+          description: 'Deliveries not yet made are dropped with it.',
           params,
+          response: { 204: NoContent },
         },
       },
       async (req, reply) => {
@@ -235,6 +253,8 @@ export function webhookRoutes(o: WebhookRoutesOptions): ApiRoutes {
           tags: ['webhooks'],
           operationId: 'listWebhookDeliveries',
           summary: "A webhook's deliveries, newest first",
+          description:
+            'Each delivery with its attempts, last HTTP status or error, and next attempt; cursor pages.',
           params,
           querystring: Type.Object(
             {
@@ -248,12 +268,7 @@ export function webhookRoutes(o: WebhookRoutesOptions): ApiRoutes {
             },
             { additionalProperties: false },
           ),
-          response: {
-            200: Type.Object({
-              items: Type.Array(DeliveryView),
-              nextCursor: Type.Union([Type.String(), Type.Null()]),
-            }),
-          },
+          response: { 200: WebhookDeliveryPage },
         },
       },
       async (req) => {

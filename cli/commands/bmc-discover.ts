@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type DiscoveredBmc, discoverBmcs, expandAddressRange } from '../../redfish/index.js';
-import { type ApiClient, type ApiFlags, addApiOptions, apiClient } from '../api-client.js';
+import { type ApiClient, type ApiFlags, addApiOptions, apiClient, call } from '../api-client.js';
 import { action, CliError } from '../exit.js';
 
 interface DiscoverFlags extends ApiFlags {
@@ -45,9 +45,9 @@ function positiveInt(v: string, flag: string, max: number): number {
   return n;
 }
 
-async function getOrUndefined<T>(api: ApiClient, path: string): Promise<T | undefined> {
+async function getOrUndefined<T>(pending: Promise<{ data?: T; response: Response }>): Promise<T | undefined> {
   try {
-    return (await api.call<T>('GET', path)).json;
+    return await call(pending);
   } catch (err) {
     if ((err as { code?: string }).code === 'API_ERR_NOT_FOUND') return undefined;
     throw err;
@@ -65,37 +65,45 @@ async function register(
   const out: Registration[] = [];
   const bmcId = bmcIdFor(found.address, port);
   const address = found.url;
-  const existing = await getOrUndefined<{ address: string; username: string }>(api, `/api/v1/bmcs/${bmcId}`);
+  const existing = await getOrUndefined(
+    api.http.GET('/api/v1/bmcs/{id}', { params: { path: { id: bmcId } } }),
+  );
   let bmcRecord: Registration['bmcRecord'] = 'unchanged';
   if (!existing || existing.address !== address || existing.username !== f.username) {
-    await api.call('PUT', `/api/v1/bmcs/${bmcId}`, {
-      json: {
-        address,
-        username: f.username,
-        password,
-        ...(ca ? { caCertificate: ca } : {}),
-        ...(f.insecure ? { insecure: true } : {}),
-      },
-    });
+    await call(
+      api.http.PUT('/api/v1/bmcs/{id}', {
+        params: { path: { id: bmcId } },
+        body: {
+          address,
+          username: f.username,
+          password,
+          ...(ca ? { caCertificate: ca } : {}),
+          ...(f.insecure ? { insecure: true } : {}),
+        },
+      }),
+    );
     bmcRecord = existing ? 'updated' : 'created';
   }
   for (const s of found.systems) {
     if (!s.dpu) continue;
     if (!s.serial)
       throw new CliError('CLI_ERR_DISCOVER', `${found.url}: DPU system ${s.id} reports no serial number`);
-    const dev = await getOrUndefined<{ bmc?: string; profile?: string }>(
-      api,
-      `/api/v1/devices/${encodeURIComponent(s.serial)}`,
+    const serial = s.serial;
+    const dev = await getOrUndefined(
+      api.http.GET('/api/v1/devices/{serial}', { params: { path: { serial } } }),
     );
     let device: Registration['device'] = 'unchanged';
     if (!dev || dev.bmc !== bmcId || (f.profile !== undefined && dev.profile !== f.profile)) {
-      await api.call('PUT', `/api/v1/devices/${encodeURIComponent(s.serial)}`, {
-        json: {
-          ...(dev?.profile ? { profile: dev.profile } : {}),
-          ...(f.profile ? { profile: f.profile } : {}),
-          bmc: bmcId,
-        },
-      });
+      await call(
+        api.http.PUT('/api/v1/devices/{serial}', {
+          params: { path: { serial } },
+          body: {
+            ...(dev?.profile ? { profile: dev.profile } : {}),
+            ...(f.profile ? { profile: f.profile } : {}),
+            bmc: bmcId,
+          },
+        }),
+      );
       device = dev ? 'updated' : 'created';
     }
     out.push({ serial: s.serial, bmc: bmcId, bmcRecord, device });
@@ -165,7 +173,7 @@ export function registerBmcDiscover(bmc: Command): void {
       const ca = f.ca ? readFileSync(f.ca, 'utf8') : undefined;
       // Fail on a bad token or an unreachable API before probing anything.
       const api = f.register ? await apiClient(f) : undefined;
-      if (api) await api.call('GET', '/api/v1/bmcs');
+      if (api) await call(api.http.GET('/api/v1/bmcs', { params: { query: { limit: 1 } } }));
       const tty = process.stderr.isTTY && !f.json;
       let done = 0;
       const results = await discoverBmcs({

@@ -4,47 +4,18 @@
  * while `serve` holds the embedded database). Passwords are read from a file
  * or the environment, never from argv, and never printed.
  */
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import type { BmcCheckReport } from '../../redfish/index.js';
-import { type ApiFlags, addApiOptions, apiClient } from '../api-client.js';
+import type { components } from '../../web/api/index.js';
+import { type ApiFlags, addApiOptions, apiClient, call } from '../api-client.js';
 import { action, CliError } from '../exit.js';
 import { formatCheckReport } from './bmc.js';
 
-/** A BMC as the operator API shows it. */
-interface BmcView {
-  id: string;
-  address: string;
-  username: string;
-  insecure: boolean;
-  auth: string;
-  caCertificate?: string;
-  profile?: string;
-  system?: string;
-  labels: Record<string, string>;
-  lastCheck?: CheckResult;
-}
-
-interface CheckResult {
-  at: string;
-  ok: boolean;
-  report?: Record<string, unknown>;
-  error?: { code: string; message: string };
-}
-
-interface ImportResult {
-  applied: boolean;
-  counts: { created: number; updated: number; refused: number };
-  rows: {
-    line: number;
-    serial?: string;
-    result: string;
-    bmc?: { id: string; result: string };
-    error?: { code: string; message: string };
-  }[];
-}
+type BmcView = components['schemas']['Bmc'];
+type BmcInput = components['schemas']['BmcInput'];
+type CheckResult = components['schemas']['BmcCheck'];
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -71,8 +42,6 @@ async function readText(file: string, flag: string): Promise<string> {
     );
   }
 }
-
-const path = (id: string) => `/api/v1/bmcs/${encodeURIComponent(id)}`;
 
 function checkLine(c: CheckResult | undefined): string {
   if (!c) return 'never checked';
@@ -124,19 +93,22 @@ export function registerBmcsCommands(program: Command): void {
           if (password === '')
             throw new CliError('CLI_ERR_USAGE', `--password-file ${o.passwordFile} is empty`);
         } else if (process.env.DPU_ZTP_BMC_PASSWORD) password = process.env.DPU_ZTP_BMC_PASSWORD;
-        const body = {
+        // auth and profile are checked by the server (400 naming the allowed values).
+        const body: BmcInput = {
           address: o.address,
           username: o.username,
           ...(password !== undefined ? { password } : {}),
           ...(o.caFile ? { caCertificate: await readText(o.caFile, '--ca-file') } : {}),
           ...(o.insecure ? { insecure: true } : {}),
-          ...(o.auth ? { auth: o.auth } : {}),
-          ...(o.profile ? { profile: o.profile } : {}),
+          ...(o.auth ? { auth: o.auth as BmcInput['auth'] } : {}),
+          ...(o.profile ? { profile: o.profile as BmcInput['profile'] } : {}),
           ...(o.system ? { system: o.system } : {}),
           ...(o.label ? { labels: labels(o.label, '--label') } : {}),
         };
         const api = await apiClient(o);
-        const { status, json } = await api.call<BmcView>('PUT', path(id), { json: body });
+        const put = api.http.PUT('/api/v1/bmcs/{id}', { params: { path: { id } }, body });
+        const json = await call(put);
+        const { status } = (await put).response;
         process.stdout.write(`${status === 201 ? 'added' : 'replaced'} BMC ${json.id} (${json.address})\n`);
       },
     ),
@@ -155,12 +127,12 @@ export function registerBmcsCommands(program: Command): void {
       const items: BmcView[] = [];
       let cursor: string | null = null;
       do {
-        const q = new URLSearchParams({ limit: '500' });
-        for (const l of o.label ?? []) q.append('label', l);
-        if (cursor) q.set('cursor', cursor);
-        const { json } = await api.call<{ items: BmcView[]; nextCursor: string | null }>(
-          'GET',
-          `/api/v1/bmcs?${q}`,
+        const json: components['schemas']['BmcPage'] = await call(
+          api.http.GET('/api/v1/bmcs', {
+            params: {
+              query: { limit: 500, ...(o.label ? { label: o.label } : {}), ...(cursor ? { cursor } : {}) },
+            },
+          }),
         );
         items.push(...json.items);
         cursor = json.nextCursor;
@@ -190,7 +162,9 @@ export function registerBmcsCommands(program: Command): void {
   ).action(
     action(async (id: string, o: ApiFlags & { json?: boolean }) => {
       const api = await apiClient(o);
-      const { json } = await api.call<CheckResult>('POST', `${path(id)}/check`);
+      const json: CheckResult = await call(
+        api.http.POST('/api/v1/bmcs/{id}/check', { params: { path: { id } } }),
+      );
       if (o.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
       else if (json.report) process.stdout.write(formatCheckReport(json.report as unknown as BmcCheckReport));
       if (!json.ok)
@@ -205,7 +179,8 @@ export function registerBmcsCommands(program: Command): void {
     bmcs.command('rm').description('delete a BMC no device names').argument('<ID>', 'BMC id'),
   ).action(
     action(async (id: string, o: ApiFlags) => {
-      await (await apiClient(o)).call('DELETE', path(id));
+      const api = await apiClient(o);
+      await call(api.http.DELETE('/api/v1/bmcs/{id}', { params: { path: { id } } }));
       process.stdout.write(`deleted BMC ${id}\n`);
     }),
   );
@@ -240,17 +215,16 @@ export function registerBmcsCommands(program: Command): void {
           `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         );
       }
-      const q = new URLSearchParams();
-      if (o.dryRun) q.set('dryRun', 'true');
-      if (o.atomic) q.set('atomic', 'true');
       const api = await apiClient(o);
-      const { json } = await api.call<ImportResult>(
-        'POST',
-        `/api/v1/devices:import${q.size ? `?${q}` : ''}`,
-        {
-          body: createReadStream(file),
+      // The file is bounded by the server's import limits; sent as it is (CSV or NDJSON text).
+      const text = await readFile(file, 'utf8');
+      const json = await call(
+        api.http.POST('/api/v1/devices:import', {
+          params: { query: { ...(o.dryRun ? { dryRun: true } : {}), ...(o.atomic ? { atomic: true } : {}) } },
+          body: text,
+          bodySerializer: (b: string) => b,
           headers: { 'content-type': format === 'csv' ? 'text/csv' : 'application/x-ndjson' },
-        },
+        }),
       );
       for (const r of json.rows) {
         const bmc = r.bmc ? `  bmc ${r.bmc.id} ${r.bmc.result}` : '';

@@ -11,20 +11,11 @@ import { basename } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { type ApiFlags, addApiOptions, apiClient } from '../api-client.js';
+import type { components } from '../../web/api/index.js';
+import { type ApiFlags, addApiOptions, apiClient, call } from '../api-client.js';
 import { action, CliError } from '../exit.js';
 
-/** One image as the operator API returns it. */
-interface ImageView {
-  name: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  osName?: string;
-  osVersion?: string;
-  createdAt: string;
-  urls?: { https: string; http: string };
-}
+type ImageView = components['schemas']['Image'];
 
 function human(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -95,20 +86,27 @@ async function add(name: string, file: string, flags: ApiFlags & { osName?: stri
   const sha256 = hash.digest('hex');
   const uploading = progress(`uploading ${name}`, size);
   const body = createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(uploading.counter());
-  const query = new URLSearchParams();
-  if (flags.osName) query.set('osName', flags.osName);
-  if (flags.osVersion) query.set('osVersion', flags.osVersion);
-  const qs = query.size ? `?${query}` : '';
-  const { json } = await api.call('PUT', `/api/v1/images/${encodeURIComponent(name)}${qs}`, {
-    body,
-    headers: {
-      'content-type': /\.iso$/i.test(name) ? 'application/x-iso9660-image' : 'application/octet-stream',
-      'content-length': String(size),
-      'x-expected-sha256': sha256,
-    },
-  });
+  const img: ImageView = await call(
+    api.http.PUT('/api/v1/images/{name}', {
+      params: {
+        path: { name },
+        query: {
+          ...(flags.osName ? { osName: flags.osName } : {}),
+          ...(flags.osVersion ? { osVersion: flags.osVersion } : {}),
+        },
+      },
+      // The bytes stream as they are read (the document types a binary body as a string).
+      body: body as unknown as string, // undici takes a Node stream (an async iterable) as it is
+      bodySerializer: (b: unknown) => b,
+      duplex: 'half',
+      headers: {
+        'content-type': /\.iso$/i.test(name) ? 'application/x-iso9660-image' : 'application/octet-stream',
+        'content-length': String(size),
+        'x-expected-sha256': sha256,
+      },
+    } as never),
+  );
   uploading.finish();
-  const img = json as ImageView;
   process.stdout.write(
     `${img.name}: ${img.size} bytes, sha256 ${img.sha256}\n` +
       (img.urls ? `  ${img.urls.https}\n  ${img.urls.http}\n` : ''),
@@ -116,8 +114,8 @@ async function add(name: string, file: string, flags: ApiFlags & { osName?: stri
 }
 
 async function list(flags: ApiFlags & { json?: boolean }) {
-  const { json } = await (await apiClient(flags)).call('GET', '/api/v1/images');
-  const items = (json as { items: ImageView[] }).items;
+  const api = await apiClient(flags);
+  const { items } = await call(api.http.GET('/api/v1/images'));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
     return;
@@ -143,9 +141,11 @@ async function list(flags: ApiFlags & { json?: boolean }) {
 }
 
 async function rm(name: string, flags: ApiFlags & { force?: boolean }) {
-  await (await apiClient(flags)).call(
-    'DELETE',
-    `/api/v1/images/${encodeURIComponent(name)}${flags.force ? '?force=true' : ''}`,
+  const api = await apiClient(flags);
+  await call(
+    api.http.DELETE('/api/v1/images/{name}', {
+      params: { path: { name }, query: flags.force ? { force: true } : {} },
+    }),
   );
   process.stdout.write(`deleted ${name}\n`);
 }

@@ -7,30 +7,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { type ApiClient, type ApiFlags, addApiOptions, apiClient } from '../api-client.js';
+import type { components } from '../../web/api/index.js';
+import { type ApiClient, type ApiFlags, addApiOptions, apiClient, call } from '../api-client.js';
 import { action, CliError } from '../exit.js';
 
-interface DeviceRow {
-  serial: string;
-  state: string;
-  step: string;
-  attempt: number;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: { code: string; message: string } | null;
-}
+type JobJson = components['schemas']['Job'];
+type DeviceRow = JobJson['devices'][number];
 
-interface JobJson {
-  id: string;
-  kind: string;
-  state: string;
-  createdAt: string;
-  finishedAt: string | null;
-  counts: Record<string, number>;
-  devices: DeviceRow[];
-}
-
-const STRATEGIES = ['auto', 'virtual-media', 'image-push', 'http-boot'];
+const STRATEGIES = ['auto', 'virtual-media', 'image-push', 'http-boot'] as const;
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
 function elapsed(d: DeviceRow, now: number): string {
@@ -46,7 +30,7 @@ export function deviceLine(d: DeviceRow, now = Date.now()): string {
   return `${d.serial.padEnd(20)} ${d.state.padEnd(15)} ${d.step.padEnd(14)} #${d.attempt} ${elapsed(d, now).padStart(7)}${why}`;
 }
 
-function summary(j: JobJson): string {
+function summary(j: components['schemas']['JobSummary']): string {
   const c = j.counts;
   return `job ${j.id} ${j.kind} ${j.state}: ${c.succeeded ?? 0} succeeded, ${c.failed ?? 0} failed, ${c['needs-attention'] ?? 0} need attention, ${c.cancelled ?? 0} cancelled, ${(c.queued ?? 0) + (c.running ?? 0)} in progress of ${c.total ?? 0}`;
 }
@@ -57,7 +41,7 @@ async function follow(api: ApiClient, id: string, intervalMs: number): Promise<J
   let drawn = 0;
   const last = new Map<string, string>();
   for (;;) {
-    const { json: j } = await api.call<JobJson>('GET', `/api/v1/jobs/${encodeURIComponent(id)}`);
+    const j = await call(api.http.GET('/api/v1/jobs/{id}', { params: { path: { id } } }));
     const now = Date.now();
     if (tty) {
       // Redraw in place: cursor up over the previous frame, clear each line.
@@ -124,7 +108,8 @@ export function registerJobCommands(program: Command): void {
           json?: boolean;
         },
       ) => {
-        if (!STRATEGIES.includes(o.strategy))
+        const strategy = STRATEGIES.find((s) => s === o.strategy);
+        if (!strategy)
           throw new CliError('CLI_ERR_USAGE', `--strategy must be one of ${STRATEGIES.join(', ')}`);
         if (serials.length > 0 === Boolean(o.label?.length))
           throw new CliError(
@@ -139,15 +124,17 @@ export function registerJobCommands(program: Command): void {
         }
         const every = interval(o.interval);
         const api = await apiClient(o);
-        const { json: job } = await api.call<JobJson>('POST', '/api/v1/jobs', {
-          json: {
-            kind: 'provision',
-            ...(serials.length ? { devices: serials } : { selector: { labels } }),
-            strategy: o.strategy,
-            ...(o.installerImage ? { installerImage: o.installerImage } : {}),
-          },
-          headers: { 'idempotency-key': o.idempotencyKey ?? randomUUID() },
-        });
+        const job = await call(
+          api.http.POST('/api/v1/jobs', {
+            body: {
+              kind: 'provision',
+              ...(serials.length ? { devices: serials } : { selector: { labels } }),
+              strategy,
+              ...(o.installerImage ? { installerImage: o.installerImage } : {}),
+            },
+            params: { header: { 'Idempotency-Key': o.idempotencyKey ?? randomUUID() } },
+          }),
+        );
         if (!o.wait) {
           process.stdout.write(o.json ? `${JSON.stringify(job, null, 2)}\n` : `${summary(job)}\n`);
           return;
@@ -171,8 +158,15 @@ export function registerJobCommands(program: Command): void {
   ).action(
     action(async (o: ApiFlags & { state?: string; limit: string; json?: boolean }) => {
       const api = await apiClient(o);
-      const q = new URLSearchParams({ limit: o.limit, ...(o.state ? { state: o.state } : {}) });
-      const { json } = await api.call<{ items: JobJson[] }>('GET', `/api/v1/jobs?${q}`);
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new CliError('CLI_ERR_USAGE', '--limit must be a count');
+      const json = await call(
+        api.http.GET('/api/v1/jobs', {
+          // The server checks the state name (400 naming the allowed ones).
+          params: { query: { limit, ...(o.state ? { state: o.state as JobJson['state'] } : {}) } },
+        }),
+      );
       if (o.json) {
         process.stdout.write(`${JSON.stringify(json.items, null, 2)}\n`);
         return;
@@ -195,7 +189,9 @@ export function registerJobCommands(program: Command): void {
         endWith(await follow(api, id, interval(o.interval)));
         return;
       }
-      const { json: j } = await api.call<JobJson>('GET', `/api/v1/jobs/${encodeURIComponent(id)}?steps=true`);
+      const j = await call(
+        api.http.GET('/api/v1/jobs/{id}', { params: { path: { id }, query: { steps: true } } }),
+      );
       if (o.json) {
         process.stdout.write(`${JSON.stringify(j, null, 2)}\n`);
         return;
@@ -218,12 +214,11 @@ export function registerJobCommands(program: Command): void {
     ).action(
       action(async (id: string, o: ApiFlags & { wait?: boolean; interval: string }) => {
         const api = await apiClient(o);
-        const { json: j } = await api.call<JobJson>(
-          'POST',
-          `/api/v1/jobs/${encodeURIComponent(id)}/${name}`,
-          {
-            headers: { 'idempotency-key': randomUUID() },
-          },
+        const opts = { params: { path: { id }, header: { 'Idempotency-Key': randomUUID() } } };
+        const j = await call(
+          name === 'cancel'
+            ? api.http.POST('/api/v1/jobs/{id}/cancel', opts)
+            : api.http.POST('/api/v1/jobs/{id}/retry', opts),
         );
         process.stdout.write(`${summary(j)}\n`);
         if (o.wait) endWith(await follow(api, id, interval(o.interval)));

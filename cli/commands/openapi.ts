@@ -26,6 +26,7 @@ import {
 } from '../../bootstrap/index.js';
 import { type Database, LocalNotifier } from '../../db/index.js';
 import { action, CliError } from '../exit.js';
+import { readPackageVersion } from '../version.js';
 import { operatorRoutes } from './operator-routes.js';
 
 /** The served OpenAPI document, as a plain JSON value. */
@@ -64,6 +65,7 @@ export async function buildOpenApiDocument(
       db,
       events,
       readiness: async () => [],
+      version: readPackageVersion(),
       metrics: async () => '',
       ...(opts.onRoute ? { onRoute: opts.onRoute } : {}),
       routes: operatorRoutes({
@@ -76,9 +78,10 @@ export async function buildOpenApiDocument(
       }),
     });
     try {
-      await app.ready();
-      // A plain JSON value: what a client fetching /api/v1/openapi.json parses.
-      return JSON.parse(JSON.stringify(app.swagger())) as OpenApiDocument;
+      // Through the route clients fetch it from (GET /api/v1/openapi.json), as they parse it.
+      const res = await app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
+      if (res.statusCode !== 200) throw new Error(`GET /api/v1/openapi.json answered ${res.statusCode}`);
+      return res.json() as OpenApiDocument;
     } finally {
       await app.close();
     }

@@ -447,6 +447,8 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         db: handle.db,
         events,
         readiness: () => readiness(handle, config.dataDir, imageStore),
+        version: readPackageVersion(),
+        rateLimitPerMinute: config.apiRateLimit,
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         // The dashboard Vite built into dist/dashboard (`npm run build`); not dist/web, where tsc

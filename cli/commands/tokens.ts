@@ -1,9 +1,9 @@
 /** `dpu-ztp tokens create|list|revoke`: API tokens, through the operator API (admin role). */
 import type { Command } from 'commander';
-import { type ApiFlags, addApiOptions, apiClient } from '../api-client.js';
+import { type ApiFlags, addApiOptions, apiClient, call } from '../api-client.js';
 import { action, CliError } from '../exit.js';
 
-const ROLES = ['admin', 'operator', 'viewer'];
+const ROLES = ['admin', 'operator', 'viewer'] as const;
 
 /** Registers the `tokens` command group. */
 export function registerTokenCommands(program: Command): void {
@@ -16,16 +16,10 @@ export function registerTokenCommands(program: Command): void {
       .option('--name <NAME>', 'what the token is for', 'cli'),
   ).action(
     action(async (opts: ApiFlags & { role: string; name: string }) => {
-      if (!ROLES.includes(opts.role))
-        throw new CliError('CLI_ERR_USAGE', `--role must be one of ${ROLES.join(', ')}`);
+      const role = ROLES.find((r) => r === opts.role);
+      if (!role) throw new CliError('CLI_ERR_USAGE', `--role must be one of ${ROLES.join(', ')}`);
       const api = await apiClient(opts);
-      const { json: created } = await api.call<{ id: string; token: string; role: string }>(
-        'POST',
-        '/api/v1/tokens',
-        {
-          json: { role: opts.role, name: opts.name },
-        },
-      );
+      const created = await call(api.http.POST('/api/v1/tokens', { body: { role, name: opts.name } }));
       process.stdout.write(`${created.token}\n`);
       process.stderr.write(`created ${created.role} token ${created.id}; it is shown only this once\n`);
     }),
@@ -35,11 +29,7 @@ export function registerTokenCommands(program: Command): void {
   ).action(
     action(async (opts: ApiFlags & { json?: boolean }) => {
       const api = await apiClient(opts);
-      const { json } = await api.call<{ items: Array<Record<string, string | null>> }>(
-        'GET',
-        '/api/v1/tokens',
-      );
-      const { items } = json;
+      const { items } = await call(api.http.GET('/api/v1/tokens'));
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
         return;
@@ -53,7 +43,8 @@ export function registerTokenCommands(program: Command): void {
   );
   addApiOptions(tokens.command('revoke').description('revoke a token').argument('<ID>', 'token id')).action(
     action(async (id: string, opts: ApiFlags) => {
-      await (await apiClient(opts)).call('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+      const api = await apiClient(opts);
+      await call(api.http.DELETE('/api/v1/tokens/{id}', { params: { path: { id } } }));
       process.stdout.write(`revoked ${id}\n`);
     }),
   );

@@ -11,10 +11,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List tokens (no secrets) */
+        /**
+         * List tokens (no secrets)
+         * @description Every token, oldest first, with when it was last used and whether it is revoked.
+         *
+         *     Needs the `admin` role.
+         */
         get: operations["listTokens"];
         put?: never;
-        /** Create a token; its secret is returned once */
+        /**
+         * Create a token; its secret is returned once
+         * @description A random token with the given role. The answer holds its secret, which is never shown again (only its SHA-256 is stored); keep it in a secret store.
+         *
+         *     Needs the `admin` role.
+         */
         post: operations["createToken"];
         delete?: never;
         options?: never;
@@ -32,7 +42,12 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke a token */
+        /**
+         * Revoke a token
+         * @description The token stops working at once; it stays listed with `revokedAt`. A token cannot revoke itself.
+         *
+         *     Needs the `admin` role.
+         */
         delete: operations["revokeToken"];
         options?: never;
         head?: never;
@@ -46,12 +61,27 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a profile */
+        /**
+         * Read a profile
+         * @description The profile as given, with its name, version and times.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["getProfile"];
-        /** Create or replace a profile */
+        /**
+         * Create or replace a profile
+         * @description Creates the profile (201) or replaces it whole (200, `version` + 1). Checked whole at write time (RFC 8572 conveyed-information rules, trust anchors parse, named images exist), so no stored profile can make a device request fail.
+         *
+         *     Needs the `operator` role.
+         */
         put: operations["putProfile"];
         post?: never;
-        /** Delete a profile no device uses */
+        /**
+         * Delete a profile no device uses
+         * @description A profile a device names cannot be deleted (409 `API_ERR_CONFLICT` lists up to five).
+         *
+         *     Needs the `operator` role.
+         */
         delete: operations["deleteProfile"];
         options?: never;
         head?: never;
@@ -65,7 +95,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List profiles */
+        /**
+         * List profiles
+         * @description Every profile, by name.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["listProfiles"];
         put?: never;
         post?: never;
@@ -82,12 +117,27 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a device */
+        /**
+         * Read a device
+         * @description State, profile, BMC, labels, last progress report, SSH host keys and links.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["getDevice"];
-        /** Register or update a device */
+        /**
+         * Register or update a device
+         * @description Creates the device (201) or changes the fields given (200); fields left out keep their value. `bmc` must name a BMC of the inventory (400 `API_ERR_UNKNOWN_BMC`); `ownershipVoucher` must verify and name this serial; `password` is stored as scrypt.
+         *
+         *     Needs the `operator` role.
+         */
         put: operations["putDevice"];
         post?: never;
-        /** Forget a device (its event history stays) */
+        /**
+         * Forget a device (its event history stays)
+         * @description The device row goes; its bootstrap events and audit records stay.
+         *
+         *     Needs the `operator` role.
+         */
         delete: operations["deleteDevice"];
         options?: never;
         head?: never;
@@ -101,7 +151,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List devices, by serial, filtered by state, profile, BMC and labels */
+        /**
+         * List devices, by serial, filtered by state, profile, BMC and labels
+         * @description Cursor pages ordered by serial (keyset: a device added while paging is never skipped nor repeated). `label=k=v` repeats; every pair must match.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["listDevices"];
         put?: never;
         post?: never;
@@ -120,7 +175,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve a held (pending) device, optionally assigning its profile */
+        /**
+         * Approve a held (pending) device, optionally assigning its profile
+         * @description A device that contacted the server unknown (with `--unknown-devices hold`) waits as `pending`; approving it makes it `registered` so its next request is answered. 409 when it is not pending.
+         *
+         *     Needs the `operator` role.
+         */
         post: operations["approveDevice"];
         delete?: never;
         options?: never;
@@ -135,7 +195,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A device's bootstrap events (progress reports and requests), oldest first */
+        /**
+         * A device's bootstrap events (progress reports and requests), oldest first
+         * @description Read on from an event with `after=<id>` (the last `id` seen).
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["listDeviceBootstrapEvents"];
         put?: never;
         post?: never;
@@ -152,9 +217,19 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The owner certificate in use */
+        /**
+         * The owner certificate in use
+         * @description The chain that signs conveyed information, the pinned domain certificate vouchers name, and where the key is (a reference, never the key).
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["getOwner"];
-        /** Replace the owner certificate chain and key (PEM); the key is stored, never returned */
+        /**
+         * Replace the owner certificate chain and key (PEM); the key is stored, never returned
+         * @description Checked (the key matches, digitalSignature, the chain reaches the pinned certificate), written (key mode 0600) and used from the next device request on.
+         *
+         *     Needs the `admin` role.
+         */
         put: operations["putOwner"];
         post?: never;
         delete?: never;
@@ -170,7 +245,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The audit log: every change made through this API, newest first */
+        /**
+         * The audit log: every change made through this API, newest first
+         * @description Filter by actor (token name), action (exact or `prefix*`) and target; cursor pages.
+         *
+         *     Needs the `admin` role.
+         */
         get: operations["listAudit"];
         put?: never;
         post?: never;
@@ -187,7 +267,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The calling token's name and role, and the dashboard's settings (trace viewer URL) */
+        /**
+         * The calling token's name and role, and the dashboard's settings (trace viewer URL)
+         * @description Who the dashboard is signed in as, and the settings it needs.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["getSession"];
         put?: never;
         post?: never;
@@ -207,6 +292,8 @@ export interface paths {
         /**
          * Device and job events as Server-Sent Events (text/event-stream)
          * @description Each event: `id:` (resume with Last-Event-ID or ?after=), `event:` (its type), `data:` (JSON). Without Last-Event-ID or ?after= the stream starts at the live end; ?after=0 replays the log. A comment line every 15 s keeps idle connections open. A client that does not keep up is disconnected and should reconnect with Last-Event-ID.
+         *
+         *     Needs the `viewer` role.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -224,15 +311,27 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a webhook (never its secret) */
+        /**
+         * Read a webhook (never its secret)
+         * @description Its receiver URL, event patterns and links (the secret is never returned).
+         *
+         *     Needs the `admin` role.
+         */
         get: operations["getWebhook"];
         /**
          * Create or replace a webhook
          * @description Every matching event is POSTed as JSON with X-Dpu-Ztp-Signature: sha256=<hex HMAC-SHA256 of the body>. The receiver must answer 2xx within the timeout (10 s by default); otherwise the delivery is retried with exponential backoff.
+         *
+         *     Needs the `admin` role.
          */
         put: operations["putWebhook"];
         post?: never;
-        /** Delete a webhook and its delivery log (pending deliveries are dropped) */
+        /**
+         * Delete a webhook and its delivery log (pending deliveries are dropped)
+         * @description Deliveries not yet made are dropped with it.
+         *
+         *     Needs the `admin` role.
+         */
         delete: operations["deleteWebhook"];
         options?: never;
         head?: never;
@@ -246,7 +345,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List webhooks, by id */
+        /**
+         * List webhooks, by id
+         * @description Cursor pages ordered by id.
+         *
+         *     Needs the `admin` role.
+         */
         get: operations["listWebhooks"];
         put?: never;
         post?: never;
@@ -263,7 +367,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A webhook's deliveries, newest first */
+        /**
+         * A webhook's deliveries, newest first
+         * @description Each delivery with its attempts, last HTTP status or error, and next attempt; cursor pages.
+         *
+         *     Needs the `admin` role.
+         */
         get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
@@ -280,15 +389,27 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read an image */
+        /**
+         * Read an image
+         * @description Size, SHA-256/384/512, OS name and version, and the URLs devices and BMCs fetch it from.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["getImage"];
         /**
          * Upload (create or replace) an image: the body is the image bytes
          * @description Streams to disk while SHA-256/384/512 are computed; nothing is visible until complete. Send X-Expected-Sha256 (or -Sha384/-Sha512) to have a mismatching body rejected (422).
+         *
+         *     Needs the `operator` role.
          */
         put: operations["putImage"];
         post?: never;
-        /** Delete an image (one a profile uses needs ?force=true) */
+        /**
+         * Delete an image (one a profile uses needs ?force=true)
+         * @description An image a profile names is refused (409) unless `force=true`.
+         *
+         *     Needs the `operator` role.
+         */
         delete: operations["deleteImage"];
         options?: never;
         head?: never;
@@ -302,7 +423,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List images */
+        /**
+         * List images
+         * @description Every image, by name, with its hashes and download URLs.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["listImages"];
         put?: never;
         post?: never;
@@ -319,7 +445,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recent downloads of an image (newest first) */
+        /**
+         * Recent downloads of an image (newest first)
+         * @description Who fetched it, from which listener, with what status, range and speed.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["listImageFetches"];
         put?: never;
         post?: never;
@@ -336,12 +467,27 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a BMC (never its password) with its last check */
+        /**
+         * Read a BMC (never its password) with its last check
+         * @description Address, user, TLS trust, login mode, profile override, labels and the last check result.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["getBmc"];
-        /** Create (201) or replace (200) a BMC; the password is sealed at rest and never returned */
+        /**
+         * Create (201) or replace (200) a BMC; the password is sealed at rest and never returned
+         * @description The address must be `https://host[:port]`; give `caCertificate` (PEM) or `insecure: true`. `password` is required to create and may be left out to keep the stored one.
+         *
+         *     Needs the `operator` role.
+         */
         put: operations["putBmc"];
         post?: never;
-        /** Delete a BMC no device names (409 API_ERR_BMC_IN_USE otherwise) */
+        /**
+         * Delete a BMC no device names (409 API_ERR_BMC_IN_USE otherwise)
+         * @description Refused while devices name it; the problem lists up to five in `devices`.
+         *
+         *     Needs the `operator` role.
+         */
         delete: operations["deleteBmc"];
         options?: never;
         head?: never;
@@ -355,7 +501,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List BMCs by id, filtered by labels */
+        /**
+         * List BMCs by id, filtered by labels
+         * @description Cursor pages ordered by id (keyset: BMCs added while paging are neither skipped nor repeated).
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["listBmcs"];
         put?: never;
         post?: never;
@@ -374,7 +525,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Probe the BMC (what `dpu-ztp bmc check` reports) and store the result as its lastCheck; 200 whatever the BMC answered */
+        /**
+         * Probe the BMC (what `dpu-ztp bmc check` reports) and store the result as its lastCheck; 200 whatever the BMC answered
+         * @description Logs in, reads the Redfish service and picks the provisioning strategy that will work; `ok` false with an `error` code when it would not. Bounded (60 s by default).
+         *
+         *     Needs the `operator` role.
+         */
         post: operations["checkBmc"];
         delete?: never;
         options?: never;
@@ -391,7 +547,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create or update many devices and their BMCs from CSV (header row) or NDJSON; each row created, updated or refused with its reason */
+        /**
+         * Create or update many devices and their BMCs from CSV (header row) or NDJSON; each row created, updated or refused with its reason
+         * @description Each row is checked whole and then created, updated or refused with its reason; `dryRun` writes nothing, `atomic` writes all rows or none. A row may create or update its BMC.
+         *
+         *     Needs the `operator` role.
+         */
         post: operations["importDevices"];
         delete?: never;
         options?: never;
@@ -406,12 +567,19 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List jobs, newest first, optionally by state or by a device in them (cursor pages) */
+        /**
+         * List jobs, newest first, optionally by state or by a device in them (cursor pages)
+         * @description Each job with its device counts by state (no per-device detail: read the job for that).
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["listJobs"];
         put?: never;
         /**
          * Start a job over devices: provision (power-off to bootstrap-complete), power, or decommission
          * @description Devices by serial or by `selector.labels`. `strategy` (provision): auto (default), virtual-media, image-push or http-boot. `action` (power): on, off or cycle. `installerImage` overrides the profile's. `timeouts` in seconds. Send `Idempotency-Key` to make a retried POST safe.
+         *
+         *     Needs the `operator` role.
          */
         post: operations["createJob"];
         delete?: never;
@@ -427,7 +595,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A job with every device: state, step, attempt and why it stopped (`steps=true`: each step attempt) */
+        /**
+         * A job with every device: state, step, attempt and why it stopped (`steps=true`: each step attempt)
+         * @description Poll it (or follow `job.*` events) until `state` is succeeded, failed or cancelled.
+         *
+         *     Needs the `viewer` role.
+         */
         get: operations["getJob"];
         put?: never;
         post?: never;
@@ -446,7 +619,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a job: devices not finished stop (media ejected, override cleared where started) */
+        /**
+         * Cancel a job: devices not finished stop (media ejected, override cleared where started)
+         * @description A finished job cannot be cancelled (409). Safe to retry with the same Idempotency-Key.
+         *
+         *     Needs the `operator` role.
+         */
         post: operations["cancelJob"];
         delete?: never;
         options?: never;
@@ -463,7 +641,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run the failed (and needs-attention) devices of a finished job again, as a new attempt */
+        /**
+         * Run the failed (and needs-attention) devices of a finished job again, as a new attempt
+         * @description Only a failed job is retried (409 otherwise). Safe to retry with the same Idempotency-Key.
+         *
+         *     Needs the `operator` role.
+         */
         post: operations["retryJob"];
         delete?: never;
         options?: never;
@@ -493,7 +676,7 @@ export interface components {
              * @description the stable error code (README "Operator API" error table)
              * @enum {string}
              */
-            code: "API_ERR_UNAUTHENTICATED" | "API_ERR_FORBIDDEN" | "API_ERR_VALIDATION" | "API_ERR_BAD_REQUEST" | "API_ERR_INVALID_TEXT" | "API_ERR_NOT_FOUND" | "API_ERR_CONFLICT" | "API_ERR_BMC_IN_USE" | "API_ERR_UNKNOWN_BMC" | "API_ERR_IDEMPOTENCY_MISMATCH" | "API_ERR_IDEMPOTENCY_IN_PROGRESS" | "API_ERR_BODY_TOO_LARGE" | "API_ERR_URI_TOO_LONG" | "API_ERR_UNSUPPORTED_MEDIA_TYPE" | "API_ERR_HASH_MISMATCH" | "API_ERR_INSUFFICIENT_STORAGE" | "API_ERR_RATE_LIMITED" | "API_ERR_UNAVAILABLE" | "API_ERR_TOO_MANY_STREAMS" | "API_ERR_INTERNAL";
+            code: "API_ERR_UNAUTHENTICATED" | "API_ERR_FORBIDDEN" | "API_ERR_VALIDATION" | "API_ERR_BAD_REQUEST" | "API_ERR_INVALID_TEXT" | "API_ERR_NOT_FOUND" | "API_ERR_CONFLICT" | "API_ERR_BMC_IN_USE" | "API_ERR_UNKNOWN_BMC" | "API_ERR_IDEMPOTENCY_MISMATCH" | "API_ERR_IDEMPOTENCY_IN_PROGRESS" | "API_ERR_PRECONDITION_FAILED" | "API_ERR_BODY_TOO_LARGE" | "API_ERR_URI_TOO_LONG" | "API_ERR_UNSUPPORTED_MEDIA_TYPE" | "API_ERR_HASH_MISMATCH" | "API_ERR_INSUFFICIENT_STORAGE" | "API_ERR_RATE_LIMITED" | "API_ERR_UNAVAILABLE" | "API_ERR_TOO_MANY_STREAMS" | "API_ERR_INTERNAL";
             /**
              * @description what went wrong with this request
              * @example no device SN-1
@@ -502,11 +685,629 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        Token: {
+            id: string;
+            name: string;
+            role: "admin" | "operator" | "viewer";
+            /** Format: date-time */
+            createdAt: string;
+            lastUsedAt: string | null;
+            revokedAt: string | null;
+        };
+        Profile: {
+            type: "onboarding" | "redirect";
+            bootImage?: {
+                osName: string;
+                osVersion: string;
+                image: string;
+            };
+            configurationHandling?: "merge" | "replace";
+            configuration?: string;
+            preConfigurationScript?: string;
+            postConfigurationScript?: string;
+            bootstrapServers?: {
+                address: string;
+                port?: number;
+                trustAnchor?: string;
+            }[];
+            signed?: boolean;
+            responseFormat?: "rfc8572" | "opi-agent";
+            installerImage?: string;
+        } & {
+            name: string;
+            /** @description starts at 1, and grows by one at each replace */
+            version: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        Device: {
+            serial: string;
+            profile: string | null;
+            state: "registered" | "pending" | "bootstrapping" | "provisioned" | "failed";
+            hwModel: string | null;
+            labels: {
+                [key: string]: string;
+            };
+            bmc: string | null;
+            hasPassword: boolean;
+            hasOwnershipVoucher: boolean;
+            idevidIssuer: string | null;
+            lastProgress: {
+                type: string;
+                message: string | null;
+                /** Format: date-time */
+                at: string;
+            } | null;
+            sshHostKeys: {
+                algorithm: string;
+                keyData: string;
+            }[] | null;
+            trustAnchorCerts: string[] | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            links: {
+                self: string;
+                events: string;
+            };
+        };
+        Webhook: {
+            id: string;
+            url: string;
+            events: string[];
+            secretSet: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            links: {
+                self: string;
+                deliveries: string;
+            };
+        };
+        WebhookDelivery: {
+            id: string;
+            eventId: string;
+            eventType: string;
+            state: "pending" | "delivered" | "failed";
+            attempts: number;
+            lastStatus: number | null;
+            lastError: string | null;
+            nextAttemptAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            finishedAt: string | null;
+        };
+        Image: {
+            name: string;
+            /** @description bytes */
+            size: number;
+            /** @description lowercase hex */
+            sha256: string;
+            /** @description lowercase hex */
+            sha384: string;
+            /** @description lowercase hex */
+            sha512: string;
+            contentType: string;
+            osName?: string;
+            osVersion?: string;
+            /** Format: date-time */
+            createdAt: string;
+            urls?: {
+                /** @description on the device TLS listener */
+                https: string;
+                /** @description on the plain-HTTP images listener */
+                http: string;
+            };
+        };
+        ImageFetch: {
+            clientAddress: string | null;
+            listener: string;
+            status: number;
+            /** @description The Range header; for a row of several reads, every range served, in order */
+            range: string | null;
+            /** @description Summed over the reads of the row */
+            bytesSent: number;
+            /** @description Summed over the reads of the row */
+            durationMs: number;
+            /** @description Reads the row stands for: one client's 206 range reads within 250 ms share a row */
+            requests: number;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        Bmc: {
+            id: string;
+            address: string;
+            username: string;
+            /** @enum {boolean} */
+            passwordSet: true;
+            caCertificate?: string;
+            insecure: boolean;
+            /** @description how to log in: `auto` (session, falling back to Basic; default), `session` or `basic` */
+            auth: "auto" | "session" | "basic";
+            profile?: string;
+            system?: string;
+            labels: {
+                [key: string]: string;
+            };
+            lastCheck?: {
+                /** Format: date-time */
+                at: string;
+                /** @description the BMC answered and a provisioning strategy will work */
+                ok: boolean;
+                /** @description the `bmc check` report */
+                report?: {
+                    [key: string]: unknown;
+                };
+                error?: {
+                    code: string;
+                    message: string;
+                };
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        JobSummary: {
+            id: string;
+            kind: "provision" | "power" | "decommission";
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            params: {
+                [key: string]: unknown;
+            };
+            createdBy: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            finishedAt: string | null;
+            counts: {
+                queued: number;
+                running: number;
+                succeeded: number;
+                failed: number;
+                "needs-attention": number;
+                cancelled: number;
+                total: number;
+            };
+        };
+        TokenInput: {
+            role: "admin" | "operator" | "viewer";
+            name: string;
+        };
+        CreatedToken: {
+            id: string;
+            name: string;
+            role: "admin" | "operator" | "viewer";
+            /** @description the bearer secret: shown this once, stored only as a hash */
+            token: string;
+        };
+        TokenList: {
+            items: components["schemas"]["Token"][];
+        };
+        ProfileInput: {
+            type: "onboarding" | "redirect";
+            bootImage?: {
+                osName: string;
+                osVersion: string;
+                image: string;
+            };
+            configurationHandling?: "merge" | "replace";
+            configuration?: string;
+            preConfigurationScript?: string;
+            postConfigurationScript?: string;
+            bootstrapServers?: {
+                address: string;
+                port?: number;
+                trustAnchor?: string;
+            }[];
+            signed?: boolean;
+            responseFormat?: "rfc8572" | "opi-agent";
+            installerImage?: string;
+        };
+        ProfileList: {
+            items: components["schemas"]["Profile"][];
+        };
+        DeviceInput: {
+            profile?: string;
+            hwModel?: string;
+            labels?: {
+                [key: string]: string;
+            };
+            /** @description id of the BMC the device is reached through (`/api/v1/bmcs/{id}`); null clears it */
+            bmc?: string | null;
+            password?: string;
+            ownershipVoucher?: string;
+        };
+        DevicePage: {
+            items: components["schemas"]["Device"][];
+            /** @description give it as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        DeviceApproval: {
+            profile?: string;
+        };
+        DeviceEventList: {
+            items: {
+                /** @description give it as `after` to read on from here */
+                id: string;
+                kind: string;
+                progressType: string | null;
+                message: string | null;
+                remoteAddress: string | null;
+                tlsIdentity: string | null;
+                detail: {
+                    [key: string]: unknown;
+                } | null;
+                /** Format: date-time */
+                at: string;
+            }[];
+        };
+        Owner: {
+            certificateChain: string[];
+            subject: string;
+            issuer: string;
+            /** Format: date-time */
+            notBefore: string;
+            /** Format: date-time */
+            notAfter: string;
+            fingerprintSha256: string;
+            keyAlgorithm: string;
+            keyReference: string;
+            pinnedDomainCert: string | null;
+            pinnedDomainCertSubject: string | null;
+            labMasa: boolean;
+        };
+        OwnerInput: {
+            certificateChain: string;
+            privateKey: string;
+            pinnedDomainCert?: string;
+        };
+        AuditPage: {
+            items: {
+                id: string;
+                actor: string;
+                action: string;
+                target: string | null;
+                detail: {
+                    [key: string]: unknown;
+                } | null;
+                /** Format: date-time */
+                at: string;
+            }[];
+            /** @description give it as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        Session: {
+            name: string;
+            role: "admin" | "operator" | "viewer";
+            traceUiUrl: string | null;
+        };
+        WebhookInput: {
+            /** @description http:// or https:// receiver */
+            url: string;
+            /** @description HMAC-SHA256 key for X-Dpu-Ztp-Signature; stored encrypted, never returned */
+            secret: string;
+            /** @description type patterns (job.state, device.*, *); default all */
+            events?: string[];
+        };
+        WebhookPage: {
+            items: components["schemas"]["Webhook"][];
+            /** @description give it as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDelivery"][];
+            /** @description give it as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        ImageList: {
+            items: components["schemas"]["Image"][];
+        };
+        ImageFetchList: {
+            items: components["schemas"]["ImageFetch"][];
+        };
+        BmcInput: {
+            /** @description `https://host[:port]`: the BMC Redfish service (nothing after host and port) */
+            address: string;
+            username: string;
+            /** @description required to create; omitted on update keeps the stored one. Never returned */
+            password?: string;
+            /** @description PEM: the CA certificate(s) that signed the BMC TLS certificate */
+            caCertificate?: string;
+            /** @description do not verify the BMC TLS certificate (explicit opt-in) */
+            insecure?: boolean;
+            /** @description how to log in: `auto` (session, falling back to Basic; default), `session` or `basic` */
+            auth?: "auto" | "session" | "basic";
+            /** @description vendor profile override (default: picked from what the BMC reports) */
+            profile?: "bluefield" | "idrac" | "ilo" | "supermicro" | "xcc" | "openbmc" | "generic";
+            /** @description Redfish ComputerSystem id, when the BMC manages several */
+            system?: string;
+            labels?: {
+                [key: string]: string;
+            };
+        };
+        BmcPage: {
+            items: components["schemas"]["Bmc"][];
+            /** @description give it as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        BmcCheck: {
+            /** Format: date-time */
+            at: string;
+            /** @description the BMC answered and a provisioning strategy will work */
+            ok: boolean;
+            /** @description the `bmc check` report */
+            report?: {
+                [key: string]: unknown;
+            };
+            error?: {
+                code: string;
+                message: string;
+            };
+        };
+        ImportResult: {
+            /** @description false for dryRun, and for an atomic import with a refused row */
+            applied: boolean;
+            counts: {
+                created: number;
+                updated: number;
+                refused: number;
+            };
+            rows: {
+                /** @description line of the body the row ends on (CSV header = line 1) */
+                line: number;
+                serial?: string;
+                /** @description with dryRun or a refused atomic import: what would have happened */
+                result: "created" | "updated" | "refused";
+                bmc?: {
+                    id: string;
+                    result: "created" | "updated" | "unchanged";
+                };
+                error?: {
+                    code: string;
+                    message: string;
+                };
+            }[];
+        };
+        JobInput: {
+            kind: "provision" | "power" | "decommission";
+            devices?: string[];
+            selector?: {
+                labels: {
+                    [key: string]: string;
+                };
+            };
+            strategy?: "auto" | "virtual-media" | "image-push" | "http-boot";
+            action?: "on" | "off" | "cycle";
+            installerImage?: string;
+            timeouts?: {
+                awaitDevice?: number;
+                awaitComplete?: number;
+            };
+        };
+        Job: {
+            id: string;
+            kind: "provision" | "power" | "decommission";
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            params: {
+                [key: string]: unknown;
+            };
+            createdBy: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            finishedAt: string | null;
+            counts: {
+                queued: number;
+                running: number;
+                succeeded: number;
+                failed: number;
+                "needs-attention": number;
+                cancelled: number;
+                total: number;
+            };
+            devices: {
+                serial: string;
+                state: "queued" | "running" | "succeeded" | "failed" | "needs-attention" | "cancelled";
+                step: string;
+                attempt: number;
+                startedAt: string | null;
+                finishedAt: string | null;
+                error: {
+                    code: string;
+                    message: string;
+                    bmcMessages?: unknown[];
+                } | null;
+                traceId: string | null;
+                steps?: {
+                    step: string;
+                    attempt: number;
+                    /** Format: date-time */
+                    startedAt: string;
+                    finishedAt: string | null;
+                    result: string;
+                    detail: string | null;
+                    errorCode: string | null;
+                    bmcMessages: unknown[] | null;
+                }[];
+            }[];
+        };
+        JobPage: {
+            items: components["schemas"]["JobSummary"][];
+            /** @description give it as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
     };
-    responses: never;
-    parameters: never;
+    responses: {
+        /** @description Problem: `API_ERR_VALIDATION` (the request does not match the schema (the detail names the field)); `API_ERR_BAD_REQUEST` (the request is well-formed but its content is invalid); `API_ERR_INVALID_TEXT` (a string (body field, label, query or path parameter) holds U+0000 or a lone surrogate, which the database cannot store); `API_ERR_UNKNOWN_BMC` (a device (or an import row) names a BMC that does not exist) */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_UNAUTHENTICATED` (no, malformed or unknown bearer token) */
+        Unauthenticated: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_FORBIDDEN` (the token's role may not do this) */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_NOT_FOUND` (no such resource) */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_CONFLICT` (the change conflicts with the current state (e.g. resource in use)); `API_ERR_BMC_IN_USE` (the BMC cannot be deleted while devices name it (the problem lists them in `devices`)); `API_ERR_IDEMPOTENCY_MISMATCH` (the Idempotency-Key was already used with a different request); `API_ERR_IDEMPOTENCY_IN_PROGRESS` (the first request with this Idempotency-Key is still being processed) */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_PRECONDITION_FAILED` (If-Match names a version that is no longer current (someone changed the resource since); nothing was changed) */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_BODY_TOO_LARGE` (the request body exceeds the limit) */
+        ContentTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_URI_TOO_LONG` (a path segment (resource name) is longer than the 256-character limit) */
+        UriTooLong: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_UNSUPPORTED_MEDIA_TYPE` (the request body has an unsupported content type) */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_HASH_MISMATCH` (an uploaded image does not match its X-Expected-Sha256/384/512 header; nothing was stored) */
+        UnprocessableContent: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_RATE_LIMITED` (too many requests) */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_INTERNAL` (an unexpected error; the log has the details) */
+        InternalError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_UNAVAILABLE` (the service is overloaded or not ready); `API_ERR_TOO_MANY_STREAMS` (this replica serves its maximum of event streams; retry later (or use webhooks)) */
+        Unavailable: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Problem: `API_ERR_INSUFFICIENT_STORAGE` (the image store ran out of space during an upload; nothing was stored) */
+        InsufficientStorage: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+    };
+    parameters: {
+        /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+        Cursor: string;
+        /**
+         * @description makes a retry safe: the same key with the same body gets the first answer again (`Idempotent-Replayed: true`); with a different body, 409 `API_ERR_IDEMPOTENCY_MISMATCH`. Kept 24 h, per token and route
+         * @example 6f1c0b7e-provision-rack-3
+         */
+        IdempotencyKey: string;
+        /**
+         * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+         * @example "3f2a9c1e0b7d4a55"
+         */
+        IfMatch: string;
+    };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description the strong validator of the representation: send it back in `If-Match` to update safely */
+        ETag: string;
+        /** @description `true` when this answer is the stored one of an earlier request with the same Idempotency-Key */
+        IdempotentReplayed: "true";
+        /** @description RFC 8288 `<…?cursor=…>; rel="next"` when there is a next page (the same cursor as `nextCursor`) */
+        Link: string;
+        /** @description requests allowed per window (IETF draft-ietf-httpapi-ratelimit-headers) */
+        RateLimitLimit: number;
+        /** @description requests left in this window */
+        RateLimitRemaining: number;
+        /** @description seconds until the window resets */
+        RateLimitReset: number;
+        /** @description seconds to wait before retrying */
+        RetryAfter: number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -520,27 +1321,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            name: string;
-                            role: "admin" | "operator" | "viewer";
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            lastUsedAt: string | null;
-                            /** Format: date-time */
-                            revokedAt: string | null;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["TokenList"];
                 };
             };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     createToken: {
@@ -552,27 +1346,33 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    role: "admin" | "operator" | "viewer";
-                    name: string;
-                };
+                /**
+                 * @example {
+                 *       "role": "operator",
+                 *       "name": "fleet-pipeline"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TokenInput"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        name: string;
-                        role: "admin" | "operator" | "viewer";
-                        token: string;
-                    };
+                    "application/json": components["schemas"]["CreatedToken"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     revokeToken: {
@@ -586,13 +1386,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
-            200: {
+            /** @description Done; no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getProfile: {
@@ -606,47 +1415,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        type: "onboarding" | "redirect";
-                        bootImage?: {
-                            osName: string;
-                            osVersion: string;
-                            image: string;
-                        };
-                        configurationHandling?: "merge" | "replace";
-                        configuration?: string;
-                        preConfigurationScript?: string;
-                        postConfigurationScript?: string;
-                        bootstrapServers?: {
-                            address: string;
-                            port?: number;
-                            trustAnchor?: string;
-                        }[];
-                        signed?: boolean;
-                        responseFormat?: "rfc8572" | "opi-agent";
-                        installerImage?: string;
-                    } & {
-                        name: string;
-                        version: number;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Profile"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     putProfile: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+                 * @example "3f2a9c1e0b7d4a55"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 name: string;
             };
@@ -654,99 +1452,54 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    type: "onboarding" | "redirect";
-                    bootImage?: {
-                        osName: string;
-                        osVersion: string;
-                        image: string;
-                    };
-                    configurationHandling?: "merge" | "replace";
-                    configuration?: string;
-                    preConfigurationScript?: string;
-                    postConfigurationScript?: string;
-                    bootstrapServers?: {
-                        address: string;
-                        port?: number;
-                        trustAnchor?: string;
-                    }[];
-                    signed?: boolean;
-                    responseFormat?: "rfc8572" | "opi-agent";
-                    installerImage?: string;
-                };
+                /**
+                 * @example {
+                 *       "type": "onboarding",
+                 *       "bootImage": {
+                 *         "osName": "Ubuntu",
+                 *         "osVersion": "24.04",
+                 *         "image": "ubuntu-24.04-bf.bfb"
+                 *       },
+                 *       "configurationHandling": "merge",
+                 *       "configuration": "hostname: dpu-01\n",
+                 *       "installerImage": "ubuntu-24.04-installer.iso"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ProfileInput"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        type: "onboarding" | "redirect";
-                        bootImage?: {
-                            osName: string;
-                            osVersion: string;
-                            image: string;
-                        };
-                        configurationHandling?: "merge" | "replace";
-                        configuration?: string;
-                        preConfigurationScript?: string;
-                        postConfigurationScript?: string;
-                        bootstrapServers?: {
-                            address: string;
-                            port?: number;
-                            trustAnchor?: string;
-                        }[];
-                        signed?: boolean;
-                        responseFormat?: "rfc8572" | "opi-agent";
-                        installerImage?: string;
-                    } & {
-                        name: string;
-                        version: number;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Profile"];
                 };
             };
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        type: "onboarding" | "redirect";
-                        bootImage?: {
-                            osName: string;
-                            osVersion: string;
-                            image: string;
-                        };
-                        configurationHandling?: "merge" | "replace";
-                        configuration?: string;
-                        preConfigurationScript?: string;
-                        postConfigurationScript?: string;
-                        bootstrapServers?: {
-                            address: string;
-                            port?: number;
-                            trustAnchor?: string;
-                        }[];
-                        signed?: boolean;
-                        responseFormat?: "rfc8572" | "opi-agent";
-                        installerImage?: string;
-                    } & {
-                        name: string;
-                        version: number;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Profile"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     deleteProfile: {
@@ -760,13 +1513,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
-            200: {
+            /** @description Done; no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listProfiles: {
@@ -778,43 +1540,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: ({
-                            type: "onboarding" | "redirect";
-                            bootImage?: {
-                                osName: string;
-                                osVersion: string;
-                                image: string;
-                            };
-                            configurationHandling?: "merge" | "replace";
-                            configuration?: string;
-                            preConfigurationScript?: string;
-                            postConfigurationScript?: string;
-                            bootstrapServers?: {
-                                address: string;
-                                port?: number;
-                                trustAnchor?: string;
-                            }[];
-                            signed?: boolean;
-                            responseFormat?: "rfc8572" | "opi-agent";
-                            installerImage?: string;
-                        } & {
-                            name: string;
-                            version: number;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        })[];
-                    };
+                    "application/json": components["schemas"]["ProfileList"];
                 };
             };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getDevice: {
@@ -828,52 +1567,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        serial: string;
-                        profile: string | null;
-                        state: "registered" | "pending" | "bootstrapping" | "provisioned" | "failed";
-                        hwModel: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        bmc: string | null;
-                        hasPassword: boolean;
-                        hasOwnershipVoucher: boolean;
-                        idevidIssuer: string | null;
-                        lastProgress: {
-                            type: string;
-                            message: string | null;
-                            /** Format: date-time */
-                            at: string;
-                        } | null;
-                        sshHostKeys: {
-                            algorithm: string;
-                            keyData: string;
-                        }[] | null;
-                        trustAnchorCerts: string[] | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        links: {
-                            self: string;
-                            events: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Device"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     putDevice: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+                 * @example "3f2a9c1e0b7d4a55"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 serial: string;
             };
@@ -881,100 +1604,52 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    profile?: string;
-                    hwModel?: string;
-                    labels?: {
-                        [key: string]: string;
-                    };
-                    /** @description id of the BMC the device is reached through (`/api/v1/bmcs/{id}`); null clears it */
-                    bmc?: string | null;
-                    password?: string;
-                    ownershipVoucher?: string;
-                };
+                /**
+                 * @example {
+                 *       "profile": "bf3-ubuntu",
+                 *       "hwModel": "BlueField-3",
+                 *       "labels": {
+                 *         "rack": "r3",
+                 *         "site": "lab-a"
+                 *       },
+                 *       "bmc": "bmc-r3-07"
+                 *     }
+                 */
+                "application/json": components["schemas"]["DeviceInput"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        serial: string;
-                        profile: string | null;
-                        state: "registered" | "pending" | "bootstrapping" | "provisioned" | "failed";
-                        hwModel: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        bmc: string | null;
-                        hasPassword: boolean;
-                        hasOwnershipVoucher: boolean;
-                        idevidIssuer: string | null;
-                        lastProgress: {
-                            type: string;
-                            message: string | null;
-                            /** Format: date-time */
-                            at: string;
-                        } | null;
-                        sshHostKeys: {
-                            algorithm: string;
-                            keyData: string;
-                        }[] | null;
-                        trustAnchorCerts: string[] | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        links: {
-                            self: string;
-                            events: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Device"];
                 };
             };
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        serial: string;
-                        profile: string | null;
-                        state: "registered" | "pending" | "bootstrapping" | "provisioned" | "failed";
-                        hwModel: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        bmc: string | null;
-                        hasPassword: boolean;
-                        hasOwnershipVoucher: boolean;
-                        idevidIssuer: string | null;
-                        lastProgress: {
-                            type: string;
-                            message: string | null;
-                            /** Format: date-time */
-                            at: string;
-                        } | null;
-                        sshHostKeys: {
-                            algorithm: string;
-                            keyData: string;
-                        }[] | null;
-                        trustAnchorCerts: string[] | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        links: {
-                            self: string;
-                            events: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Device"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     deleteDevice: {
@@ -988,13 +1663,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
-            200: {
+            /** @description Done; no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listDevices: {
@@ -1006,7 +1689,8 @@ export interface operations {
                 /** @description `key=value`; repeat to require several labels */
                 label?: string[];
                 limit?: number;
-                cursor?: string;
+                /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+                cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
             path?: never;
@@ -1014,49 +1698,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            serial: string;
-                            profile: string | null;
-                            state: "registered" | "pending" | "bootstrapping" | "provisioned" | "failed";
-                            hwModel: string | null;
-                            labels: {
-                                [key: string]: string;
-                            };
-                            bmc: string | null;
-                            hasPassword: boolean;
-                            hasOwnershipVoucher: boolean;
-                            idevidIssuer: string | null;
-                            lastProgress: {
-                                type: string;
-                                message: string | null;
-                                /** Format: date-time */
-                                at: string;
-                            } | null;
-                            sshHostKeys: {
-                                algorithm: string;
-                                keyData: string;
-                            }[] | null;
-                            trustAnchorCerts: string[] | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            links: {
-                                self: string;
-                                events: string;
-                            };
-                        }[];
-                        nextCursor: string | null;
-                    };
+                    "application/json": components["schemas"]["DevicePage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     approveDevice: {
@@ -1070,52 +1727,35 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    profile?: string;
-                };
+                /**
+                 * @example {
+                 *       "profile": "bf3-ubuntu"
+                 *     }
+                 */
+                "application/json": components["schemas"]["DeviceApproval"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        serial: string;
-                        profile: string | null;
-                        state: "registered" | "pending" | "bootstrapping" | "provisioned" | "failed";
-                        hwModel: string | null;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        bmc: string | null;
-                        hasPassword: boolean;
-                        hasOwnershipVoucher: boolean;
-                        idevidIssuer: string | null;
-                        lastProgress: {
-                            type: string;
-                            message: string | null;
-                            /** Format: date-time */
-                            at: string;
-                        } | null;
-                        sshHostKeys: {
-                            algorithm: string;
-                            keyData: string;
-                        }[] | null;
-                        trustAnchorCerts: string[] | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        links: {
-                            self: string;
-                            events: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Device"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listDeviceBootstrapEvents: {
@@ -1132,29 +1772,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            kind: string;
-                            progressType: string | null;
-                            message: string | null;
-                            remoteAddress: string | null;
-                            tlsIdentity: string | null;
-                            detail: {
-                                [key: string]: unknown;
-                            } | null;
-                            /** Format: date-time */
-                            at: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["DeviceEventList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getOwner: {
@@ -1166,29 +1800,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        certificateChain: string[];
-                        subject: string;
-                        issuer: string;
-                        /** Format: date-time */
-                        notBefore: string;
-                        /** Format: date-time */
-                        notAfter: string;
-                        fingerprintSha256: string;
-                        keyAlgorithm: string;
-                        keyReference: string;
-                        pinnedDomainCert: string | null;
-                        pinnedDomainCertSubject: string | null;
-                        labMasa: boolean;
-                    };
+                    "application/json": components["schemas"]["Owner"];
                 };
             };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     putOwner: {
@@ -1200,37 +1825,33 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    certificateChain: string;
-                    privateKey: string;
-                    pinnedDomainCert?: string;
-                };
+                /**
+                 * @example {
+                 *       "certificateChain": "-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n",
+                 *       "privateKey": "-----BEGIN PRIVATE KEY-----\nMIGH…\n-----END PRIVATE KEY-----\n"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OwnerInput"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        certificateChain: string[];
-                        subject: string;
-                        issuer: string;
-                        /** Format: date-time */
-                        notBefore: string;
-                        /** Format: date-time */
-                        notAfter: string;
-                        fingerprintSha256: string;
-                        keyAlgorithm: string;
-                        keyReference: string;
-                        pinnedDomainCert: string | null;
-                        pinnedDomainCertSubject: string | null;
-                        labMasa: boolean;
-                    };
+                    "application/json": components["schemas"]["Owner"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listAudit: {
@@ -1241,8 +1862,8 @@ export interface operations {
                 action?: string;
                 target?: string;
                 limit?: number;
-                /** @description nextCursor of the previous page */
-                cursor?: string;
+                /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+                cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
             path?: never;
@@ -1250,28 +1871,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            actor: string;
-                            action: string;
-                            target: string | null;
-                            detail: {
-                                [key: string]: unknown;
-                            } | null;
-                            /** Format: date-time */
-                            at: string;
-                        }[];
-                        nextCursor: string | null;
-                    };
+                    "application/json": components["schemas"]["AuditPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getSession: {
@@ -1283,19 +1898,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        role: "admin" | "operator" | "viewer";
-                        traceUiUrl: string | null;
-                    };
+                    "application/json": components["schemas"]["Session"];
                 };
             };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     streamEvents: {
@@ -1324,6 +1940,12 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getWebhook: {
@@ -1337,28 +1959,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        url: string;
-                        events: string[];
-                        secretSet: boolean;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        links: {
-                            self: string;
-                            deliveries: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Webhook"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     putWebhook: {
@@ -1372,61 +1989,47 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description http:// or https:// receiver */
-                    url: string;
-                    /** @description HMAC-SHA256 key for X-Dpu-Ztp-Signature; stored encrypted, never returned */
-                    secret: string;
-                    /** @description type patterns (job.state, device.*, *); default all */
-                    events?: string[];
-                };
+                /**
+                 * @example {
+                 *       "url": "https://ci.example.net/hooks/dpu-ztp",
+                 *       "secret": "a-long-random-shared-secret",
+                 *       "events": [
+                 *         "job.*"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookInput"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        url: string;
-                        events: string[];
-                        secretSet: boolean;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        links: {
-                            self: string;
-                            deliveries: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Webhook"];
                 };
             };
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        url: string;
-                        events: string[];
-                        secretSet: boolean;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        links: {
-                            self: string;
-                            deliveries: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Webhook"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     deleteWebhook: {
@@ -1440,21 +2043,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
-            200: {
+            /** @description Done; no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listWebhooks: {
         parameters: {
             query?: {
                 limit?: number;
-                /** @description nextCursor of the previous page */
-                cursor?: string;
+                /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+                cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
             path?: never;
@@ -1462,31 +2073,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            url: string;
-                            events: string[];
-                            secretSet: boolean;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            links: {
-                                self: string;
-                                deliveries: string;
-                            };
-                        }[];
-                        nextCursor: string | null;
-                    };
+                    "application/json": components["schemas"]["WebhookPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listWebhookDeliveries: {
@@ -1494,8 +2096,8 @@ export interface operations {
             query?: {
                 state?: "pending" | "delivered" | "failed";
                 limit?: number;
-                /** @description nextCursor of the previous page */
-                cursor?: string;
+                /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+                cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
             path: {
@@ -1505,32 +2107,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            eventId: string;
-                            eventType: string;
-                            state: "pending" | "delivered" | "failed";
-                            attempts: number;
-                            lastStatus: number | null;
-                            lastError: string | null;
-                            /** Format: date-time */
-                            nextAttemptAt: string | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            finishedAt: string | null;
-                        }[];
-                        nextCursor: string | null;
-                    };
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getImage: {
@@ -1544,36 +2138,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        /** @description bytes */
-                        size: number;
-                        /** @description lowercase hex */
-                        sha256: string;
-                        /** @description lowercase hex */
-                        sha384: string;
-                        /** @description lowercase hex */
-                        sha512: string;
-                        contentType: string;
-                        osName?: string;
-                        osVersion?: string;
-                        /** Format: date-time */
-                        createdAt: string;
-                        urls?: {
-                            /** @description on the device TLS listener */
-                            https: string;
-                            /** @description on the plain-HTTP images listener */
-                            http: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Image"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     putImage: {
@@ -1588,68 +2169,44 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description the raw bytes, streamed */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+                "application/x-iso9660-image": string;
+            };
+        };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        /** @description bytes */
-                        size: number;
-                        /** @description lowercase hex */
-                        sha256: string;
-                        /** @description lowercase hex */
-                        sha384: string;
-                        /** @description lowercase hex */
-                        sha512: string;
-                        contentType: string;
-                        osName?: string;
-                        osVersion?: string;
-                        /** Format: date-time */
-                        createdAt: string;
-                        urls?: {
-                            /** @description on the device TLS listener */
-                            https: string;
-                            /** @description on the plain-HTTP images listener */
-                            http: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Image"];
                 };
             };
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        name: string;
-                        /** @description bytes */
-                        size: number;
-                        /** @description lowercase hex */
-                        sha256: string;
-                        /** @description lowercase hex */
-                        sha384: string;
-                        /** @description lowercase hex */
-                        sha512: string;
-                        contentType: string;
-                        osName?: string;
-                        osVersion?: string;
-                        /** Format: date-time */
-                        createdAt: string;
-                        urls?: {
-                            /** @description on the device TLS listener */
-                            https: string;
-                            /** @description on the plain-HTTP images listener */
-                            http: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Image"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     deleteImage: {
@@ -1665,13 +2222,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
-            200: {
+            /** @description Done; no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listImages: {
@@ -1683,38 +2249,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            name: string;
-                            /** @description bytes */
-                            size: number;
-                            /** @description lowercase hex */
-                            sha256: string;
-                            /** @description lowercase hex */
-                            sha384: string;
-                            /** @description lowercase hex */
-                            sha512: string;
-                            contentType: string;
-                            osName?: string;
-                            osVersion?: string;
-                            /** Format: date-time */
-                            createdAt: string;
-                            urls?: {
-                                /** @description on the device TLS listener */
-                                https: string;
-                                /** @description on the plain-HTTP images listener */
-                                http: string;
-                            };
-                        }[];
-                    };
+                    "application/json": components["schemas"]["ImageList"];
                 };
             };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listImageFetches: {
@@ -1730,31 +2278,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            clientAddress: string | null;
-                            listener: string;
-                            status: number;
-                            /** @description The Range header; for a row of several reads, every range served, in order */
-                            range: string | null;
-                            /** @description Summed over the reads of the row */
-                            bytesSent: number;
-                            /** @description Summed over the reads of the row */
-                            durationMs: number;
-                            /** @description Reads the row stands for: one client's 206 range reads within 250 ms share a row */
-                            requests: number;
-                            /** Format: date-time */
-                            createdAt: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["ImageFetchList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getBmc: {
@@ -1768,54 +2308,36 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        address: string;
-                        username: string;
-                        /** @enum {boolean} */
-                        passwordSet: true;
-                        caCertificate?: string;
-                        insecure: boolean;
-                        /** @description how to log in: `auto` (session, falling back to Basic; default), `session` or `basic` */
-                        auth: "auto" | "session" | "basic";
-                        profile?: string;
-                        system?: string;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        lastCheck?: {
-                            /** Format: date-time */
-                            at: string;
-                            /** @description the BMC answered and a provisioning strategy will work */
-                            ok: boolean;
-                            /** @description the `bmc check` report */
-                            report?: {
-                                [key: string]: unknown;
-                            };
-                            error?: {
-                                code: string;
-                                message: string;
-                            };
-                        };
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Bmc"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     putBmc: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description the `ETag` of the representation this change was based on: when it no longer matches, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (lost-update protection). Without it the change applies unconditionally
+                 * @example "3f2a9c1e0b7d4a55"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 id: string;
             };
@@ -1823,113 +2345,52 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description `https://host[:port]`: the BMC Redfish service (nothing after host and port) */
-                    address: string;
-                    username: string;
-                    /** @description required to create; omitted on update keeps the stored one. Never returned */
-                    password?: string;
-                    /** @description PEM: the CA certificate(s) that signed the BMC TLS certificate */
-                    caCertificate?: string;
-                    /** @description do not verify the BMC TLS certificate (explicit opt-in) */
-                    insecure?: boolean;
-                    /** @description how to log in: `auto` (session, falling back to Basic; default), `session` or `basic` */
-                    auth?: "auto" | "session" | "basic";
-                    /** @description vendor profile override (default: picked from what the BMC reports) */
-                    profile?: "bluefield" | "idrac" | "ilo" | "supermicro" | "xcc" | "openbmc" | "generic";
-                    /** @description Redfish ComputerSystem id, when the BMC manages several */
-                    system?: string;
-                    labels?: {
-                        [key: string]: string;
-                    };
-                };
+                /**
+                 * @example {
+                 *       "address": "https://10.0.3.7",
+                 *       "username": "root",
+                 *       "password": "bmc-password",
+                 *       "caCertificate": "-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n",
+                 *       "labels": {
+                 *         "rack": "r3"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["BmcInput"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        address: string;
-                        username: string;
-                        /** @enum {boolean} */
-                        passwordSet: true;
-                        caCertificate?: string;
-                        insecure: boolean;
-                        /** @description how to log in: `auto` (session, falling back to Basic; default), `session` or `basic` */
-                        auth: "auto" | "session" | "basic";
-                        profile?: string;
-                        system?: string;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        lastCheck?: {
-                            /** Format: date-time */
-                            at: string;
-                            /** @description the BMC answered and a provisioning strategy will work */
-                            ok: boolean;
-                            /** @description the `bmc check` report */
-                            report?: {
-                                [key: string]: unknown;
-                            };
-                            error?: {
-                                code: string;
-                                message: string;
-                            };
-                        };
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Bmc"];
                 };
             };
-            /** @description Default Response */
+            /** @description Created */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        address: string;
-                        username: string;
-                        /** @enum {boolean} */
-                        passwordSet: true;
-                        caCertificate?: string;
-                        insecure: boolean;
-                        /** @description how to log in: `auto` (session, falling back to Basic; default), `session` or `basic` */
-                        auth: "auto" | "session" | "basic";
-                        profile?: string;
-                        system?: string;
-                        labels: {
-                            [key: string]: string;
-                        };
-                        lastCheck?: {
-                            /** Format: date-time */
-                            at: string;
-                            /** @description the BMC answered and a provisioning strategy will work */
-                            ok: boolean;
-                            /** @description the `bmc check` report */
-                            report?: {
-                                [key: string]: unknown;
-                            };
-                            error?: {
-                                code: string;
-                                message: string;
-                            };
-                        };
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Bmc"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     deleteBmc: {
@@ -1943,13 +2404,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
-            200: {
+            /** @description Done; no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listBmcs: {
@@ -1958,7 +2428,8 @@ export interface operations {
                 /** @description `key=value`; repeat to require several labels */
                 label?: string[];
                 limit?: number;
-                cursor?: string;
+                /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+                cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
             path?: never;
@@ -1966,51 +2437,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            address: string;
-                            username: string;
-                            /** @enum {boolean} */
-                            passwordSet: true;
-                            caCertificate?: string;
-                            insecure: boolean;
-                            /** @description how to log in: `auto` (session, falling back to Basic; default), `session` or `basic` */
-                            auth: "auto" | "session" | "basic";
-                            profile?: string;
-                            system?: string;
-                            labels: {
-                                [key: string]: string;
-                            };
-                            lastCheck?: {
-                                /** Format: date-time */
-                                at: string;
-                                /** @description the BMC answered and a provisioning strategy will work */
-                                ok: boolean;
-                                /** @description the `bmc check` report */
-                                report?: {
-                                    [key: string]: unknown;
-                                };
-                                error?: {
-                                    code: string;
-                                    message: string;
-                                };
-                            };
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                        }[];
-                        nextCursor: string | null;
-                    };
+                    "application/json": components["schemas"]["BmcPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     checkBmc: {
@@ -2024,28 +2466,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: date-time */
-                        at: string;
-                        /** @description the BMC answered and a provisioning strategy will work */
-                        ok: boolean;
-                        /** @description the `bmc check` report */
-                        report?: {
-                            [key: string]: unknown;
-                        };
-                        error?: {
-                            code: string;
-                            message: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["BmcCheck"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     importDevices: {
@@ -2068,38 +2505,23 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description false for dryRun, and for an atomic import with a refused row */
-                        applied: boolean;
-                        counts: {
-                            created: number;
-                            updated: number;
-                            refused: number;
-                        };
-                        rows: {
-                            /** @description line of the body the row ends on (CSV header = line 1) */
-                            line: number;
-                            serial?: string;
-                            /** @description with dryRun or a refused atomic import: what would have happened */
-                            result: "created" | "updated" | "refused";
-                            bmc?: {
-                                id: string;
-                                result: "created" | "updated" | "unchanged";
-                            };
-                            error?: {
-                                code: string;
-                                message: string;
-                            };
-                        }[];
-                    };
+                    "application/json": components["schemas"]["ImportResult"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     listJobs: {
@@ -2108,7 +2530,8 @@ export interface operations {
                 state?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
                 serial?: string;
                 limit?: number;
-                cursor?: string;
+                /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+                cursor?: components["parameters"]["Cursor"];
             };
             header?: never;
             path?: never;
@@ -2116,131 +2539,73 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            id: string;
-                            kind: "provision" | "power" | "decommission";
-                            state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-                            params: {
-                                [key: string]: unknown;
-                            };
-                            createdBy: string | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            /** Format: date-time */
-                            updatedAt: string;
-                            /** Format: date-time */
-                            finishedAt: string | null;
-                            counts: {
-                                queued: number;
-                                running: number;
-                                succeeded: number;
-                                failed: number;
-                                "needs-attention": number;
-                                cancelled: number;
-                                total: number;
-                            };
-                        }[];
-                        nextCursor: string | null;
-                    };
+                    "application/json": components["schemas"]["JobPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     createJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description makes a retry safe: the same key with the same body gets the first answer again (`Idempotent-Replayed: true`); with a different body, 409 `API_ERR_IDEMPOTENCY_MISMATCH`. Kept 24 h, per token and route
+                 * @example 6f1c0b7e-provision-rack-3
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
         requestBody: {
             content: {
-                "application/json": {
-                    kind: "provision" | "power" | "decommission";
-                    devices?: string[];
-                    selector?: {
-                        labels: {
-                            [key: string]: string;
-                        };
-                    };
-                    strategy?: "auto" | "virtual-media" | "image-push" | "http-boot";
-                    action?: "on" | "off" | "cycle";
-                    installerImage?: string;
-                    timeouts?: {
-                        awaitDevice?: number;
-                        awaitComplete?: number;
-                    };
-                };
+                /**
+                 * @example {
+                 *       "kind": "provision",
+                 *       "selector": {
+                 *         "labels": {
+                 *           "rack": "r3"
+                 *         }
+                 *       },
+                 *       "strategy": "auto"
+                 *     }
+                 */
+                "application/json": components["schemas"]["JobInput"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description Accepted: the work continues in the background */
             202: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        kind: "provision" | "power" | "decommission";
-                        state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-                        params: {
-                            [key: string]: unknown;
-                        };
-                        createdBy: string | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        /** Format: date-time */
-                        finishedAt: string | null;
-                        counts: {
-                            queued: number;
-                            running: number;
-                            succeeded: number;
-                            failed: number;
-                            "needs-attention": number;
-                            cancelled: number;
-                            total: number;
-                        };
-                        devices: {
-                            serial: string;
-                            state: "queued" | "running" | "succeeded" | "failed" | "needs-attention" | "cancelled";
-                            step: string;
-                            attempt: number;
-                            /** Format: date-time */
-                            startedAt: string | null;
-                            /** Format: date-time */
-                            finishedAt: string | null;
-                            error: {
-                                code: string;
-                                message: string;
-                                bmcMessages?: unknown[];
-                            } | null;
-                            traceId: string | null;
-                            steps?: {
-                                step: string;
-                                attempt: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                /** Format: date-time */
-                                finishedAt: string | null;
-                                result: string;
-                                detail: string | null;
-                                errorCode: string | null;
-                                bmcMessages: unknown[] | null;
-                            }[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getJob: {
@@ -2256,72 +2621,35 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        kind: "provision" | "power" | "decommission";
-                        state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-                        params: {
-                            [key: string]: unknown;
-                        };
-                        createdBy: string | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        /** Format: date-time */
-                        finishedAt: string | null;
-                        counts: {
-                            queued: number;
-                            running: number;
-                            succeeded: number;
-                            failed: number;
-                            "needs-attention": number;
-                            cancelled: number;
-                            total: number;
-                        };
-                        devices: {
-                            serial: string;
-                            state: "queued" | "running" | "succeeded" | "failed" | "needs-attention" | "cancelled";
-                            step: string;
-                            attempt: number;
-                            /** Format: date-time */
-                            startedAt: string | null;
-                            /** Format: date-time */
-                            finishedAt: string | null;
-                            error: {
-                                code: string;
-                                message: string;
-                                bmcMessages?: unknown[];
-                            } | null;
-                            traceId: string | null;
-                            steps?: {
-                                step: string;
-                                attempt: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                /** Format: date-time */
-                                finishedAt: string | null;
-                                result: string;
-                                detail: string | null;
-                                errorCode: string | null;
-                                bmcMessages: unknown[] | null;
-                            }[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     cancelJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description makes a retry safe: the same key with the same body gets the first answer again (`Idempotent-Replayed: true`); with a different body, 409 `API_ERR_IDEMPOTENCY_MISMATCH`. Kept 24 h, per token and route
+                 * @example 6f1c0b7e-provision-rack-3
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: string;
             };
@@ -2329,72 +2657,37 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description OK */
             200: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        kind: "provision" | "power" | "decommission";
-                        state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-                        params: {
-                            [key: string]: unknown;
-                        };
-                        createdBy: string | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        /** Format: date-time */
-                        finishedAt: string | null;
-                        counts: {
-                            queued: number;
-                            running: number;
-                            succeeded: number;
-                            failed: number;
-                            "needs-attention": number;
-                            cancelled: number;
-                            total: number;
-                        };
-                        devices: {
-                            serial: string;
-                            state: "queued" | "running" | "succeeded" | "failed" | "needs-attention" | "cancelled";
-                            step: string;
-                            attempt: number;
-                            /** Format: date-time */
-                            startedAt: string | null;
-                            /** Format: date-time */
-                            finishedAt: string | null;
-                            error: {
-                                code: string;
-                                message: string;
-                                bmcMessages?: unknown[];
-                            } | null;
-                            traceId: string | null;
-                            steps?: {
-                                step: string;
-                                attempt: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                /** Format: date-time */
-                                finishedAt: string | null;
-                                result: string;
-                                detail: string | null;
-                                errorCode: string | null;
-                                bmcMessages: unknown[] | null;
-                            }[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
     retryJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description makes a retry safe: the same key with the same body gets the first answer again (`Idempotent-Replayed: true`); with a different body, 409 `API_ERR_IDEMPOTENCY_MISMATCH`. Kept 24 h, per token and route
+                 * @example 6f1c0b7e-provision-rack-3
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: string;
             };
@@ -2402,66 +2695,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description Accepted: the work continues in the background */
             202: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        id: string;
-                        kind: "provision" | "power" | "decommission";
-                        state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
-                        params: {
-                            [key: string]: unknown;
-                        };
-                        createdBy: string | null;
-                        /** Format: date-time */
-                        createdAt: string;
-                        /** Format: date-time */
-                        updatedAt: string;
-                        /** Format: date-time */
-                        finishedAt: string | null;
-                        counts: {
-                            queued: number;
-                            running: number;
-                            succeeded: number;
-                            failed: number;
-                            "needs-attention": number;
-                            cancelled: number;
-                            total: number;
-                        };
-                        devices: {
-                            serial: string;
-                            state: "queued" | "running" | "succeeded" | "failed" | "needs-attention" | "cancelled";
-                            step: string;
-                            attempt: number;
-                            /** Format: date-time */
-                            startedAt: string | null;
-                            /** Format: date-time */
-                            finishedAt: string | null;
-                            error: {
-                                code: string;
-                                message: string;
-                                bmcMessages?: unknown[];
-                            } | null;
-                            traceId: string | null;
-                            steps?: {
-                                step: string;
-                                attempt: number;
-                                /** Format: date-time */
-                                startedAt: string;
-                                /** Format: date-time */
-                                finishedAt: string | null;
-                                result: string;
-                                detail: string | null;
-                                errorCode: string | null;
-                                bmcMessages: unknown[] | null;
-                            }[];
-                        }[];
-                    };
+                    "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }
