@@ -111,7 +111,8 @@ export function compactTable(j: JobJson, now = Date.now(), maxFailures = 5): str
   }
   const stopped = j.devices.filter((d) => d.error);
   for (const d of stopped.slice(0, maxFailures)) lines.push(deviceLine(d, now));
-  if (stopped.length > maxFailures) lines.push(`… and ${stopped.length - maxFailures} more stopped with an error`);
+  if (stopped.length > maxFailures)
+    lines.push(`… and ${stopped.length - maxFailures} more stopped with an error`);
   return lines;
 }
 

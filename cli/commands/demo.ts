@@ -114,7 +114,10 @@ export function demoOptions(f: DemoFlags): DemoOptions {
       );
   const portBase = f.portBase === undefined ? undefined : int(f.portBase, '--port-base', 1, 65535);
   if (portBase !== undefined && portBase + 2 + dpus > 65535)
-    throw new CliError('CLI_ERR_USAGE', `--port-base ${portBase} leaves no room for ${dpus} BMCs below 65536`);
+    throw new CliError(
+      'CLI_ERR_USAGE',
+      `--port-base ${portBase} leaves no room for ${dpus} BMCs below 65536`,
+    );
   const faults = new Map<number, EmulatorFaultName>();
   for (const spec of f.failDpu ?? []) {
     const [n, fault = 'reset-refused'] = spec.split(':');
@@ -390,7 +393,9 @@ export function summaryLines(results: DemoDeviceResult[], wallS: number): string
   );
   for (const r of results)
     if (r.failure)
-      lines.push(`FAILED ${r.serial} (${r.persona}) at step ${r.failure.step}: ${r.failure.code}: ${r.failure.message}`);
+      lines.push(
+        `FAILED ${r.serial} (${r.persona}) at step ${r.failure.step}: ${r.failure.code}: ${r.failure.message}`,
+      );
   return lines;
 }
 
@@ -406,7 +411,9 @@ async function demo(o: DemoOptions, lab: Lab, out: (line: string) => void): Prom
   const personaOf = new Map(dpus.map((d) => [d.serial, d.persona]));
   const env = childEnv();
 
-  out(`dpu-ztp demo: ${o.dpus} DPU(s) in ${lab.root}; demo pid ${process.pid}, process group ${processGroup()}`);
+  out(
+    `dpu-ztp demo: ${o.dpus} DPU(s) in ${lab.root}; demo pid ${process.pid}, process group ${processGroup()}`,
+  );
   const pkiDir = join(lab.root, 'pki');
   const made = await labPki(pkiDir, serials);
   mkdirSync(join(lab.root, 'agent', 'ssh'), { recursive: true });
@@ -530,7 +537,9 @@ async function demo(o: DemoOptions, lab: Lab, out: (line: string) => void): Prom
       );
   out('');
   out(`dashboard: ${serve.api}/  (sign in with the API token in ${join(lab.root, 'data', 'admin-token')})`);
-  out(`API: ${serve.api}/api/v1 (OpenAPI browser at ${serve.api}/docs); job: ${serve.api}/api/v1/jobs/${created.id}`);
+  out(
+    `API: ${serve.api}/api/v1 (OpenAPI browser at ${serve.api}/docs); job: ${serve.api}/api/v1/jobs/${created.id}`,
+  );
   return results.every((r) => r.complete) ? 0 : 1;
 }
 
@@ -558,7 +567,8 @@ function patient(api: ApiClient): PatientApi {
         return await api.call<T>(method, path, opts());
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if ((code !== 'API_ERR_UNAVAILABLE' && code !== 'API_ERR_RATE_LIMITED') || Date.now() > end) throw err;
+        if ((code !== 'API_ERR_UNAVAILABLE' && code !== 'API_ERR_RATE_LIMITED') || Date.now() > end)
+          throw err;
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -638,7 +648,10 @@ export function registerDemoCommand(program: Command): void {
       'mixed',
     )
     .option('--keep', 'leave the service and BMCs running after the job (for the dashboard) until Ctrl-C')
-    .option('--port-base <P>', 'fixed ports: API P, device P+1, images P+2, BMCs from P+3 (default: free ports)')
+    .option(
+      '--port-base <P>',
+      'fixed ports: API P, device P+1, images P+2, BMCs from P+3 (default: free ports)',
+    )
     .option('--data-dir <DIR>', 'keep the lab (PKI, database, logs) here instead of a temporary directory')
     .option(
       '--fail-dpu <N[:FAULT]>',
@@ -646,7 +659,11 @@ export function registerDemoCommand(program: Command): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--agents <N>', 'agent runs at once (booted DPUs beyond it wait their turn)', '8')
-    .option('--timeout <SECONDS>', 'per DPU: reset to first sZTP contact, and from there to bootstrap-complete', '180')
+    .option(
+      '--timeout <SECONDS>',
+      'per DPU: reset to first sZTP contact, and from there to bootstrap-complete',
+      '180',
+    )
     .action(
       action(async (f: DemoFlags) => {
         const o = demoOptions(f);
