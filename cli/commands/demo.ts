@@ -54,15 +54,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** The agent bundle `npm install` (prepare) and `npm run build:agent` write. */
 const AGENT_BUNDLE = join(here, '..', '..', 'sztp-client.mjs');
 
-/** Personas `--personas mixed` cycles through: BlueField pushes an image, the others use virtual media. */
-export const MIXED_PERSONAS: readonly EmulatorPersonaId[] = [
-  'generic',
-  'bluefield',
-  'idrac',
-  'ilo',
-  'supermicro',
-  'xcc',
-];
+/**
+ * `--personas mixed`: the DPU personas in turn (SystemType DPU) — BlueField pushes an image, the
+ * generic DPU BMC boots virtual media. The host-BMC dialects (idrac, ilo, supermicro, xcc) can be
+ * named too; openbmc takes only https:// images, and jobs hand out the http:// images listener.
+ */
+export const MIXED_PERSONAS: readonly EmulatorPersonaId[] = ['generic', 'bluefield'];
 /** Largest `--dpus`. */
 export const MAX_DEMO_DPUS = 1000;
 const INSTALLER = 'demo-installer.iso';
