@@ -659,7 +659,7 @@ export function registerDemoCommand(program: Command): void {
     .option(
       '--timeout <SECONDS>',
       'per DPU: reset to first sZTP contact, and from there to bootstrap-complete',
-      '180',
+      '600',
     )
     .action(
       action(async (f: DemoFlags) => {
