@@ -40,6 +40,8 @@ export interface SpawnServeOptions {
    * writes them to a file rather than holding them in memory).
    */
   onLog?: (text: string) => void;
+  /** Extra node flags for the serve process (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
   /** Told the child as soon as it is spawned (before it is ready), so a caller can stop it on a signal. */
   onSpawn?: (child: ChildProcess) => void;
 }
@@ -57,6 +59,7 @@ export function spawnServe(
   const child = spawn(
     process.execPath,
     [
+      ...(o.nodeArgs ?? []),
       o.bin ?? dpuZtpBin,
       'serve',
       '--host',
