@@ -120,6 +120,8 @@ export function compactTable(j: JobJson, now = Date.now(), maxFailures = 5): str
 export interface ProgressOutput {
   write(text: string): unknown;
   readonly isTTY?: boolean;
+  /** Terminal width: longer lines are cut so that each takes one row (the redraw counts rows). */
+  readonly columns?: number;
 }
 
 /** Renders successive views of one job to a terminal or a log. */
@@ -144,7 +146,8 @@ export class JobProgress {
       ];
       // Redraw in place: cursor up over the previous frame, clear each line, clear what is left below.
       let text = this.#drawn ? `\x1b[${this.#drawn}A` : '';
-      for (const l of lines) text += `\x1b[2K${l}\n`;
+      const width = this.out.columns && this.out.columns > 20 ? this.out.columns - 1 : Infinity;
+      for (const l of lines) text += `\x1b[2K${l.length > width ? `${l.slice(0, width - 1)}…` : l}\n`;
       text += '\x1b[J';
       this.out.write(text);
       this.#drawn = lines.length;

@@ -162,9 +162,9 @@ function job(n: number, state = 'running'): JobJson {
 }
 
 describe('job progress views', () => {
-  const capture = (isTTY: boolean) => {
+  const capture = (isTTY: boolean, columns?: number) => {
     const chunks: string[] = [];
-    return { isTTY, chunks, write: (t: string) => chunks.push(t) };
+    return { isTTY, columns, chunks, write: (t: string) => chunks.push(t) };
   };
 
   it('a terminal gets a line per device, redrawn in place', () => {
@@ -186,6 +186,14 @@ describe('job progress views', () => {
     expect(lines[3]).toMatch(/^await-device +14 *$/);
     expect(lines[4]).toMatch(/^SN-0 +failed +power-cycle .*REDFISH_ERR_HTTP: refused/);
     expect(out.chunks[0]).not.toMatch(/SN-1 /);
+  });
+
+  it('cuts lines at the terminal width, so each frame line is one row', () => {
+    const out = capture(true, 40);
+    new JobProgress(out).render(job(2));
+    const rows = (out.chunks[0] ?? '').split('\n').map((l) => l.replace(/\x1b\[[0-9]*[A-Za-z]/g, ''));
+    expect(Math.max(...rows.map((l) => l.length))).toBeLessThanOrEqual(39);
+    expect(rows[0]).toMatch(/…$/);
   });
 
   it('off a terminal: a plain line per device each time it changes, the summary at the end', () => {
