@@ -77,46 +77,66 @@ export async function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = proces
   return {
     base,
     async call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: CallOptions = {}) {
-      let res: Awaited<ReturnType<typeof request>>;
-      try {
-        res = await request(`${base}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${token}`,
-            ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}),
-            ...(opts.headers ?? {}),
-          },
-          ...(opts.json !== undefined
-            ? { body: JSON.stringify(opts.json) }
-            : opts.body
-              ? { body: opts.body }
-              : {}),
-          // Large uploads: no timeout while the server hashes and syncs the last bytes.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        });
-      } catch (err) {
-        const e = err as Error & { code?: string };
-        throw new CliError(
-          'CLI_ERR_API_UNREACHABLE',
-          `${method} ${base}: ${e.code ?? ''} ${e.message}`.trim(),
-        );
+      // 503 is the service's "under pressure, retry later" (its event-loop guard trips on a loaded
+      // machine): a request that is safe to repeat — not a stream body, and a POST only under an
+      // Idempotency-Key — is sent again a few times, a second apart.
+      const repeatable =
+        opts.body === undefined && (method !== 'POST' || opts.headers?.['idempotency-key'] !== undefined);
+      for (let tries = 1; ; tries++) {
+        const res = await send();
+        if (res.statusCode !== 503 || !repeatable || tries >= BUSY_RETRIES) return answer<T>(res);
+        await res.body.dump();
+        await new Promise((r) => setTimeout(r, 1000));
       }
-      const text = await res.body.text();
-      let json: unknown;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
+
+      async function send(): Promise<Awaited<ReturnType<typeof request>>> {
+        try {
+          return await request(`${base}${path}`, {
+            method,
+            headers: {
+              authorization: `Bearer ${token}`,
+              ...(opts.json !== undefined ? { 'content-type': 'application/json' } : {}),
+              ...(opts.headers ?? {}),
+            },
+            ...(opts.json !== undefined
+              ? { body: JSON.stringify(opts.json) }
+              : opts.body
+                ? { body: opts.body }
+                : {}),
+            // Large uploads: no timeout while the server hashes and syncs the last bytes.
+            headersTimeout: 0,
+            bodyTimeout: 0,
+          });
+        } catch (err) {
+          const e = err as Error & { code?: string };
+          throw new CliError(
+            'CLI_ERR_API_UNREACHABLE',
+            `${method} ${base}: ${e.code ?? ''} ${e.message}`.trim(),
+          );
+        }
       }
-      if (res.statusCode >= 400) {
-        const p = json as { code?: string; detail?: string } | undefined;
-        throw new CliError(
-          p?.code ?? `HTTP_${res.statusCode}`,
-          p?.detail ?? (text.trim().slice(0, 200) || `HTTP ${res.statusCode}`),
-        );
-      }
-      return { status: res.statusCode, json: json as T };
     },
   };
+}
+
+/** Tries of a repeatable request the service answered 503. */
+const BUSY_RETRIES = 5;
+
+/** A response as the caller sees it: parsed JSON, or a problem body thrown as its code. */
+async function answer<T>(res: Awaited<ReturnType<typeof request>>): Promise<{ status: number; json: T }> {
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (res.statusCode >= 400) {
+    const p = json as { code?: string; detail?: string } | undefined;
+    throw new CliError(
+      p?.code ?? `HTTP_${res.statusCode}`,
+      p?.detail ?? (text.trim().slice(0, 200) || `HTTP ${res.statusCode}`),
+    );
+  }
+  return { status: res.statusCode, json: json as T };
 }

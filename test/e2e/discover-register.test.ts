@@ -72,18 +72,28 @@ function discover(extra: string[]): Promise<{ code: number | null; stdout: strin
   });
 }
 
+/**
+ * The operator API; a 503 (the service's event-loop guard on a loaded machine) is retried, as a
+ * client should — every call here is safe to repeat.
+ */
 async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${serve.api}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
+  for (let tries = 1; ; tries++) {
+    const res = await fetch(`${serve.api}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (res.status === 503 && tries < 20) {
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
 }
 
 /** What register may change: the BMC records, the devices, and the audit log. */
