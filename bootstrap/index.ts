@@ -66,6 +66,7 @@ export {
   SecretKeyError,
 } from './secrets.js';
 export { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
+export { DASHBOARD_CSP, type DashboardOptions } from './dashboard.js';
 export {
   type ApiContext,
   type ApiInstance,
@@ -114,6 +115,7 @@ export {
   JobRunner,
   type JobRunnerOptions,
 } from './job-runner.js';
+export { JobTraceIndex, type JobTraceIndexOptions, TRACES_CHANNEL } from './job-trace-index.js';
 export {
   DECOMMISSION_STEPS,
   type JobCounts,
