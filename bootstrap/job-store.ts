@@ -56,6 +56,8 @@ export interface JobDeviceView {
   state: JobDeviceState;
   step: string;
   attempt: number;
+  /** The provisioning strategy preflight picked (and prepare settled on after a fallback), once known. */
+  strategy?: string;
   startedAt: string | null;
   finishedAt: string | null;
   error: { code: string; message: string; bmcMessages?: unknown[] } | null;
@@ -106,6 +108,7 @@ export function jobDeviceView(r: JobDevice, steps?: JobStep[]): JobDeviceView {
     state: r.state,
     step: r.step,
     attempt: r.attempt,
+    ...(typeof r.context?.strategy === 'string' ? { strategy: r.context.strategy } : {}),
     startedAt: iso(r.started_at),
     finishedAt: iso(r.finished_at),
     error: r.error_code

@@ -20,6 +20,29 @@ import { CliError } from './exit.js';
 
 const noTimeouts = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 
+/** Tries of a repeatable request the service answered 503. */
+const BUSY_RETRIES = 5;
+
+/**
+ * undici's fetch, sending a request again (up to {@link BUSY_RETRIES} tries, a second apart) when the
+ * service answers 503 — its "under pressure, retry later" load guard — and the request is safe to
+ * repeat: no body, or a JSON body (never a streamed upload), and a POST only under an Idempotency-Key.
+ */
+async function fetchRetryingBusy(req: Request): Promise<Response> {
+  const send = (r: Request) =>
+    undiciFetch(r as never, { dispatcher: noTimeouts }) as unknown as Promise<Response>;
+  const json = (req.headers.get('content-type') ?? '').startsWith('application/json');
+  const repeatable =
+    (req.body === null || json) && (req.method !== 'POST' || req.headers.has('idempotency-key'));
+  if (!repeatable) return send(req);
+  for (let tries = 1; ; tries++) {
+    const res = await send(tries < BUSY_RETRIES ? req.clone() : req);
+    if (res.status !== 503 || tries >= BUSY_RETRIES) return res;
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /** Flags every API-calling command takes. */
 export interface ApiFlags {
   api?: string;
@@ -95,7 +118,7 @@ export async function apiClient(flags: ApiFlags, env: NodeJS.ProcessEnv = proces
       token,
       // undici's fetch with no header/body timeouts: a large upload waits while the server
       // hashes and syncs its last bytes.
-      fetch: (req) => undiciFetch(req as never, { dispatcher: noTimeouts }) as unknown as Promise<Response>,
+      fetch: (req) => fetchRetryingBusy(req),
       Request: UndiciRequest as unknown as typeof Request,
     }),
   };

@@ -10,6 +10,7 @@ import { readPackageVersion } from './version.js';
 import { registerBmcCommands } from './commands/bmc.js';
 import { registerBmcDiscover } from './commands/bmc-discover.js';
 import { registerBmcsCommands } from './commands/bmcs.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerImagesCommands } from './commands/images.js';
 import { registerJobCommands } from './commands/jobs.js';
 import { registerOpenApiCommand } from './commands/openapi.js';
@@ -28,6 +29,7 @@ const program = new Command('dpu-ztp')
 registerBmcCommands(program);
 registerBmcDiscover(program.commands.find((c) => c.name() === 'bmc') as Command);
 registerBmcsCommands(program);
+registerDemoCommand(program);
 registerImagesCommands(program);
 registerJobCommands(program);
 registerOpenApiCommand(program);

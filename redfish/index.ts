@@ -30,7 +30,7 @@ export {
   startBmcEmulator,
 } from './emulator/server.js';
 export { EMULATOR_PERSONAS, type EmulatorPersona, type EmulatorPersonaId } from './emulator/personas.js';
-export type { FaultRule, FaultSet } from './emulator/faults.js';
+export { EMULATOR_FAULTS, type EmulatorFaultName, type FaultRule, type FaultSet } from './emulator/faults.js';
 export {
   defineProfile,
   PROFILE_DEFAULTS,

@@ -89,6 +89,7 @@ const DeviceRunView = Type.Object({
   state: RunState,
   step: Type.String(),
   attempt: Type.Integer(),
+  strategy: Type.Optional(Type.String()),
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   error: Type.Union([

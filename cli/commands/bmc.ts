@@ -12,7 +12,9 @@ import {
   type BootEvent,
   checkBmc,
   DEFAULT_WAITS,
+  EMULATOR_FAULTS,
   EMULATOR_PERSONAS,
+  type EmulatorFaultName,
   type EmulatorPersonaId,
   type AuthMode,
   KEPT_CONTINUOUS,
@@ -198,8 +200,13 @@ function printStep(e: StepEvent): void {
   else process.stdout.write(`[${e.strategy}] ${e.step} FAILED\n`);
 }
 
-/** Self-signed certificate for `bmc emulate --tls`, made with pki/ (the emulator itself takes PEMs). */
-async function selfSignedCert(): Promise<{ key: string; cert: string }> {
+/**
+ * Self-signed certificate for `bmc emulate --tls` (and the demo's BMCs), made with pki/ (the
+ * emulator itself takes PEMs); valid for localhost and `ipAddresses`.
+ */
+export async function selfSignedCert(
+  ipAddresses: readonly string[] = ['127.0.0.1', '::1'],
+): Promise<{ key: string; cert: string }> {
   const k = await generateKey('ec-p256');
   const now = Date.now();
   const der = await createCertificate({
@@ -210,7 +217,7 @@ async function selfSignedCert(): Promise<{ key: string; cert: string }> {
     notBefore: new Date(now - 5 * 60_000),
     notAfter: new Date(now + 30 * 86_400_000),
     dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1', '::1'],
+    ipAddresses: [...ipAddresses],
   });
   return { key: k.privateKeyPem, cert: toPem(der, 'CERTIFICATE') };
 }
@@ -434,6 +441,12 @@ export function registerBmcCommands(program: Command): void {
       'session (sessions and Basic) or basic (no Links.Sessions, Basic only, like sushy-tools with an auth file)',
       'session',
     )
+    .option(
+      '--fault <name>',
+      `make provisioning fail: ${Object.entries(EMULATOR_FAULTS)
+        .map(([k, v]) => `${k} (${v.description})`)
+        .join('; ')}`,
+    )
     .action(
       action(
         async (o: {
@@ -454,7 +467,13 @@ export function registerBmcCommands(program: Command): void {
           osBootMs: string;
           imageInsecure?: boolean;
           auth: string;
+          fault?: string;
         }) => {
+          if (o.fault !== undefined && !(o.fault in EMULATOR_FAULTS))
+            throw new CliError(
+              'CLI_ERR_USAGE',
+              `--fault must be one of ${Object.keys(EMULATOR_FAULTS).join(', ')}`,
+            );
           if (o.auth !== 'session' && o.auth !== 'basic')
             throw new CliError('CLI_ERR_USAGE', '--auth must be session or basic');
           const port = Number(o.port);
@@ -495,8 +514,9 @@ export function registerBmcCommands(program: Command): void {
               if (o.bootHook) await bootHook(o.bootHook)(e);
             },
           });
+          if (o.fault) EMULATOR_FAULTS[o.fault as EmulatorFaultName].apply(emu.faults);
           process.stdout.write(
-            `bmc emulator (${o.mockup ? `mockup ${o.mockup}` : o.profile}) listening on ${emu.url} (user ${o.username})\n`,
+            `bmc emulator (${o.mockup ? `mockup ${o.mockup}` : o.profile}) listening on ${emu.url} (user ${o.username})${o.fault ? ` with fault ${o.fault}` : ''}\n`,
           );
           await new Promise<void>((resolve) => {
             const stop = () => resolve();

@@ -2,65 +2,33 @@
  * `dpu-ztp provision SERIAL… [--wait]` and `dpu-ztp jobs list|show|cancel|retry`:
  * provisioning jobs through the operator API, for technicians. With `--wait`
  * (and `jobs show --wait`) a line per device shows its state, step and time in
- * it — redrawn in place on a terminal, printed as plain lines on each change
- * otherwise (logs, CI). The exit code says how the job ended.
+ * it — redrawn in place on a terminal (a compact table of steps above 20
+ * devices), printed as plain lines on each change otherwise (logs, CI); see
+ * cli/job-progress.ts. The exit code says how the job ended.
  */
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { components } from '../../web/api/index.js';
 import { type ApiClient, type ApiFlags, addApiOptions, apiClient, call } from '../api-client.js';
 import { action, CliError } from '../exit.js';
-
-type JobJson = components['schemas']['Job'];
-type DeviceRow = JobJson['devices'][number];
+import {
+  deviceLine,
+  FINISHED_JOB_STATES,
+  type JobJson,
+  JobProgress,
+  jobSummary as summary,
+} from '../job-progress.js';
 
 const STRATEGIES = ['auto', 'virtual-media', 'image-push', 'http-boot'] as const;
-const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
-
-function elapsed(d: DeviceRow, now: number): string {
-  if (!d.startedAt) return '';
-  const end = d.finishedAt ? Date.parse(d.finishedAt) : now;
-  const s = Math.max(0, Math.round((end - Date.parse(d.startedAt)) / 1000));
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
-
-/** One device's progress line: serial, state, step, attempt, elapsed, and why it stopped. */
-export function deviceLine(d: DeviceRow, now = Date.now()): string {
-  const why = d.error ? `  ${d.error.code}: ${d.error.message}` : '';
-  return `${d.serial.padEnd(20)} ${d.state.padEnd(15)} ${d.step.padEnd(14)} #${d.attempt} ${elapsed(d, now).padStart(7)}${why}`;
-}
-
-function summary(j: components['schemas']['JobSummary']): string {
-  const c = j.counts;
-  return `job ${j.id} ${j.kind} ${j.state}: ${c.succeeded ?? 0} succeeded, ${c.failed ?? 0} failed, ${c['needs-attention'] ?? 0} need attention, ${c.cancelled ?? 0} cancelled, ${(c.queued ?? 0) + (c.running ?? 0)} in progress of ${c.total ?? 0}`;
-}
 
 /** Follows a job until it finishes; returns its last view. */
 async function follow(api: ApiClient, id: string, intervalMs: number): Promise<JobJson> {
-  const tty = process.stdout.isTTY === true;
-  let drawn = 0;
-  const last = new Map<string, string>();
+  const view = new JobProgress(process.stdout);
   for (;;) {
     const j = await call(api.http.GET('/api/v1/jobs/{id}', { params: { path: { id } } }));
-    const now = Date.now();
-    if (tty) {
-      // Redraw in place: cursor up over the previous frame, clear each line.
-      let out = drawn ? `\x1b[${drawn}A` : '';
-      const lines = [...j.devices.map((d) => deviceLine(d, now)), summary(j)];
-      for (const l of lines) out += `\x1b[2K${l}\n`;
-      process.stdout.write(out);
-      drawn = lines.length;
-    } else {
-      for (const d of j.devices) {
-        const key = `${d.state} ${d.step} ${d.attempt}`;
-        if (last.get(d.serial) !== key) {
-          last.set(d.serial, key);
-          process.stdout.write(`${deviceLine(d, now)}\n`);
-        }
-      }
-    }
-    if (FINISHED.has(j.state)) {
-      if (!tty) process.stdout.write(`${summary(j)}\n`);
+    view.render(j);
+    if (FINISHED_JOB_STATES.has(j.state)) {
+      view.end(j);
       return j;
     }
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -164,7 +132,9 @@ export function registerJobCommands(program: Command): void {
       const json = await call(
         api.http.GET('/api/v1/jobs', {
           // The server checks the state name (400 naming the allowed ones).
-          params: { query: { limit, ...(o.state ? { state: o.state as JobJson['state'] } : {}) } },
+          params: {
+            query: { limit, ...(o.state ? { state: o.state as components['schemas']['Job']['state'] } : {}) },
+          },
         }),
       );
       if (o.json) {

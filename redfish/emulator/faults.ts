@@ -77,3 +77,41 @@ export class FaultSet {
     return undefined;
   }
 }
+
+/**
+ * Named faults that make one emulated BMC fail a provisioning run the same way every time:
+ * `bmc emulate --fault NAME` and `dpu-ztp demo --fail-dpu N[:NAME]`.
+ */
+export const EMULATOR_FAULTS = {
+  /** Every `ComputerSystem.Reset` answers 400 with a DMTF error: the job fails in `power-cycle`. */
+  'reset-refused': {
+    description: 'the BMC refuses every reset (HTTP 400): the run fails in power-cycle',
+    apply(f: FaultSet): void {
+      f.add({
+        method: 'POST',
+        path: /\/Actions\/ComputerSystem\.Reset$/,
+        times: Number.POSITIVE_INFINITY,
+        status: 400,
+        messageId: 'Base.1.16.GeneralError',
+        message: 'The reset was refused: the system is held in reset by its host (injected fault).',
+      });
+    },
+  },
+  /** SimpleUpdate tasks end in `Exception`: an image push fails in `prepare`. */
+  'task-exception': {
+    description: 'SimpleUpdate tasks end in Exception: an image push fails in prepare',
+    apply(f: FaultSet): void {
+      f.failTasks = 'Writing the image to the DPU failed (injected fault).';
+    },
+  },
+  /** Media never ejects: the run needs attention with `REDFISH_ERR_MEDIA_STUCK`. */
+  'media-stuck': {
+    description: 'ejected media stays inserted: virtual media needs attention (REDFISH_ERR_MEDIA_STUCK)',
+    apply(f: FaultSet): void {
+      f.stuckMedia = true;
+    },
+  },
+} as const satisfies Record<string, { description: string; apply(f: FaultSet): void }>;
+
+/** The name of an {@link EMULATOR_FAULTS} entry. */
+export type EmulatorFaultName = keyof typeof EMULATOR_FAULTS;

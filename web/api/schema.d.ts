@@ -1117,6 +1117,7 @@ export interface components {
                 state: "queued" | "running" | "succeeded" | "failed" | "needs-attention" | "cancelled";
                 step: string;
                 attempt: number;
+                strategy?: string;
                 startedAt: string | null;
                 finishedAt: string | null;
                 error: {
