@@ -88,7 +88,11 @@ export const MetricAttr = {
   state: 'state',
   step: 'step',
   strategy: 'strategy',
+  kind: 'kind',
 } as const;
+
+/** Label value when a strategy or vendor profile is not known (yet): before preflight, a BMC not probed. */
+export const UNKNOWN_LABEL = 'unknown';
 
 /** Returns the project's tracer (no-op until the SDK is started). */
 export function tracer(): Tracer {

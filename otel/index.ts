@@ -5,15 +5,22 @@ export {
   Metric,
   MetricAttr,
   recordSpanError,
+  UNKNOWN_LABEL,
   tracer,
   withSpan,
 } from './conventions.js';
 export {
+  type DevicesByStateOptions,
   type Instruments,
   instruments,
   listenerAttrs,
   observeDevicesByState,
-  observeWriteBehindDepth,
   progressAttrs,
+  type QueueDepth,
+  recordWriteBehindDrops,
+  redfishErrorAttrs,
+  redfishRequestAttrs,
+  redfishRetryAttrs,
+  registerWriteBehindQueue,
   restconfAttrs,
 } from './metrics.js';
