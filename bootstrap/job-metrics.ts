@@ -30,6 +30,22 @@ export function runLabels(kind: JobKind, run: JobDevice, probedProfile?: string)
   };
 }
 
+const KINDS: readonly JobKind[] = ['provision', 'power', 'decommission'];
+const OUTCOMES = ['succeeded', 'failed', 'needs-attention', 'cancelled'] as const;
+
+/**
+ * Starts the run counters at 0 for every kind and outcome: a counter series that first appears at 1
+ * shows no rate (and no success ratio) until it moves again, which on a quiet fleet may be hours.
+ */
+export function initRunCounters(): void {
+  const m = instruments();
+  for (const kind of KINDS) {
+    m.jobsStarted.add(0, { [MetricAttr.kind]: kind });
+    for (const outcome of OUTCOMES)
+      m.jobsFinished.add(0, { [MetricAttr.kind]: kind, [MetricAttr.outcome]: outcome });
+  }
+}
+
 /** A run entered its first step afresh (not a resume): counted once per attempt. */
 export function recordRunStarted(kind: JobKind): void {
   instruments().jobsStarted.add(1, { [MetricAttr.kind]: kind });
@@ -48,7 +64,8 @@ export function recordStep(labels: RunLabels, step: string, outcome: string, sec
 
 /**
  * A run finished with `outcome` (its final state: `succeeded`, `failed`, `needs-attention`,
- * `cancelled`). Its duration runs from the first step of this attempt (read from the step records,
+ * `cancelled`): counted by kind and outcome; its duration (by kind, outcome, strategy and vendor
+ * profile) runs from the first step of this attempt (read from the step records,
  * so a run resumed after a restart counts its whole time) to now.
  */
 export async function recordRunFinished(
@@ -64,7 +81,7 @@ export async function recordRunFinished(
     [MetricAttr.vendorProfile]: labels.vendorProfile,
   };
   const m = instruments();
-  m.jobsFinished.add(1, attrs);
+  m.jobsFinished.add(1, { [MetricAttr.kind]: labels.kind, [MetricAttr.outcome]: outcome });
   try {
     const row = await store.db
       .selectFrom('job_steps')

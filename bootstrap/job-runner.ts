@@ -39,7 +39,13 @@ import {
   waitBound,
 } from './device-steps.js';
 import { isTransient, JobError, stopOf } from './job-errors.js';
-import { recordRunFinished, recordRunStarted, recordStep, runLabels } from './job-metrics.js';
+import {
+  initRunCounters,
+  recordRunFinished,
+  recordRunStarted,
+  recordStep,
+  runLabels,
+} from './job-metrics.js';
 import { DEVICE_RUN_QUEUE, type PgBoss } from './job-queue.js';
 import { type JobView, JobStore, type NewJob, stepsOf } from './job-store.js';
 
@@ -173,6 +179,7 @@ export class JobRunner {
 
   /** Starts listening for device events and work, the dispatch loop and the sweeper. */
   async start(): Promise<void> {
+    initRunCounters();
     this.#unsub.push(
       this.#o.lifecycle.subscribe((e) => {
         const serial = e.kind === 'contact' ? e.contact.serial : e.progress.serial;
