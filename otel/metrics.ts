@@ -232,6 +232,8 @@ export function registerWriteBehindQueue(queue: string, source: QueueDepth): voi
     writeBehindQueues.set(queue, set);
   }
   set.add(new WeakRef(source));
+  // Its drop counter starts at 0: a series that first appears at 1 shows no rate until it moves again.
+  instruments().writeBehindDropped.add(0, queueAttrs(queue));
 }
 
 const queueAttrCache = new Map<string, Attributes>();
