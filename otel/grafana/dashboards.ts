@@ -220,7 +220,8 @@ export function fleetOverview() {
         .unit('percentunit')
         .withTarget(
           prom(
-            `sum by (rpc) (rate(${M.restconf}{outcome!="ok"}[$__rate_interval])) / sum by (rpc) (rate(${M.restconf}[$__rate_interval]))`,
+            // `or … * 0`: an RPC without errors shows 0 %, not "no data".
+            `(sum by (rpc) (rate(${M.restconf}{outcome!="ok"}[$__rate_interval])) or sum by (rpc) (rate(${M.restconf}[$__rate_interval])) * 0) / sum by (rpc) (rate(${M.restconf}[$__rate_interval]))`,
             '{{rpc}}',
           ),
         )
