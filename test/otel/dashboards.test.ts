@@ -249,8 +249,15 @@ describe.skipIf(!haveTool('prometheus'))(
       ])
         expect([...withData], key).toContain(key);
       // The values behind them, not only their presence.
-      const provisioned = await query('max by (state) (dpu_ztp_devices{state="provisioned"})');
-      expect(Number(provisioned.data?.result[0]?.value[1])).toBe(2);
+      // The gauge reuses its count for 5 s: both devices show within a few scrapes.
+      await until(
+        'both devices provisioned in the devices gauge',
+        async () =>
+          Number(
+            (await query('max by (state) (dpu_ztp_devices{state="provisioned"})')).data?.result[0]?.value[1],
+          ) === 2,
+        30_000,
+      );
       const ratio = await query(
         expand(
           'sum(increase(dpu_ztp_jobs_finished_total{kind="provision",outcome="succeeded"}[$__range])) / sum(increase(dpu_ztp_jobs_finished_total{kind="provision"}[$__range]))',
