@@ -46,9 +46,12 @@ export function spawnServe(
   const timeoutMs = o.timeoutMs ?? 60_000;
   const t0 = performance.now();
   const logs: string[] = [];
+  // BENCH_SERVE_NODE_ARGS: extra node flags for the serve process only (e.g. `--cpu-prof`).
+  const nodeArgs = (process.env.BENCH_SERVE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       o.bin ?? dpuZtpBin,
       'serve',
       '--host',

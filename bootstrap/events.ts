@@ -146,30 +146,28 @@ export class EventLog {
    * without, in a transaction of its own.
    */
   async append(event: EventInput, tx?: Queryable): Promise<EventView> {
-    const run = async (t: Queryable) => {
-      const row = await t
-        .insertInto('events')
-        .values({
-          type: event.type,
-          serial: event.serial ?? null,
-          job: event.job ?? null,
-          data: JSON.stringify(event.data ?? {}),
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      // Webhook patterns match here, in SQL, so a webhook added on another
-      // replica a moment ago is honoured without a cache to invalidate.
-      await sql`
+    // One statement (atomic on its own, one round trip): the row, its webhook
+    // deliveries and the wake-up notification. Webhook patterns match here,
+    // in SQL, so a webhook added on another replica a moment ago is honoured
+    // without a cache to invalidate. A data-modifying CTE always runs; the
+    // notify CTE runs because the final select reads it.
+    const r = await sql<EventRow>`
+      with e as (
+        insert into events (type, serial, job, data)
+        values (${event.type}, ${event.serial ?? null}, ${event.job ?? null}, ${JSON.stringify(event.data ?? {})}::jsonb)
+        returning *),
+      d as (
         insert into webhook_deliveries (webhook, event_id)
-        select w.id, ${row.id}::int8 from webhooks w
+        select w.id, e.id from webhooks w, e
         where exists (
           select 1 from jsonb_array_elements_text(w.events) p(v)
-          where p.v = '*' or p.v = ${event.type}
-             or (p.v like '%.*' and ${event.type} like left(p.v, -1) || '%'))`.execute(t);
-      await sql`select pg_notify(${EVENT_CHANNEL}, '')`.execute(t);
-      return eventView(row);
-    };
-    return tx ? run(tx) : this.#db.transaction().execute(run);
+          where p.v = '*' or p.v = e.type
+             or (p.v like '%.*' and e.type like left(p.v, -1) || '%'))),
+      n as (select pg_notify(${EVENT_CHANNEL}, '') as notified)
+      select e.* from e cross join n`.execute(tx ?? this.#db);
+    const row = r.rows[0];
+    if (!row) throw new Error('event insert returned no row');
+    return eventView(row);
   }
 
   /** Events with `after < id <= upto` matching `filter`, oldest first. */
@@ -327,6 +325,8 @@ export class EventHub {
   #unlisten: (() => Promise<void>) | undefined;
   #started = false;
   #stopped = false;
+  /** An append was signalled while there were no subscribers (so not read yet). */
+  #stale = false;
 
   constructor(log: EventLog, opts: EventHubOptions = {}) {
     this.#log = log;
@@ -369,12 +369,21 @@ export class EventHub {
    */
   subscribe(fn: EventSubscriber): () => void {
     this.#subs.add(fn);
+    // Reads skipped while nobody listened are caught up now (from the high water, so nothing is lost).
+    if (this.#stale) this.wake();
     return () => this.#subs.delete(fn);
   }
 
   /** Reads new events now (coalesced: one read in flight, one more queued at most). */
   wake(): void {
     if (this.#stopped || !this.#started) return;
+    // Nobody listens: no read. The high water stays where it is, so the next
+    // subscriber still gets every event after it (the first read catches up).
+    if (this.#subs.size === 0) {
+      this.#stale = true;
+      return;
+    }
+    this.#stale = false;
     if (this.#pumping) {
       this.#again = true;
       return;

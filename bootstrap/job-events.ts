@@ -7,13 +7,14 @@
 import { appendJobEvent, type EventLog } from './events.js';
 import type { DeviceRunChange, JobChange, JobEvents } from './job-runner.js';
 
-/** `JobEvents` that append `job.state` and `job.device.state` events to `log`. */
+/** `JobEvents` that append `job.created`, `job.state` and `job.device.state` events to `log`. */
 export function jobEventsToLog(log: EventLog, onError: (err: unknown) => void): JobEvents {
   return {
     jobChanged(c: JobChange) {
-      appendJobEvent(log, { type: 'job.state', job: c.jobId, data: { to: c.state, kind: c.kind } }).catch(
-        onError,
-      );
+      const event = c.created
+        ? ({ type: 'job.created', job: c.jobId, data: { kind: c.kind, devices: c.created.devices } } as const)
+        : ({ type: 'job.state', job: c.jobId, data: { to: c.state, kind: c.kind } } as const);
+      appendJobEvent(log, event).catch(onError);
     },
     deviceChanged(c: DeviceRunChange) {
       appendJobEvent(log, {

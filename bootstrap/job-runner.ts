@@ -55,6 +55,8 @@ export interface JobChange {
   kind: JobKind;
   state: JobState;
   at: Date;
+  /** Set on the change that created the job: how many devices it covers. */
+  created?: { devices: number };
 }
 
 /** A device run changed state or step. */
@@ -245,7 +247,7 @@ export class JobRunner {
   async create(job: NewJob): Promise<JobView> {
     const { id, runs } = await this.store.create(job);
     const at = new Date();
-    this.#emitJob({ jobId: id, kind: job.kind, state: 'queued', at });
+    this.#emitJob({ jobId: id, kind: job.kind, state: 'queued', at, created: { devices: runs.length } });
     await this.#dispatch(runs);
     return (await this.store.view(id)) as JobView;
   }

@@ -428,37 +428,51 @@ export class JobStore {
   ): Promise<{ ok: boolean; resumed: boolean; run: JobDevice }> {
     const now = this.#now();
     const resumed = run.step === step && run.step_started_at !== null;
+    // One statement: the run's move and the attempt's record land together (or,
+    // when the lease is lost and the update matches nothing, neither does).
     const updated = await this.#db
-      .updateTable('job_devices')
-      .set(
-        resumed
-          ? { updated_at: now }
-          : { step, step_started_at: now, step_deadline: deadline ?? null, updated_at: now },
+      .with('u', (db) =>
+        db
+          .updateTable('job_devices')
+          .set(
+            resumed
+              ? { updated_at: now }
+              : { step, step_started_at: now, step_deadline: deadline ?? null, updated_at: now },
+          )
+          .where('id', '=', run.id)
+          .where('owner', '=', owner)
+          .where('state', '=', 'running')
+          .returningAll(),
       )
-      .where('id', '=', run.id)
-      .where('owner', '=', owner)
-      .where('state', '=', 'running')
-      .returningAll()
+      .with('s', (db) =>
+        db
+          .insertInto('job_steps')
+          .columns(['run_id', 'step', 'attempt', 'started_at', 'result', 'owner'])
+          .expression((eb) =>
+            eb
+              .selectFrom('u')
+              // Typed casts: parameters in a SELECT list are otherwise text.
+              .select([
+                'u.id',
+                sql<string>`${step}::text`.as('step'),
+                sql<number>`${run.attempt}::int4`.as('attempt'),
+                sql<Date>`${now}::timestamptz`.as('started_at'),
+                sql<string>`'running'::text`.as('result'),
+                sql<string>`${owner}::text`.as('owner'),
+              ]),
+          )
+          .onConflict((oc) =>
+            oc.columns(['run_id', 'step', 'attempt']).doUpdateSet({
+              owner,
+              result: 'running',
+              detail: sql<string>`coalesce(job_steps.detail || '; ', '') || ${`resumed by ${owner} at ${now.toISOString()}`}`,
+            }),
+          ),
+      )
+      .selectFrom('u')
+      .selectAll()
       .executeTakeFirst();
     if (!updated) return { ok: false, resumed, run };
-    await this.#db
-      .insertInto('job_steps')
-      .values({
-        run_id: run.id,
-        step,
-        attempt: run.attempt,
-        started_at: now,
-        result: 'running',
-        owner,
-      })
-      .onConflict((oc) =>
-        oc.columns(['run_id', 'step', 'attempt']).doUpdateSet({
-          owner,
-          result: 'running',
-          detail: sql<string>`coalesce(job_steps.detail || '; ', '') || ${`resumed by ${owner} at ${now.toISOString()}`}`,
-        }),
-      )
-      .execute();
     return { ok: true, resumed, run: updated };
   }
 

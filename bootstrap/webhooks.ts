@@ -96,6 +96,10 @@ export class WebhookSender {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryAt = Number.POSITIVE_INFINITY;
   #unsubscribe: (() => void) | undefined;
+  #hub: EventHub | undefined;
+  /** Whether any webhook existed at the last look (deliveries exist only for webhooks). */
+  #active = true;
+  #lastLook = 0;
 
   constructor(opts: WebhookSenderOptions) {
     this.#o = {
@@ -111,10 +115,31 @@ export class WebhookSender {
 
   /** Starts sending: now, on every batch of new events, and on the fallback poll. */
   start(hub?: EventHub): void {
-    this.#unsubscribe = hub?.subscribe(() => this.wake());
-    this.#poll = setInterval(() => this.wake(), this.#o.pollMs);
+    this.#hub = hub;
+    this.#poll = setInterval(() => this.refresh(), this.#o.pollMs);
     this.#poll.unref();
+    this.refresh();
+  }
+
+  /**
+   * Looks again whether any webhook exists, then for due deliveries. With no
+   * webhook (the common case) the sender neither follows the event hub nor
+   * claims anything, so events cost it nothing; a webhook added on another
+   * replica is noticed at the next poll (its deliveries wait in the table).
+   */
+  refresh(): void {
+    if (this.#stopped) return;
+    this.#lastLook = 0;
     this.wake();
+  }
+
+  #follow(active: boolean): void {
+    this.#active = active;
+    if (active && !this.#unsubscribe && this.#hub) this.#unsubscribe = this.#hub.subscribe(() => this.wake());
+    if (!active && this.#unsubscribe) {
+      this.#unsubscribe();
+      this.#unsubscribe = undefined;
+    }
   }
 
   /** Stops claiming; waits for requests in flight. */
@@ -143,6 +168,15 @@ export class WebhookSender {
       this.#again = false;
       let n = 0;
       try {
+        if (this.#lastLook === 0 || Date.now() - this.#lastLook >= this.#o.pollMs) {
+          const r = await sql<{ any: boolean }>`select exists (select 1 from webhooks) as any`.execute(
+            this.#o.db,
+          );
+          this.#lastLook = Date.now();
+          if (this.#stopped) return;
+          this.#follow(r.rows[0]?.any === true);
+        }
+        if (!this.#active) return;
         n = await this.sendDue();
       } catch (err) {
         this.#o.onError?.(err);

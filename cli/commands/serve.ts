@@ -357,7 +357,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: [
           eventRoutes({ log: events, hub }),
-          webhookRoutes({ box: secretBox, onChange: () => webhooks.wake() }),
+          webhookRoutes({ box: secretBox, onChange: () => webhooks.refresh() }),
           imageRoutes({
             store: imageStore,
             urls: (name, origin) => {

@@ -20,6 +20,7 @@ import { BmcStore, loadOrCreateSecretKeyFile, SecretBox } from '../../bootstrap/
 import { type DatabaseHandle, openDatabase } from '../../db/index.js';
 import { type BmcEmulator, type EmulatorPersonaId, startBmcEmulator } from '../../redfish/index.js';
 import { createPostgresDatabase } from '../helpers/db.js';
+import { openSse, type SseFrame } from '../helpers/sse.js';
 import { childEnv, repoRoot, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
 import { FAST_EMULATOR } from '../redfish/helpers.js';
 
@@ -337,6 +338,30 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
       for (const serial of ['JOB-VM-1', 'JOB-BF-1'])
         expect((await api(s, 'GET', `/api/v1/devices/${serial}`)).body.state).toBe('provisioned');
       expect(runs.map((r) => r.code)).toEqual([0, 0]);
+      // The job's story in the event log, as an SSE client replaying it from the start sees it.
+      const token = readFileSync(join(s.dataDir, 'admin-token'), 'utf8').trim();
+      const stream = await openSse(`${s.serve?.api}/api/v1/events?job=${job.id}&after=0`, {
+        authorization: `Bearer ${token}`,
+      });
+      try {
+        expect(stream.status).toBe(200);
+        const frames: SseFrame[] = [];
+        while (!frames.some((f) => f.event === 'job.state' && JSON.parse(f.data).data.to === 'succeeded'))
+          frames.push(...(await stream.take(1, 30_000)));
+        expect(frames[0]?.event).toBe('job.created');
+        expect(JSON.parse(frames[0]?.data ?? '{}').data).toMatchObject({ kind: 'provision', devices: 2 });
+        for (const serial of ['JOB-VM-1', 'JOB-BF-1'])
+          expect(
+            frames.some(
+              (f) =>
+                f.event === 'job.device.state' &&
+                JSON.parse(f.data).serial === serial &&
+                JSON.parse(f.data).data.to === 'succeeded',
+            ),
+          ).toBe(true);
+      } finally {
+        stream.close();
+      }
       const insert = vm.requests.find((r) => r.path.endsWith('/Actions/VirtualMedia.InsertMedia'));
       expect(insert).toBeDefined();
       expect(
