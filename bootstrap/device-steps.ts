@@ -22,6 +22,7 @@ import {
   rebootAndConfirm,
   STRATEGY_PHASES,
   type StepEvent,
+  type PhaseCheckpoint,
   type StrategyContext,
   type StrategyName,
   type StrategyWaits,
@@ -163,6 +164,25 @@ async function strategyContext(ctx: StepContext): Promise<StrategyContext> {
     image,
     waits: ctx.timeouts.redfish,
     onStep: (e) => ctx.onRedfishStep(e),
+    checkpoint: checkpointOf(ctx),
+  };
+}
+
+/**
+ * The run's phase checkpoint, kept in its context per attempt and step (a retry of the job is a new
+ * attempt and starts afresh; a resumed or retried step of the same attempt continues).
+ */
+function checkpointOf(ctx: StepContext): PhaseCheckpoint {
+  const key = `checkpoint:${ctx.run.attempt}:${ctx.run.step}`;
+  const current = () => (ctx.run.context[key] as Record<string, unknown> | undefined) ?? {};
+  return {
+    get: (name) => current()[name],
+    async set(name, value) {
+      const next = { ...current(), [name]: value };
+      const saved = await ctx.store.saveContext(ctx.run, ctx.owner, { [key]: next });
+      if (!saved) throw new Error('lease lost');
+      ctx.run.context[key] = next;
+    },
   };
 }
 
@@ -211,6 +231,8 @@ async function prepare(ctx: StepContext): Promise<StepResult> {
   const candidates = (ctx.run.context.candidates as StrategyName[] | undefined) ?? [strategyOf(ctx)];
   const start = candidates.indexOf(strategyOf(ctx));
   const notes: string[] = [];
+  if (sctx.checkpoint?.get('simple-update') !== undefined)
+    notes.push('SimpleUpdate already accepted before a takeover: followed its task, no second push');
   for (let i = Math.max(0, start); i < candidates.length; i++) {
     const strategy = candidates[i] as StrategyName;
     const started = new Set<string>();

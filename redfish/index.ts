@@ -59,6 +59,7 @@ export { planReboot, readPower, rebootAndConfirm, waitForPower } from './strateg
 export {
   DEFAULT_WAITS,
   type ImageSpec,
+  type PhaseCheckpoint,
   type ResetHooks,
   runStep,
   STRATEGY_ORDER,

@@ -61,6 +61,18 @@ export interface StepEvent {
   readonly next?: StrategyName;
 }
 
+/**
+ * Durable memory of a phase in progress: what it already asked of the BMC, so
+ * that the same phase run again after a crash continues (polls the task it
+ * started) instead of asking again (a second SimpleUpdate would restart a
+ * 20-minute BFB push). Values are small JSON. A durable caller (a provisioning
+ * job) keeps them per attempt; without one a phase always starts afresh.
+ */
+export interface PhaseCheckpoint {
+  get(name: string): unknown;
+  set(name: string, value: unknown): Promise<void>;
+}
+
 /** What a strategy runs with. */
 export interface StrategyContext {
   readonly client: RedfishClient;
@@ -68,6 +80,7 @@ export interface StrategyContext {
   readonly image: ImageSpec;
   readonly waits: StrategyWaits;
   readonly onStep?: (event: StepEvent) => void;
+  readonly checkpoint?: PhaseCheckpoint;
 }
 
 /**

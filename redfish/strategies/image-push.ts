@@ -23,25 +23,41 @@ export const imagePushPhases: StrategyPhases = {
     const hook = probe.profile.hooks.beforeImagePush;
     if (hook) await runStep(ctx, 'image-push', 'prepare', () => hook({ client, probe }));
     let accepted: RedfishResponse | undefined;
-    await runStep(ctx, 'image-push', 'simple-update', async () => {
-      const path = target.replace(/\/$/, '');
-      const body: RedfishJson = {
-        ImageURI: image.url,
-        Targets: [probe.profile.imagePush.targetsLeadingSlash ? path : path.replace(/^\//, '')],
-      };
-      // "TransferProtocol is ignored if the URI provided in ImageURI contains a scheme" — but BMCs that list
-      // it (BlueField) expect it, so send it when it is offered.
-      const proto = transferProtocolOfUrl(image.url);
-      if (proto && u.protocols.includes(proto)) body.TransferProtocol = transferProtocolToRedfish(proto);
-      if (image.username !== undefined) {
-        // SimpleUpdate spells it `Username` (UpdateService v1_4), unlike InsertMedia's `UserName`.
-        body.Username = image.username;
-        body.Password = image.password ?? '';
-      }
-      const res = await client.post(u.simpleUpdateTarget, body);
-      accepted = res;
-      return `POST ${u.simpleUpdateTarget} → ${res.status}${res.location ? ` (monitor ${res.location})` : ''}`;
-    });
+    const saved = acceptedOf(ctx.checkpoint?.get('simple-update'));
+    if (saved) {
+      // Asked before a crash: follow that task rather than push the image a second time.
+      accepted = saved;
+      ctx.onStep?.({
+        strategy: 'image-push',
+        step: 'simple-update',
+        status: 'done',
+        detail: `already accepted (${saved.location ?? `status ${saved.status}`}): following its task`,
+      });
+    } else
+      await runStep(ctx, 'image-push', 'simple-update', async () => {
+        const path = target.replace(/\/$/, '');
+        const body: RedfishJson = {
+          ImageURI: image.url,
+          Targets: [probe.profile.imagePush.targetsLeadingSlash ? path : path.replace(/^\//, '')],
+        };
+        // "TransferProtocol is ignored if the URI provided in ImageURI contains a scheme" — but BMCs that list
+        // it (BlueField) expect it, so send it when it is offered.
+        const proto = transferProtocolOfUrl(image.url);
+        if (proto && u.protocols.includes(proto)) body.TransferProtocol = transferProtocolToRedfish(proto);
+        if (image.username !== undefined) {
+          // SimpleUpdate spells it `Username` (UpdateService v1_4), unlike InsertMedia's `UserName`.
+          body.Username = image.username;
+          body.Password = image.password ?? '';
+        }
+        const res = await client.post(u.simpleUpdateTarget, body);
+        accepted = res;
+        await ctx.checkpoint?.set('simple-update', {
+          status: res.status,
+          location: res.location ?? null,
+          body: res.body ?? {},
+        });
+        return `POST ${u.simpleUpdateTarget} → ${res.status}${res.location ? ` (monitor ${res.location})` : ''}`;
+      });
     const res = accepted;
     if (!res) throw new RedfishError('REDFISH_ERR_BAD_RESPONSE', 'SimpleUpdate returned nothing');
     await runStep(ctx, 'image-push', 'task', async () => {
@@ -58,6 +74,21 @@ export const imagePushPhases: StrategyPhases = {
     );
   },
 };
+
+/** A SimpleUpdate answer as a checkpoint stored it, back in the shape `waitForTask` takes. */
+function acceptedOf(v: unknown): RedfishResponse | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const o = v as { status?: unknown; location?: unknown; body?: unknown };
+  if (typeof o.status !== 'number') return undefined;
+  const body = o.body && typeof o.body === 'object' ? (o.body as RedfishJson) : {};
+  return {
+    status: o.status,
+    headers: {},
+    body,
+    etag: undefined,
+    location: typeof o.location === 'string' ? o.location : undefined,
+  };
+}
 
 /** Runs the image-push strategy. */
 export async function runImagePush(ctx: StrategyContext): Promise<void> {

@@ -236,6 +236,32 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
     expect(insertedSlot(emu).Inserted).toBe(false);
   });
 
+  it('a BlueField push taken over mid-task follows the task already started: one SimpleUpdate, one boot', async () => {
+    const bf = await rig.device('SN-TAKEOVER', 'bluefield', { taskDurationMs: 3_000 });
+    const first = await rig.runner();
+    const job = await first.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-TAKEOVER', bmc: 'bmc-SN-TAKEOVER' }],
+      params: { strategy: 'image-push', installerImage: 'installer.iso' },
+    });
+    // Stop the first replica once the BMC has accepted the push (the checkpoint is stored).
+    const hasCheckpoint = async () =>
+      Object.keys((await first.store.runs(job.id))[0]?.context ?? {}).some((k) =>
+        k.startsWith('checkpoint:'),
+      );
+    for (let i = 0; i < 400 && !(await hasCheckpoint()); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await hasCheckpoint()).toBe(true);
+    await first.stop();
+    const second = await rig.runner();
+    const v = await settle(second, job.id);
+    expect(v.state, JSON.stringify(v.devices)).toBe('succeeded');
+    const pushes = bf.requests.filter((r) => r.method === 'POST' && r.path.endsWith('SimpleUpdate'));
+    expect(pushes).toHaveLength(1);
+    expect(bf.boots).toHaveLength(1);
+    const prepare = v.devices[0]?.steps?.filter((s) => s.step === 'prepare');
+    expect(prepare?.at(-1)?.detail, JSON.stringify(prepare)).toMatch(/already accepted/);
+  });
+
   it('a device without a BMC, or a missing installer image, needs attention (not a retry)', async () => {
     await rig.db.db.insertInto('devices').values({ serial: 'SN-NOBMC', updated_at: new Date() }).execute();
     await rig.device('SN-NOIMG', 'generic');
