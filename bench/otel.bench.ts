@@ -14,23 +14,35 @@ import type { BenchResult, Report } from './run.js';
 import { otlpSink } from './sztp.bench.js';
 
 const FLEET_DPUS = process.env.BENCH_OTEL_FLEET_DPUS ?? '200';
+/** `BENCH_OTEL_PARTS=rpc,fleet` (default both). */
+const PARTS = (process.env.BENCH_OTEL_PARTS ?? 'rpc,fleet').split(',');
 
 const load = () => loadavg().map((x) => +x.toFixed(1));
 
-/** Runs `bench` and returns its result lines (also printed through `report`). */
+/**
+ * Runs `bench` and returns its result lines (also printed through `report`). A run that fails
+ * before measuring (a loaded machine's 503 "under pressure" at start-up) is tried once more.
+ */
 async function collect(
   bench: (r: Report) => Promise<void>,
   report: Report,
   tag: string,
 ): Promise<BenchResult[]> {
-  const out: BenchResult[] = [];
-  const loadavg_before = load();
-  await bench((r) => {
-    const line = { ...r, otel_mode: tag, loadavg_before };
-    out.push(line);
-    report(line);
-  });
-  return out;
+  for (let attempt = 1; ; attempt++) {
+    const out: BenchResult[] = [];
+    const loadavg_before = load();
+    try {
+      await bench((r) => {
+        const line = { ...r, otel_mode: tag, loadavg_before };
+        out.push(line);
+        report(line);
+      });
+      return out;
+    } catch (err) {
+      if (attempt >= 2 || out.length > 0) throw err;
+      report({ name: 'otel_run_retried', otel_mode: tag, error: String((err as Error).message) });
+    }
+  }
 }
 
 const num = (r: BenchResult | undefined, k: string) => Number(r?.[k] ?? Number.NaN);
@@ -40,6 +52,16 @@ export default async function bench(report: Report): Promise<void> {
   const saved = { ...process.env };
   try {
     // (a) the bootstrap RPC, in process: off first (the SDK, once registered, stays global).
+    if (PARTS.includes('rpc')) await rpc(report);
+    if (PARTS.includes('fleet')) await fleet(report);
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
+async function rpc(report: Report): Promise<void> {
+  {
     process.env.BENCH_SZTP_MODES = 'keepalive';
     delete process.env.BENCH_DATABASE_URL;
     const sztp = (await import('./sztp.bench.js')).default;
@@ -58,19 +80,23 @@ export default async function bench(report: Report): Promise<void> {
       loadavg: load(),
       goal: 'throughput_ratio >= 0.9, cpu_ratio <= 1.1',
     });
+  }
+}
 
+async function fleet(report: Report): Promise<void> {
+  {
     // (b) the fleet: serve is a child process, so the SDK is switched by its environment.
     process.env.BENCH_FLEET_DPUS = FLEET_DPUS;
     delete process.env.DATABASE_URL; // PGlite only: one backend is enough for a ratio
-    const fleet = (await import('./fleet.bench.js')).default;
+    const run = (await import('./fleet.bench.js')).default;
     for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
-    const fleetOff = (await collect(fleet, report, 'off'))[0];
+    const fleetOff = (await collect(run, report, 'off'))[0];
     const sink = await otlpSink();
     let fleetOn: BenchResult | undefined;
     try {
       process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url;
       process.env.OTEL_METRIC_EXPORT_INTERVAL = '10000';
-      fleetOn = (await collect(fleet, report, 'export'))[0];
+      fleetOn = (await collect(run, report, 'export'))[0];
     } finally {
       await sink.close();
     }
@@ -87,8 +113,5 @@ export default async function bench(report: Report): Promise<void> {
       loadavg: load(),
       goal: 'throughput_ratio >= 0.9, cpu_ratio <= 1.1',
     });
-  } finally {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
   }
 }
