@@ -51,7 +51,6 @@ const ratio = (a: number, b: number) => +(a / b).toFixed(3);
 export default async function bench(report: Report): Promise<void> {
   const saved = { ...process.env };
   try {
-    // (a) the bootstrap RPC, in process: off first (the SDK, once registered, stays global).
     if (PARTS.includes('rpc')) await rpc(report);
     if (PARTS.includes('fleet')) await fleet(report);
   } finally {
@@ -60,6 +59,7 @@ export default async function bench(report: Report): Promise<void> {
   }
 }
 
+/** (a) The bootstrap RPC, in process: off first (the SDK, once registered, stays global). */
 async function rpc(report: Report): Promise<void> {
   {
     process.env.BENCH_SZTP_MODES = 'keepalive';
@@ -83,6 +83,7 @@ async function rpc(report: Report): Promise<void> {
   }
 }
 
+/** (b) A fleet run against `serve`. */
 async function fleet(report: Report): Promise<void> {
   {
     // (b) the fleet: serve is a child process, so the SDK is switched by its environment.
