@@ -91,6 +91,33 @@ export interface Problem {
   [extra: string]: unknown;
 }
 
+/**
+ * The problem body as a shared schema (`#/components/schemas/Problem` in the OpenAPI
+ * document): `code` is the enum of {@link API_ERRORS}, so generated clients can switch on it.
+ */
+export const ProblemSchema = {
+  $id: 'Problem',
+  type: 'object',
+  description: 'An RFC 9457 problem: every error answer of the operator API (`application/problem+json`)',
+  required: ['type', 'title', 'status', 'code', 'detail'],
+  properties: {
+    type: {
+      type: 'string',
+      description: '`urn:dpu-ztp:error:<code>`',
+      example: 'urn:dpu-ztp:error:API_ERR_NOT_FOUND',
+    },
+    title: { type: 'string', description: 'what the code means' },
+    status: { type: 'integer', description: 'the HTTP status', example: 404 },
+    code: {
+      type: 'string',
+      enum: Object.keys(API_ERRORS),
+      description: 'the stable error code (README "Operator API" error table)',
+    },
+    detail: { type: 'string', description: 'what went wrong with this request', example: 'no device SN-1' },
+  },
+  additionalProperties: true,
+} as const;
+
 /** Builds the problem body for a code and detail message. */
 export function problem(code: ApiErrorCode, detail: string, extra?: Record<string, unknown>): Problem {
   const { status } = API_ERRORS[code];

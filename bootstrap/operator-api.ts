@@ -21,7 +21,7 @@ import Fastify, {
 import type { Kysely } from 'kysely';
 import { type Database, findUnstorableText, type TokenRole } from '../db/index.js';
 import { auditHook } from './audit.js';
-import { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
+import { API_ERRORS, ApiError, type ApiErrorCode, ProblemSchema, problem } from './errors.js';
 import { EventLog } from './events.js';
 import type { OwnerStore } from './owner.js';
 import { registerAuditRoutes } from './routes/audit.js';
@@ -78,6 +78,8 @@ export interface OperatorApiOptions {
    * none, and it holds counts, never serials or secrets); absent → no route.
    */
   metrics?: () => Promise<string>;
+  /** Told of every route Fastify registers, on every scope (the document coverage test). */
+  onRoute?: (route: { method: string | string[]; url: string }) => void;
 }
 
 declare module 'fastify' {
@@ -157,6 +159,9 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
     ...(opts.https ? { https: opts.https } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const onRoute = opts.onRoute;
+  if (onRoute) app.addHook('onRoute', (route) => onRoute({ method: route.method, url: route.url }));
+
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object),
   );
@@ -210,7 +215,14 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    // Shared schemas keep their `$id` as their component name (`#/components/schemas/Problem`),
+    // so generated clients get stable type names instead of `def-0`, `def-1`, ….
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
   });
+  app.addSchema(ProblemSchema);
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -12,6 +12,7 @@ import { registerBmcDiscover } from './commands/bmc-discover.js';
 import { registerBmcsCommands } from './commands/bmcs.js';
 import { registerImagesCommands } from './commands/images.js';
 import { registerJobCommands } from './commands/jobs.js';
+import { registerOpenApiCommand } from './commands/openapi.js';
 import { registerPkiCommands } from './commands/pki.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
@@ -28,6 +29,7 @@ registerBmcDiscover(program.commands.find((c) => c.name() === 'bmc') as Command)
 registerBmcsCommands(program);
 registerImagesCommands(program);
 registerJobCommands(program);
+registerOpenApiCommand(program);
 registerPkiCommands(program);
 registerServeCommands(program);
 registerTokenCommands(program);

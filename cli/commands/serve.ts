@@ -11,27 +11,20 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
   BmcStore,
-  bmcRoutes,
-  type ApiRoutes,
   buildOperatorApi,
   DeviceStateLifecycle,
   databaseWakeSource,
   EventHub,
   EventLog,
-  deviceImportRoutes,
   ensureAdminToken,
-  eventRoutes,
   ImageStore,
-  imageRoutes,
   JobRunner,
   jobEventsToLog,
-  jobRoutes,
   loadOrCreateSecretKeyFile,
   openJobQueue,
   type ReadinessCheck,
   SecretBox,
   WebhookSender,
-  webhookRoutes,
 } from '../../bootstrap/index.js';
 import {
   checkDataDir,
@@ -59,6 +52,7 @@ import { toPem } from '../../pki/index.js';
 import { observeDevicesByState } from '../../otel/index.js';
 import { startTelemetry } from '../../otel/sdk.js';
 import { readPackageVersion } from '../version.js';
+import { operatorRoutes } from './operator-routes.js';
 import { ensurePki, fileOwnerStore, loadServerPki } from './serve-pki.js';
 
 /** SDK diagnostics (a collector that is down, a dropped batch) as warnings in the service log. */
@@ -293,7 +287,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
 
     const bmcStore = new BmcStore(handle.db, secretBox);
     const migrated = (await pendingMigrations(handle.db)).length === 0;
-    let routes: ApiRoutes[] = [];
     if (migrated) {
       // A key that does not open the stored passwords (changed, or another replica's) would
       // fail every BMC later, one by one; refuse to start instead.
@@ -325,7 +318,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         log: log.child({ component: 'jobs' }),
         events: jobEventsToLog(events, (err) => log.warn({ err }, 'could not record a job event')),
       });
-      routes = [jobRoutes({ runner })];
       if (!config.imagesAdvertiseUrl)
         log.warn(
           'provisioning jobs hand BMCs installer URLs on the images listener at the bind address; set --images-advertise-url to the address BMCs reach',
@@ -355,21 +347,20 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
-        routes: [
-          eventRoutes({ log: events, hub }),
-          webhookRoutes({ box: secretBox, onChange: () => webhooks.refresh() }),
-          imageRoutes({
-            store: imageStore,
-            urls: (name, origin) => {
-              const b = imageBases(origin);
-              return { https: imageUrl(b.https, name), http: imageUrl(b.http, name) };
-            },
-            onChange: (name) => imageCatalog.invalidate(name),
-          }),
-          bmcRoutes({ store: bmcStore }),
-          deviceImportRoutes({ store: bmcStore }),
-          ...routes,
-        ],
+        routes: operatorRoutes({
+          events,
+          hub,
+          secretBox,
+          onWebhookChange: () => webhooks.refresh(),
+          imageStore,
+          imageUrls: (name, origin) => {
+            const b = imageBases(origin);
+            return { https: imageUrl(b.https, name), http: imageUrl(b.http, name) };
+          },
+          onImageChange: (name) => imageCatalog.invalidate(name),
+          bmcStore,
+          runner,
+        }),
       }),
       await buildDeviceServer({
         logger: log.child({ listener: 'device' }),
