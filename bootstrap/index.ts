@@ -66,6 +66,7 @@ export {
   SecretKeyError,
 } from './secrets.js';
 export { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
+export { DASHBOARD_CSP, type DashboardOptions } from './dashboard.js';
 export {
   type ApiContext,
   type ApiInstance,

@@ -59,6 +59,8 @@ export interface JobDeviceView {
   startedAt: string | null;
   finishedAt: string | null;
   error: { code: string; message: string; bmcMessages?: unknown[] } | null;
+  /** The W3C trace id of the run's root span (from its stored traceparent), for a trace viewer link. */
+  traceId: string | null;
   steps?: JobStepView[];
 }
 
@@ -113,6 +115,7 @@ export function jobDeviceView(r: JobDevice, steps?: JobStep[]): JobDeviceView {
           ...(r.bmc_messages?.length ? { bmcMessages: r.bmc_messages } : {}),
         }
       : null,
+    traceId: /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(r.traceparent ?? '')?.[1] ?? null,
     ...(steps
       ? {
           steps: steps.map((s) => ({
@@ -286,7 +289,7 @@ export class JobStore {
   }
 
   /** Jobs newest first, optionally of one state; keyset pages by (created_at, id). */
-  async list(opts: { state?: JobState; limit: number; before?: { at: Date; id: string } }) {
+  async list(opts: { state?: JobState; serial?: string; limit: number; before?: { at: Date; id: string } }) {
     let q = this.#db
       .selectFrom('jobs')
       .selectAll()
@@ -294,6 +297,11 @@ export class JobStore {
       .orderBy('id', 'desc')
       .limit(opts.limit + 1);
     if (opts.state) q = q.where('state', '=', opts.state);
+    const serial = opts.serial;
+    if (serial !== undefined)
+      q = q.where('id', 'in', (eb) =>
+        eb.selectFrom('job_devices').select('job_id').where('serial', '=', serial),
+      );
     if (opts.before) {
       const b = opts.before;
       q = q.where((eb) =>

@@ -21,6 +21,7 @@ import Fastify, {
 import type { Kysely } from 'kysely';
 import { type Database, findUnstorableText, type TokenRole } from '../db/index.js';
 import { auditHook } from './audit.js';
+import { type DashboardOptions, registerDashboard, sessionRoutes } from './dashboard.js';
 import { API_ERRORS, ApiError, type ApiErrorCode, ProblemSchema, problem } from './errors.js';
 import { EventLog } from './events.js';
 import type { OwnerStore } from './owner.js';
@@ -78,6 +79,8 @@ export interface OperatorApiOptions {
    * none, and it holds counts, never serials or secrets); absent → no route.
    */
   metrics?: () => Promise<string>;
+  /** The lab dashboard served at `/` (absent: no dashboard; `/api/v1/session` still answers). */
+  dashboard?: DashboardOptions;
   /** Told of every route Fastify registers, on every scope (the document coverage test). */
   onRoute?: (route: { method: string | string[]; url: string }) => void;
 }
@@ -224,6 +227,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
   });
   app.addSchema(ProblemSchema);
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  if (opts.dashboard) await registerDashboard(app, opts.dashboard);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
@@ -293,6 +297,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
         registerDeviceRoutes,
         registerOwnerRoutes,
         registerAuditRoutes,
+        sessionRoutes({ traceUiUrl: opts.dashboard?.traceUiUrl }),
         ...(opts.routes ?? []),
       ]) {
         await routes(api as unknown as ApiInstance, ctx);

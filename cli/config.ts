@@ -54,6 +54,8 @@ export interface ServiceConfig {
   readonly awaitCompleteTimeout: number;
   /** Lease of a device run in seconds: a dead replica's runs are taken over this long after it stopped. */
   readonly jobLease: number;
+  /** A trace viewer URL template with `{traceId}`: the dashboard links each device run's trace. */
+  readonly traceUiUrl: string | undefined;
 }
 
 /** Timeouts (ms) and the connection cap of each listener. */
@@ -157,6 +159,21 @@ function baseUrl(scheme: 'http' | 'https') {
       fail(where, 'must not carry a query, fragment or credentials');
     return u.toString().replace(/\/+$/, '');
   };
+}
+
+/** An http(s) URL template holding `{traceId}` (the dashboard fills in a run's trace id). */
+function traceUiUrl(value: Raw, where: string): string {
+  const s = nonEmpty(value, where).trim();
+  if (!s.includes('{traceId}')) fail(where, 'must contain {traceId}, where the trace id goes');
+  let u: URL;
+  try {
+    u = new URL(s.replaceAll('{traceId}', '0'));
+  } catch {
+    fail(where, `must be a URL like https://grafana.lab/trace/{traceId}, got ${JSON.stringify(s)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') fail(where, 'must be an http:// or https:// URL');
+  if (u.username || u.password) fail(where, 'must not carry credentials');
+  return s;
 }
 
 /** A count in [min, max]. */
@@ -265,6 +282,14 @@ export const SETTINGS = [
     description: 'base URL devices reach the device TLS listener at, in handed-out image URLs',
     defaultText: 'https://<address the request came in on>:<device-port>',
     parse: baseUrl('https'),
+  },
+  {
+    key: 'traceUiUrl',
+    flag: 'trace-ui-url',
+    env: 'DPU_ZTP_TRACE_UI_URL',
+    placeholder: 'URL',
+    description: "trace viewer URL with {traceId}: the dashboard links each device run's trace there",
+    parse: traceUiUrl,
   },
   {
     key: 'idleTimeoutMs',
@@ -540,6 +565,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     awaitDeviceTimeout: (out.awaitDeviceTimeout as number | undefined) ?? 2400,
     awaitCompleteTimeout: (out.awaitCompleteTimeout as number | undefined) ?? 1800,
     jobLease: (out.jobLease as number | undefined) ?? 30,
+    traceUiUrl: out.traceUiUrl as string | undefined,
   };
   if (config.connections.headersTimeoutMs > config.connections.requestTimeoutMs) {
     fail('--headers-timeout/--request-timeout', 'the headers timeout must not exceed the request timeout');

@@ -94,6 +94,7 @@ const DeviceRunView = Type.Object({
     }),
     Type.Null(),
   ]),
+  traceId: Type.Union([Type.String(), Type.Null()]),
   steps: Type.Optional(Type.Array(StepView)),
 });
 const Counts = Type.Object({
@@ -250,9 +251,10 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
         schema: {
           operationId: 'listJobs',
           tags: ['jobs'],
-          summary: 'List jobs, newest first, optionally by state (cursor pages)',
+          summary: 'List jobs, newest first, optionally by state or by a device in them (cursor pages)',
           querystring: Type.Object({
             state: Type.Optional(JobStateT),
+            serial: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
           }),
@@ -269,6 +271,7 @@ export function jobRoutes(opts: JobRoutesOptions): ApiRoutes {
         const page = await runner.store.list({
           limit: q.limit ?? 50,
           ...(q.state ? { state: q.state as JobState } : {}),
+          ...(q.serial ? { serial: q.serial } : {}),
           ...(q.cursor ? { before: decodeCursor(q.cursor) } : {}),
         });
         return {

@@ -5,7 +5,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -346,6 +347,12 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         readiness: () => readiness(handle, config.dataDir),
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
+        // The dashboard Vite built into dist/dashboard (`npm run build`); not dist/web, where tsc
+        // emits web/api (the typed client the CLI uses).
+        dashboard: {
+          root: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dashboard'),
+          traceUiUrl: config.traceUiUrl,
+        },
         owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: operatorRoutes({
           events,

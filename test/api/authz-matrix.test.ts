@@ -46,6 +46,7 @@ const EXPECTED: Record<string, Role> = {
   'GET /owner': 'viewer',
   'PUT /owner': 'admin',
   'GET /profiles': 'viewer',
+  'GET /session': 'viewer',
   'GET /profiles/{name}': 'viewer',
   'PUT /profiles/{name}': 'operator',
   'DELETE /profiles/{name}': 'operator',

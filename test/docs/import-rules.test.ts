@@ -32,7 +32,7 @@ function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) return name === 'node_modules' ? [] : sources(p);
-    return /\.(ts|mts|mjs|js)$/.test(name) ? [p] : [];
+    return /\.(ts|tsx|mts|mjs|js)$/.test(name) ? [p] : [];
   });
 }
 

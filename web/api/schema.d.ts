@@ -180,6 +180,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling token's name and role, and the dashboard's settings (trace viewer URL) */
+        get: operations["getSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -389,7 +406,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List jobs, newest first, optionally by state (cursor pages) */
+        /** List jobs, newest first, optionally by state or by a device in them (cursor pages) */
         get: operations["listJobs"];
         put?: never;
         /**
@@ -1257,6 +1274,30 @@ export interface operations {
             };
         };
     };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        role: "admin" | "operator" | "viewer";
+                        traceUiUrl: string | null;
+                    };
+                };
+            };
+        };
+    };
     streamEvents: {
         parameters: {
             query?: {
@@ -2065,6 +2106,7 @@ export interface operations {
         parameters: {
             query?: {
                 state?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                serial?: string;
                 limit?: number;
                 cursor?: string;
             };
@@ -2182,6 +2224,7 @@ export interface operations {
                                 message: string;
                                 bmcMessages?: unknown[];
                             } | null;
+                            traceId: string | null;
                             steps?: {
                                 step: string;
                                 attempt: number;
@@ -2256,6 +2299,7 @@ export interface operations {
                                 message: string;
                                 bmcMessages?: unknown[];
                             } | null;
+                            traceId: string | null;
                             steps?: {
                                 step: string;
                                 attempt: number;
@@ -2328,6 +2372,7 @@ export interface operations {
                                 message: string;
                                 bmcMessages?: unknown[];
                             } | null;
+                            traceId: string | null;
                             steps?: {
                                 step: string;
                                 attempt: number;
@@ -2400,6 +2445,7 @@ export interface operations {
                                 message: string;
                                 bmcMessages?: unknown[];
                             } | null;
+                            traceId: string | null;
                             steps?: {
                                 step: string;
                                 attempt: number;

@@ -1,0 +1,196 @@
+/**
+ * One device: its state and labels, its jobs with each step attempt on a
+ * timeline (errors with the BMC's own messages, a trace link when a trace
+ * viewer is configured), its progress reports, and its BMC's check report.
+ * Refreshed by the device's live events.
+ */
+import { useEffect } from 'preact/hooks';
+import type { Job, RunView } from '../api';
+import {
+  BmcMessages,
+  duration,
+  ErrorBox,
+  Labels,
+  StateBadge,
+  useCtx,
+  useFleetVersion,
+  useLoad,
+  when,
+} from '../ui';
+import { CheckReport } from './bmcs';
+
+/** A run's steps as a timeline: one row per attempt, a bar as long as it took. */
+export function Timeline({ run, traceUiUrl }: { run: RunView; traceUiUrl: string | null }) {
+  const steps = run.steps ?? [];
+  const t0 = steps.length ? new Date(steps[0]!.startedAt).getTime() : 0;
+  const end = Math.max(
+    t0 + 1,
+    ...steps.map((s) => (s.finishedAt ? new Date(s.finishedAt).getTime() : Date.now())),
+  );
+  const trace = traceUiUrl && run.traceId ? traceUiUrl.replaceAll('{traceId}', run.traceId) : undefined;
+  return (
+    <div class="run">
+      <p>
+        <StateBadge state={run.state} /> step <strong>{run.step}</strong>, attempt {run.attempt}
+        {run.startedAt && (
+          <span class="muted">
+            {' '}
+            · started {when(run.startedAt)} · {duration(run.startedAt, run.finishedAt)}
+          </span>
+        )}
+        {trace && (
+          <>
+            {' '}
+            ·{' '}
+            <a href={trace} target="_blank" rel="noopener noreferrer">
+              trace {run.traceId?.slice(0, 8)}…
+            </a>
+          </>
+        )}
+      </p>
+      {run.error && (
+        <div class="alert error" role="alert" data-testid="run-error">
+          <strong>{run.error.code}</strong>: {run.error.message}
+          <BmcMessages messages={run.error.bmcMessages} />
+        </div>
+      )}
+      {steps.length > 0 && (
+        <ol class="timeline" aria-label={`Steps of ${run.serial}`}>
+          {steps.map((s) => {
+            const a = new Date(s.startedAt).getTime();
+            const b = s.finishedAt ? new Date(s.finishedAt).getTime() : Date.now();
+            const left = ((a - t0) / (end - t0)) * 100;
+            const width = Math.max(0.5, ((b - a) / (end - t0)) * 100);
+            return (
+              <li key={`${s.step}/${s.attempt}`} class={`step result-${s.result}`}>
+                <span class="step-name">
+                  {s.step}
+                  {s.attempt > 1 ? ` #${s.attempt}` : ''}
+                </span>
+                <span class="step-bar" aria-hidden="true">
+                  <span style={{ marginLeft: `${left}%`, width: `${width}%` }} />
+                </span>
+                <span class="step-result">
+                  {s.result} <span class="muted">{duration(s.startedAt, s.finishedAt)}</span>
+                </span>
+                {(s.detail || s.errorCode) && (
+                  <span class="step-detail">
+                    {s.errorCode && <strong>{s.errorCode} </strong>}
+                    {s.detail}
+                    <BmcMessages messages={s.bmcMessages} />
+                  </span>
+                )}
+              </li>
+            );
+          })}
+        </ol>
+      )}
+    </div>
+  );
+}
+
+export function DevicePage({ serial }: { serial: string }) {
+  const { api, session, fleet } = useCtx();
+  const version = useFleetVersion();
+  const device = useLoad(() => api.device(serial), [serial]);
+  const jobs = useLoad(async () => {
+    const page = await api.jobs({ serial, limit: 10 });
+    const full = await Promise.all(page.items.map((j) => api.job(j.id, true)));
+    return full.map((j: Job) => ({ job: j, run: j.devices.find((d) => d.serial === serial) }));
+  }, [serial]);
+  const events = useLoad(() => api.deviceEvents(serial), [serial]);
+  const bmcId = device.data?.bmc;
+  const bmc = useLoad(async () => (bmcId ? api.bmc(bmcId) : undefined), [bmcId]);
+
+  // The fleet's live events tell when this device changed: re-read its pages then.
+  const d = fleet.devices.get(serial);
+  const run = fleet.runs.get(serial);
+  useEffect(() => {
+    if (version === 0) return;
+    device.reload();
+    jobs.reload();
+    events.reload();
+  }, [d, run?.state, run?.step]);
+
+  return (
+    <section aria-labelledby="device-h">
+      <p>
+        <a href="#/">← Fleet</a>
+      </p>
+      <h1 id="device-h">Device {serial}</h1>
+      <ErrorBox text={device.error} />
+      {device.data && (
+        <dl class="facts">
+          <dt>State</dt>
+          <dd data-testid="device-state">
+            <StateBadge state={device.data.state} />
+          </dd>
+          <dt>Profile</dt>
+          <dd>{device.data.profile ?? '—'}</dd>
+          <dt>BMC</dt>
+          <dd>{device.data.bmc ?? '—'}</dd>
+          <dt>Hardware model</dt>
+          <dd>{device.data.hwModel ?? '—'}</dd>
+          <dt>Last progress</dt>
+          <dd>
+            {device.data.lastProgress
+              ? `${device.data.lastProgress.type} at ${when(device.data.lastProgress.at)}${
+                  device.data.lastProgress.message ? ` — ${device.data.lastProgress.message}` : ''
+                }`
+              : '—'}
+          </dd>
+          <dt>Labels</dt>
+          <dd>
+            <Labels labels={device.data.labels} />
+          </dd>
+        </dl>
+      )}
+      <h2>Jobs</h2>
+      <ErrorBox text={jobs.error} />
+      {jobs.data?.length === 0 && <p class="muted">No job has run on this device yet.</p>}
+      {jobs.data?.map(({ job, run }) => (
+        <article class="card" key={job.id} aria-label={`Job ${job.id}`}>
+          <h3>
+            <a href={`#/jobs/${job.id}`}>
+              {job.kind} job {job.id.slice(0, 8)}
+            </a>{' '}
+            <StateBadge state={job.state} /> <span class="muted">{when(job.createdAt)}</span>
+          </h3>
+          {run && <Timeline run={run} traceUiUrl={session.traceUiUrl} />}
+        </article>
+      ))}
+      <h2>Progress reports</h2>
+      <ErrorBox text={events.error} />
+      {events.data && events.data.items.length === 0 && <p class="muted">None yet.</p>}
+      {events.data && events.data.items.length > 0 && (
+        <table class="plain">
+          <caption class="sr-only">Progress reports and requests of {serial}</caption>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Type</th>
+              <th scope="col">Message</th>
+              <th scope="col">From</th>
+            </tr>
+          </thead>
+          <tbody>
+            {events.data.items.map((e) => (
+              <tr key={e.id} class={e.progressType?.endsWith('-error') ? 'row-error' : ''}>
+                <td>{when(e.at)}</td>
+                <td>{e.kind}</td>
+                <td>{e.progressType ?? '—'}</td>
+                <td>{e.message ?? ''}</td>
+                <td>{e.remoteAddress ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>BMC check</h2>
+      <ErrorBox text={bmc.error} />
+      {!bmcId && <p class="muted">This device names no BMC.</p>}
+      {bmc.data && <CheckReport bmc={bmc.data} />}
+    </section>
+  );
+}
