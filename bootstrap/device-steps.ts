@@ -33,6 +33,7 @@ import {
   waitForPower,
   RedfishError,
 } from '../redfish/index.js';
+import { Attr } from '../otel/index.js';
 import type { BmcStore, BmcTarget } from './bmc-store.js';
 import { JobError } from './job-errors.js';
 import type { JobStore } from './job-store.js';
@@ -158,8 +159,13 @@ async function strategyContext(ctx: StepContext): Promise<StrategyContext> {
   const probe = await ctx.probe();
   const url = ctx.run.context.imageUrl;
   const image: ImageSpec = { url: typeof url === 'string' ? url : '' };
+  const strategy = ctx.run.context.strategy;
   return {
-    client: client.withSignal(ctx.signal),
+    // Every Redfish request of the step carries the vendor profile and strategy in its span.
+    client: client.withSignal(ctx.signal).withSpanAttributes({
+      [Attr.bmcVendorProfile]: probe.profile.id,
+      [Attr.redfishStrategy]: typeof strategy === 'string' ? strategy : undefined,
+    }),
     probe,
     image,
     waits: ctx.timeouts.redfish,

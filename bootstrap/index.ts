@@ -115,6 +115,7 @@ export {
   JobRunner,
   type JobRunnerOptions,
 } from './job-runner.js';
+export { JobTraceIndex, type JobTraceIndexOptions, TRACES_CHANNEL } from './job-trace-index.js';
 export {
   DECOMMISSION_STEPS,
   type JobCounts,

@@ -8,12 +8,12 @@
  * missed notification costs latency, never correctness. A sweeper re-queues
  * runs whose replica died (lease expired).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { context as otelContext, propagation, type Span, trace } from '@opentelemetry/api';
 import type { Kysely } from 'kysely';
 import type { Database, JobDevice, JobDeviceState, JobKind, JobState, Notifier } from '../db/index.js';
-import { Attr, recordSpanError, tracer } from '../otel/index.js';
+import { Attr, recordSpanError, SpanName, tracer } from '../otel/index.js';
 import {
   backoffDelay,
   DEFAULT_WAITS,
@@ -48,6 +48,7 @@ import {
 } from './job-metrics.js';
 import { DEVICE_RUN_QUEUE, type PgBoss } from './job-queue.js';
 import { type JobView, JobStore, type NewJob, stepsOf } from './job-store.js';
+import type { JobTraceIndex } from './job-trace-index.js';
 
 /** A job was created or its state changed. */
 export interface JobChange {
@@ -101,8 +102,13 @@ export interface JobRunnerOptions {
   /** The device lifecycle (this replica's sZTP contacts and progress reports). */
   lifecycle: { subscribe(listener: DeviceEventListener): () => void };
   bmcs: BmcStore;
-  /** URL of an image on the images listener (what the BMC fetches), or undefined when not stored. */
-  installerImageUrl(name: string): Promise<string | undefined>;
+  /**
+   * URL of an image on the images listener (what the BMC fetches), or undefined when not stored. With
+   * `token` (the run's image token) the URL carries it, so the BMC's reads join the run's trace.
+   */
+  installerImageUrl(name: string, token?: string): Promise<string | undefined>;
+  /** Where the runs' traces are announced (the device listener and image service read it). */
+  traces?: JobTraceIndex;
   /** This replica's name in leases (default host:pid:random). */
   owner?: string;
   /** Device runs in progress at once on this replica (default 64). */
@@ -410,202 +416,236 @@ export class JobRunner {
     const params = { ...job.params, kind: job.kind };
     const timeouts = this.#timeoutsFor(params);
     const steps = stepsOf(job.kind);
-    const span = this.#rootSpan(run, job.kind);
+    const resumed = run.traceparent !== null;
     if (!run.traceparent) {
+      // The run's root span: recorded and ended now, so the trace has its root even when this replica
+      // dies mid-run; every replica that drives the run (this one, or one resuming it) records under it.
+      const root = tracer().startSpan(SpanName.jobRun, {
+        attributes: {
+          [Attr.jobId]: run.job_id,
+          [Attr.deviceSerial]: run.serial,
+          [Attr.jobKind]: job.kind,
+          [Attr.jobAttempt]: run.attempt,
+        },
+      });
       const carrier: Record<string, string> = {};
-      propagation.inject(trace.setSpan(otelContext.active(), span), carrier);
+      propagation.inject(trace.setSpan(otelContext.active(), root), carrier);
+      root.end();
       if (carrier.traceparent) {
-        await this.store.setTraceparent(run.id, carrier.traceparent).catch(() => undefined);
-        run = { ...run, traceparent: carrier.traceparent };
+        const saved = await this.store
+          .setTrace(run.id, carrier.traceparent, randomBytes(9).toString('base64url'))
+          .catch(() => undefined);
+        run = saved ?? { ...run, traceparent: carrier.traceparent };
       }
     }
-    // Keep the lease alive; losing it (taken over, cancelled, finished elsewhere) stops this run at once.
-    let renewedAt = Date.now();
-    const heartbeat = setInterval(
-      async () => {
-        try {
-          // A late renewal is harmless: it lands only while we still own the run (a replica that took
-          // it over makes it fail, and we stop below).
-          if (await this.store.renew(run.id, this.#owner, this.#leaseMs)) renewedAt = Date.now();
-          else {
-            const now = await this.store.run(run.id);
-            abort.abort(
-              now?.state === 'cancelled'
-                ? new JobError('JOB_ERR_CANCELLED', 'the job was cancelled')
-                : new Error('lease lost'),
-            );
+    const span = this.#driveSpan(run, job.kind, resumed);
+    if (run.traceparent) this.#o.traces?.started(run.serial, run.traceparent, run.image_token);
+    let terminal = false;
+    // Everything below — steps, Redfish calls, cleanup — is recorded under this replica's drive span.
+    return otelContext.with(trace.setSpan(otelContext.active(), span), async () => {
+      // Keep the lease alive; losing it (taken over, cancelled, finished elsewhere) stops this run at once.
+      let renewedAt = Date.now();
+      const heartbeat = setInterval(
+        async () => {
+          try {
+            // A late renewal is harmless: it lands only while we still own the run (a replica that took
+            // it over makes it fail, and we stop below).
+            if (await this.store.renew(run.id, this.#owner, this.#leaseMs)) renewedAt = Date.now();
+            else {
+              const now = await this.store.run(run.id);
+              abort.abort(
+                now?.state === 'cancelled'
+                  ? new JobError('JOB_ERR_CANCELLED', 'the job was cancelled')
+                  : new Error('lease lost'),
+              );
+            }
+          } catch (err) {
+            // The database did not answer: once the lease may have run out another replica may take the
+            // run, so stop here first (an unreachable database must not make two runners).
+            if (Date.now() - renewedAt > this.#leaseMs * 0.8)
+              abort.abort(new Error('lease not renewed in time'));
+            this.#o.log?.warn({ err, run: run.id }, 'lease renewal failed');
           }
-        } catch (err) {
-          // The database did not answer: once the lease may have run out another replica may take the
-          // run, so stop here first (an unreachable database must not make two runners).
-          if (Date.now() - renewedAt > this.#leaseMs * 0.8)
-            abort.abort(new Error('lease not renewed in time'));
-          this.#o.log?.warn({ err, run: run.id }, 'lease renewal failed');
-        }
-      },
-      Math.max(100, Math.floor(this.#leaseMs / 3)),
-    );
-    let client: RedfishClient | undefined;
-    let target: BmcTarget | undefined;
-    let probe: BmcProbe | undefined;
-    const bmc = async () => {
-      target ??= await bmcTargetOf(this.#o.bmcs, run);
-      client ??= new RedfishClient(clientOptionsFor(target, this.#o.redfish));
-      return { client, target };
-    };
-    this.#emitDevice(run);
-    try {
-      let i = Math.max(0, steps.indexOf(run.step));
-      for (; i < steps.length; i++) {
-        const step = steps[i] as string;
-        if (step === 'done') break;
-        if (abort.signal.aborted) throw abort.signal.reason;
-        const bound = waitBound(step, timeouts);
-        const entered = await this.store.enterStep(
-          run,
-          step,
-          this.#owner,
-          bound !== undefined ? new Date(Date.now() + bound) : undefined,
-        );
-        if (!entered.ok) throw new Error('lease lost');
-        run = entered.run;
-        if (i === 0 && !entered.resumed) recordRunStarted(job.kind);
-        const stepStarted = (run.step_started_at ?? new Date()).getTime();
-        const stepSeconds = () => (Date.now() - stepStarted) / 1000;
-        this.#emitDevice(run);
-        const redfishLines: string[] = [];
-        const ctx: StepContext = {
-          run,
-          params,
-          owner: this.#owner,
-          store: this.store,
-          signal: abort.signal,
-          timeouts,
-          bmc,
-          probe: async () => {
-            const { client: c, target: t } = await bmc();
-            probe ??= await probeFor(c.withSignal(abort.signal), t);
-            return probe;
-          },
-          installerImageUrl: (name) => this.#o.installerImageUrl(name),
-          waitFor: (deadline, check) => this.#waitFor(run.serial, deadline, check, abort.signal),
-          onRedfishStep: (e: StepEvent) => {
-            if (e.status === 'fallback' || e.status === 'failed')
-              redfishLines.push(`${e.strategy}/${e.step} ${e.status}${e.detail ? `: ${e.detail}` : ''}`);
-          },
-          markReset: async () => {
-            const r = await this.store.markReset(run, this.#owner);
-            if (r) run = r;
-            ctx.run = run;
-            return !!r;
-          },
-        };
-        const fn = this.#steps[job.kind]?.[step];
-        if (!fn) throw new JobError('JOB_ERR_INTERNAL', `no step ${step} for ${job.kind} jobs`);
-        try {
-          const out = await tracer().startActiveSpan(
-            `dpu-ztp.job.step.${step}`,
-            {
-              attributes: { [Attr.jobId]: run.job_id, [Attr.deviceSerial]: run.serial, [Attr.jobStep]: step },
-            },
-            trace.setSpan(otelContext.active(), span),
-            async (s: Span) => {
-              try {
-                return await this.#withRetry(step, ctx, abort.signal, fn, (note) => redfishLines.push(note));
-              } catch (err) {
-                recordSpanError(s, err);
-                throw err;
-              } finally {
-                s.end();
-              }
-            },
-          );
-          if (out.context) {
-            const saved = await this.store.saveContext(run, this.#owner, out.context);
-            if (!saved) throw new Error('lease lost');
-            run = saved;
-          }
-          await this.store.endStep(
+        },
+        Math.max(100, Math.floor(this.#leaseMs / 3)),
+      );
+      let client: RedfishClient | undefined;
+      let target: BmcTarget | undefined;
+      let probe: BmcProbe | undefined;
+      const bmc = async () => {
+        target ??= await bmcTargetOf(this.#o.bmcs, run);
+        client ??= new RedfishClient(clientOptionsFor(target, this.#o.redfish));
+        return { client, target };
+      };
+      this.#emitDevice(run);
+      try {
+        let i = Math.max(0, steps.indexOf(run.step));
+        for (; i < steps.length; i++) {
+          const step = steps[i] as string;
+          if (step === 'done') break;
+          if (abort.signal.aborted) throw abort.signal.reason;
+          const bound = waitBound(step, timeouts);
+          const entered = await this.store.enterStep(
             run,
+            step,
             this.#owner,
-            step,
-            'done',
-            [out.detail, ...redfishLines].filter(Boolean).join('; '),
+            bound !== undefined ? new Date(Date.now() + bound) : undefined,
           );
-          recordStep(runLabels(job.kind, run, probe?.profile.id), step, 'done', stepSeconds());
-        } catch (err) {
-          const s = stopOf(err);
-          const cancelled =
-            s.code === 'JOB_ERR_CANCELLED' ||
-            (abort.signal.reason instanceof JobError && abort.signal.reason.code === 'JOB_ERR_CANCELLED');
-          const interrupted = !cancelled && abort.signal.aborted;
-          recordStep(
-            runLabels(job.kind, run, probe?.profile.id),
-            step,
-            cancelled ? 'cancelled' : interrupted ? 'interrupted' : 'failed',
-            stepSeconds(),
-          );
-          await this.store
-            .endStep(
+          if (!entered.ok) throw new Error('lease lost');
+          run = entered.run;
+          if (i === 0 && !entered.resumed) recordRunStarted(job.kind);
+          const stepStarted = (run.step_started_at ?? new Date()).getTime();
+          const stepSeconds = () => (Date.now() - stepStarted) / 1000;
+          this.#emitDevice(run);
+          const redfishLines: string[] = [];
+          const ctx: StepContext = {
+            run,
+            params,
+            owner: this.#owner,
+            store: this.store,
+            signal: abort.signal,
+            timeouts,
+            bmc,
+            probe: async () => {
+              const { client: c, target: t } = await bmc();
+              probe ??= await probeFor(c.withSignal(abort.signal), t);
+              return probe;
+            },
+            installerImageUrl: (name) => this.#o.installerImageUrl(name, run.image_token ?? undefined),
+            waitFor: (deadline, check) => this.#waitFor(run.serial, deadline, check, abort.signal),
+            onRedfishStep: (e: StepEvent) => {
+              if (e.status === 'fallback' || e.status === 'failed')
+                redfishLines.push(`${e.strategy}/${e.step} ${e.status}${e.detail ? `: ${e.detail}` : ''}`);
+            },
+            markReset: async () => {
+              const r = await this.store.markReset(run, this.#owner);
+              if (r) run = r;
+              ctx.run = run;
+              return !!r;
+            },
+          };
+          const fn = this.#steps[job.kind]?.[step];
+          if (!fn) throw new JobError('JOB_ERR_INTERNAL', `no step ${step} for ${job.kind} jobs`);
+          try {
+            const out = await tracer().startActiveSpan(
+              SpanName.jobStep(step),
+              {
+                attributes: {
+                  [Attr.jobId]: run.job_id,
+                  [Attr.deviceSerial]: run.serial,
+                  [Attr.jobStep]: step,
+                  [Attr.jobAttempt]: run.attempt,
+                  ...(typeof run.context.strategy === 'string'
+                    ? { [Attr.jobStrategy]: run.context.strategy }
+                    : {}),
+                },
+              },
+              trace.setSpan(otelContext.active(), span),
+              async (s: Span) => {
+                try {
+                  return await this.#withRetry(step, ctx, abort.signal, fn, (note) => {
+                    s.addEvent('retry', { [Attr.exceptionMessage]: note.slice(0, 500) });
+                    redfishLines.push(note);
+                  });
+                } catch (err) {
+                  recordSpanError(s, err);
+                  throw err;
+                } finally {
+                  s.end();
+                }
+              },
+            );
+            if (out.context) {
+              const saved = await this.store.saveContext(run, this.#owner, out.context);
+              if (!saved) throw new Error('lease lost');
+              run = saved;
+            }
+            await this.store.endStep(
               run,
               this.#owner,
               step,
+              'done',
+              [out.detail, ...redfishLines].filter(Boolean).join('; '),
+            );
+            recordStep(runLabels(job.kind, run, probe?.profile.id), step, 'done', stepSeconds());
+          } catch (err) {
+            const s = stopOf(err);
+            const cancelled =
+              s.code === 'JOB_ERR_CANCELLED' ||
+              (abort.signal.reason instanceof JobError && abort.signal.reason.code === 'JOB_ERR_CANCELLED');
+            const interrupted = !cancelled && abort.signal.aborted;
+            recordStep(
+              runLabels(job.kind, run, probe?.profile.id),
+              step,
               cancelled ? 'cancelled' : interrupted ? 'interrupted' : 'failed',
-              [s.message, ...redfishLines].join('; '),
-              {
-                code: cancelled ? 'JOB_ERR_CANCELLED' : s.code,
-                bmcMessages: s.bmcMessages,
-              },
-            )
-            .catch(() => undefined);
-          throw err;
+              stepSeconds(),
+            );
+            await this.store
+              .endStep(
+                run,
+                this.#owner,
+                step,
+                cancelled ? 'cancelled' : interrupted ? 'interrupted' : 'failed',
+                [s.message, ...redfishLines].join('; '),
+                {
+                  code: cancelled ? 'JOB_ERR_CANCELLED' : s.code,
+                  bmcMessages: s.bmcMessages,
+                },
+              )
+              .catch(() => undefined);
+            throw err;
+          }
         }
-      }
-      const finished = await this.store.finishRun(run, this.#owner, 'succeeded');
-      if (finished) {
-        await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), 'succeeded');
-        if (job.kind === 'decommission') await markRegistered(this.store, run.serial);
-        this.#emitDevice(finished);
-      }
-    } catch (err) {
-      const reason = abort.signal.aborted ? abort.signal.reason : err;
-      if (reason instanceof JobError && reason.code === 'JOB_ERR_CANCELLED') {
-        // The run is already `cancelled` in the database: leave the BMC as clean as we can.
-        await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), 'cancelled');
-        await this.#cleanup(run, job.kind, bmc).catch(() => undefined);
-        await this.store.release(run.id, this.#owner).catch(() => undefined);
-      } else if (abort.signal.aborted) {
-        // Shutdown or a lost lease: not a failure of the device. Let it go for a takeover.
-        await this.store.release(run.id, this.#owner).catch(() => undefined);
-        // Queued again at once unless this replica is stopping (any replica's sweeper catches it then).
-        if (!this.#stopping) await this.#dispatch([run.id]).catch(() => undefined);
-      } else {
-        const s = stopOf(err);
-        span.setAttribute(Attr.errorCode, s.code);
-        // Leave the BMC clean for the next attempt or a person: eject, clear the override (best effort,
-        // noted on the failed step; a BMC that cannot be reached is not waited for again).
-        if (!isTransient(err) && !(err instanceof JobError && err.code === 'JOB_ERR_NO_BMC')) {
-          const note = await this.#cleanup(run, job.kind, bmc).then(
-            (lines) => (lines.length ? `cleanup: ${lines.join('; ')}` : ''),
-            (e: unknown) => `cleanup failed: ${(e as Error).message}`,
-          );
-          if (note)
-            await this.store.endStep(run, this.#owner, run.step, 'failed', note).catch(() => undefined);
-        }
-        const finished = await this.store.finishRun(run, this.#owner, s.state, s);
+        const finished = await this.store.finishRun(run, this.#owner, 'succeeded');
+        terminal = true;
         if (finished) {
-          await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), s.state);
+          await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), 'succeeded');
+          if (job.kind === 'decommission') await markRegistered(this.store, run.serial);
           this.#emitDevice(finished);
         }
+      } catch (err) {
+        const reason = abort.signal.aborted ? abort.signal.reason : err;
+        if (reason instanceof JobError && reason.code === 'JOB_ERR_CANCELLED') {
+          // The run is already `cancelled` in the database: leave the BMC as clean as we can.
+          await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), 'cancelled');
+          terminal = true;
+          await this.#cleanup(run, job.kind, bmc).catch(() => undefined);
+          await this.store.release(run.id, this.#owner).catch(() => undefined);
+        } else if (abort.signal.aborted) {
+          // Shutdown or a lost lease: not a failure of the device. Let it go for a takeover.
+          await this.store.release(run.id, this.#owner).catch(() => undefined);
+          // Queued again at once unless this replica is stopping (any replica's sweeper catches it then).
+          if (!this.#stopping) await this.#dispatch([run.id]).catch(() => undefined);
+        } else {
+          const s = stopOf(err);
+          span.setAttribute(Attr.errorCode, s.code);
+          // Leave the BMC clean for the next attempt or a person: eject, clear the override (best effort,
+          // noted on the failed step; a BMC that cannot be reached is not waited for again).
+          if (!isTransient(err) && !(err instanceof JobError && err.code === 'JOB_ERR_NO_BMC')) {
+            const note = await this.#cleanup(run, job.kind, bmc).then(
+              (lines) => (lines.length ? `cleanup: ${lines.join('; ')}` : ''),
+              (e: unknown) => `cleanup failed: ${(e as Error).message}`,
+            );
+            if (note)
+              await this.store.endStep(run, this.#owner, run.step, 'failed', note).catch(() => undefined);
+          }
+          const finished = await this.store.finishRun(run, this.#owner, s.state, s);
+          terminal = true;
+          if (finished) {
+            await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), s.state);
+            this.#emitDevice(finished);
+          }
+        }
+      } finally {
+        clearInterval(heartbeat);
+        span.end();
+        if (terminal) this.#o.traces?.finished(run.serial, run.image_token);
+        await client?.close().catch(() => undefined);
+        const settled = await this.store.settleJob(run.job_id).catch(() => undefined);
+        if (settled?.changed)
+          this.#emitJob({ jobId: run.job_id, kind: job.kind, state: settled.state, at: new Date() });
       }
-    } finally {
-      clearInterval(heartbeat);
-      span.end();
-      await client?.close().catch(() => undefined);
-      const settled = await this.store.settleJob(run.job_id).catch(() => undefined);
-      if (settled?.changed)
-        this.#emitJob({ jobId: run.job_id, kind: job.kind, state: settled.state, at: new Date() });
-    }
+    });
   }
 
   /** Runs a step, retrying BMC steps after transient failures with backoff. */
@@ -684,18 +724,19 @@ export class JobRunner {
     };
   }
 
-  #rootSpan(run: JobDevice, kind: JobKind): Span {
-    // A resumed run continues the trace it started in (its stored traceparent).
+  /** This replica's span over the run: a child of the run's stored root, so a resumed run continues its trace. */
+  #driveSpan(run: JobDevice, kind: JobKind, resumed: boolean): Span {
     const parent = run.traceparent
       ? propagation.extract(otelContext.active(), { traceparent: run.traceparent })
       : otelContext.active();
     return tracer().startSpan(
-      `dpu-ztp.job.${kind}`,
+      SpanName.jobDrive(kind),
       {
         attributes: {
           [Attr.jobId]: run.job_id,
           [Attr.deviceSerial]: run.serial,
-          'dpu_ztp.job.attempt': run.attempt,
+          [Attr.jobAttempt]: run.attempt,
+          [Attr.jobResumed]: resumed,
         },
       },
       parent,

@@ -678,6 +678,7 @@ export class JobStore {
           reset_at: null,
           context: '{}',
           traceparent: null,
+          image_token: null,
           updated_at: now,
         }))
         .where('job_id', '=', jobId)
@@ -694,14 +695,48 @@ export class JobStore {
     });
   }
 
-  /** Stores the run's trace context (W3C traceparent of its root span). */
-  async setTraceparent(runId: string, traceparent: string): Promise<void> {
-    await this.#db.updateTable('job_devices').set({ traceparent }).where('id', '=', runId).execute();
+  /**
+   * Stores the run's trace context (W3C traceparent of its root span) and the image token that
+   * attributes its BMC's image reads to that trace — once: a run that has them keeps them.
+   */
+  async setTrace(runId: string, traceparent: string, imageToken: string): Promise<JobDevice | undefined> {
+    return this.#db
+      .updateTable('job_devices')
+      .set({ traceparent, image_token: imageToken })
+      .where('id', '=', runId)
+      .where('traceparent', 'is', null)
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Serial, traceparent and image token of every running run that has a trace (at most `limit`). */
+  async activeTraces(
+    limit: number,
+  ): Promise<Array<{ serial: string; traceparent: string; image_token: string | null }>> {
+    const rows = await this.#db
+      .selectFrom('job_devices')
+      .select(['serial', 'traceparent', 'image_token'])
+      .where('state', '=', 'running')
+      .where('traceparent', 'is not', null)
+      .limit(limit)
+      .execute();
+    return rows as Array<{ serial: string; traceparent: string; image_token: string | null }>;
+  }
+
+  /** The traceparent of the running run whose image token is `token`, if any. */
+  async traceparentOfImageToken(token: string): Promise<string | undefined> {
+    const r = await this.#db
+      .selectFrom('job_devices')
+      .select('traceparent')
+      .where('image_token', '=', token)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
+    return r?.traceparent ?? undefined;
   }
 
   /**
-   * The trace context of the device's active run, if any: wt-otel's hook to join a device's RESTCONF
-   * calls and progress reports to its provisioning trace.
+   * The trace context of the device's active run, if any (read by {@link JobTraceIndex} on a miss): joins
+   * a device's RESTCONF calls and progress reports to its provisioning trace.
    */
   async activeTraceparent(serial: string): Promise<string | undefined> {
     const r = await this.#db

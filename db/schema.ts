@@ -163,6 +163,8 @@ export interface JobDevicesTable {
   bmc_messages: Json<unknown[]> | null;
   /** W3C traceparent of the run's root span. */
   traceparent: string | null;
+  /** Per-run token in the installer URL handed to the BMC: attributes its image reads to the trace. */
+  image_token: string | null;
   owner: string | null;
   lease_until: Date | null;
   step_started_at: Date | null;

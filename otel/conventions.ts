@@ -5,7 +5,15 @@
  * Libraries use `@opentelemetry/api` only; the SDK is wired in `otel/sdk.ts`
  * by the CLI. With no SDK registered, every call below is a cheap no-op.
  */
-import { type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  type Link,
+  type Span,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 
 /** Instrumentation scope name for every tracer and meter in the project. */
 export const INSTRUMENTATION_SCOPE = 'dpu-ztp';
@@ -51,7 +59,62 @@ export const Attr = {
   redfishAttempt: 'dpu_ztp.redfish.attempt',
   jobStrategy: 'dpu_ztp.job.strategy',
   imageToken: 'dpu_ztp.image.token_matched',
+  // Trace join (issue 14).
+  processExitCode: 'process.exit.code',
+  jobAttempt: 'dpu_ztp.job.attempt',
+  jobKind: 'dpu_ztp.job.kind',
+  jobResumed: 'dpu_ztp.job.resumed',
+  sztpScript: 'dpu_ztp.sztp.script',
+  sztpJoined: 'dpu_ztp.sztp.job_joined',
+  imageBytesReceived: 'dpu_ztp.image.bytes_received',
+  imageDownloadResumes: 'dpu_ztp.image.download_resumes',
+  exceptionMessage: 'exception.message',
 } as const;
+
+/**
+ * Span names (issue 14: one trace per provisioning job per device). Spans
+ * named elsewhere in code by literal use these same strings; README lists them.
+ */
+export const SpanName = {
+  /** The device run's root: recorded (and ended) when the run is first claimed; its context is stored with the run. */
+  jobRun: 'dpu-ztp.job.run',
+  /** One replica driving the run (`dpu-ztp.job.<kind>`), a child of the root; a resumed run adds another. */
+  jobDrive: (kind: string) => `dpu-ztp.job.${kind}`,
+  /** One step attempt, a child of the drive span. */
+  jobStep: (step: string) => `dpu-ztp.job.step.${step}`,
+  redfishRequest: 'redfish.request',
+  imageServe: 'image.serve',
+  getBootstrappingData: 'sztp.get-bootstrapping-data',
+  reportProgress: 'sztp.report-progress',
+  agentSource: 'sztp-client.source',
+  agentBootstrap: 'sztp-client.bootstrap',
+  agentVerify: 'sztp-client.verify',
+  agentGetBootstrappingData: 'sztp-client.get-bootstrapping-data',
+  agentReportProgress: 'sztp-client.report-progress',
+  agentOnboard: 'sztp-client.onboard',
+  agentBootImage: 'sztp-client.boot-image',
+  agentDownload: 'sztp-client.download',
+  agentInstall: 'sztp-client.install',
+  agentScript: 'sztp-client.script',
+  agentConfig: 'sztp-client.config',
+} as const;
+
+/**
+ * A URL fit for a span attribute: no user name or password (never credentials
+ * in telemetry), no query (it may carry tokens), no fragment.
+ */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
+    return u.toString();
+  } catch {
+    return '';
+  }
+}
 
 /**
  * Metric names (OTLP form; the Prometheus scrape writes `.` as `_`, adds the
@@ -93,6 +156,15 @@ export const MetricAttr = {
 
 /** Label value when a strategy or vendor profile is not known (yet): before preflight, a BMC not probed. */
 export const UNKNOWN_LABEL = 'unknown';
+/**
+ * The W3C `traceparent` of the active span when it is a real (sampled or not) span, for requests
+ * the code sends by hand; undefined with no SDK (the no-op span has invalid ids).
+ */
+export function activeTraceparent(): string | undefined {
+  const sc = trace.getActiveSpan()?.spanContext();
+  if (!sc || !trace.isSpanContextValid(sc)) return undefined;
+  return `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`;
+}
 
 /** Returns the project's tracer (no-op until the SDK is started). */
 export function tracer(): Tracer {
@@ -110,14 +182,17 @@ export function recordSpanError(span: Span, err: unknown): void {
 /**
  * Runs `fn` inside an active span named `name`; records an exception and an
  * error status when `fn` throws (the error is re-thrown unchanged). Telemetry
- * never changes the outcome of the work it observes.
+ * never changes the outcome of the work it observes. `where.parent` (default the
+ * active context) and `where.links` place it in a trace.
  */
 export async function withSpan<T>(
   name: string,
   attributes: Record<string, string | number | boolean | undefined>,
   fn: (span: Span) => Promise<T>,
+  where: { parent?: Context; links?: Link[] } = {},
 ): Promise<T> {
-  return tracer().startActiveSpan(name, async (span) => {
+  const options = where.links?.length ? { links: where.links } : {};
+  return tracer().startActiveSpan(name, options, where.parent ?? context.active(), async (span) => {
     for (const [k, v] of Object.entries(attributes)) if (v !== undefined) span.setAttribute(k, v);
     try {
       return await fn(span);

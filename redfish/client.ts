@@ -198,12 +198,21 @@ export class RedfishClient {
   readonly #s: ClientState;
   /** Set on views made by {@link withSignal}: every request and wait of the view stops when it aborts. */
   readonly #signal: AbortSignal | undefined;
+  /** A view ({@link withSignal}, {@link withSpanAttributes}): shares its client's connections, never closes them. */
+  readonly #view: boolean;
+  /** Added to every `redfish.request` span of this view (vendor profile, strategy). */
+  readonly #spanAttrs: Readonly<Record<string, string>>;
   /**
-   * Hand-off from {@link withSignal} to the constructor (set and consumed synchronously): a view shares
+   * Hand-off from a view maker to the constructor (set and consumed synchronously): a view shares
    * the pool, sessions and limits of its client instead of building its own.
    */
   static #viewOf:
-    | { readonly state: ClientState; readonly origin: string; readonly signal: AbortSignal }
+    | {
+        readonly state: ClientState;
+        readonly origin: string;
+        readonly signal: AbortSignal | undefined;
+        readonly spanAttrs: Readonly<Record<string, string>>;
+      }
     | undefined;
 
   constructor(options: RedfishClientOptions) {
@@ -213,9 +222,13 @@ export class RedfishClient {
       this.origin = view.origin;
       this.#s = view.state;
       this.#signal = view.signal;
+      this.#view = true;
+      this.#spanAttrs = view.spanAttrs;
       return;
     }
     this.#signal = undefined;
+    this.#view = false;
+    this.#spanAttrs = {};
     let u: URL;
     try {
       u = new URL(options.url);
@@ -277,7 +290,20 @@ export class RedfishClient {
       state: this.#s,
       origin: this.origin,
       signal: this.#signal ? AbortSignal.any([this.#signal, signal]) : signal,
+      spanAttrs: this.#spanAttrs,
     };
+    return new RedfishClient(this.#s.opts);
+  }
+
+  /**
+   * A view of this client (same connections, sessions, limits and signal) whose `redfish.request`
+   * spans also carry `attributes` — the vendor profile and strategy a provisioning step works with,
+   * which the client itself does not know. Closing it does nothing.
+   */
+  withSpanAttributes(attributes: Readonly<Record<string, string | undefined>>): RedfishClient {
+    const extra: Record<string, string> = { ...this.#spanAttrs };
+    for (const [k, v] of Object.entries(attributes)) if (v !== undefined) extra[k] = v;
+    RedfishClient.#viewOf = { state: this.#s, origin: this.origin, signal: this.#signal, spanAttrs: extra };
     return new RedfishClient(this.#s.opts);
   }
 
@@ -441,7 +467,7 @@ export class RedfishClient {
    * `fix-to-close-session-on-dealloc`); with a shared cache it stays for reuse — call {@link logout}.
    */
   async close(): Promise<void> {
-    if (this.#signal) return; // a view: its client owns the connections
+    if (this.#view) return; // a view: its client owns the connections
     if (this.#s.ownsCache) await this.logout().catch(() => undefined);
     await this.#s.pool.close().catch(() => undefined);
   }
@@ -463,9 +489,17 @@ export class RedfishClient {
     opts: RequestOptions = {},
   ): Promise<RedfishResponse<T>> {
     const path = toPath(ref);
+    // Never credentials: the origin has none (URL.origin drops user info), the path is the resource's.
     return withSpan(
       'redfish.request',
-      { [Attr.bmcUrl]: this.origin, [Attr.redfishMethod]: method, [Attr.redfishPath]: path },
+      {
+        ...this.#spanAttrs,
+        [Attr.bmcUrl]: this.origin,
+        [Attr.redfishMethod]: method,
+        [Attr.httpRequestMethod]: method,
+        [Attr.redfishPath]: path,
+        [Attr.urlPath]: path,
+      },
       async (span) => {
         let attempts = 0;
         let reauthed = false;
@@ -473,6 +507,8 @@ export class RedfishClient {
           if (this.#signal?.aborted) throw abortError(this.#signal);
           attempts++;
           span.setAttribute(Attr.redfishAttempts, attempts);
+          // Each try after the first is an event on the one span: which try, and what the last one got.
+          if (attempts > 1) span.addEvent('retry', { [Attr.redfishAttempt]: attempts });
           let res: RawResponse;
           try {
             const headers: Record<string, string> = { ...opts.headers };
@@ -494,6 +530,7 @@ export class RedfishClient {
             throw err;
           }
           span.setAttribute(Attr.redfishStatus, res.status);
+          span.setAttribute(Attr.httpStatusCode, res.status);
           if (res.status < 300 || opts.passStatuses?.includes(res.status)) {
             try {
               return this.#toResponse<T>(res, method, path);
@@ -503,6 +540,8 @@ export class RedfishClient {
             }
           }
           const err = this.#httpError(res, method, path);
+          const messageId = err.messages?.[0]?.MessageId;
+          if (messageId) span.setAttribute(Attr.redfishMessageId, messageId);
           if (res.status === 401 && !opts.anonymous && !reauthed && this.#s.authMode === 'session') {
             // Session expired or evicted: re-authenticate once (sushy/Ironic behaviour).
             reauthed = true;

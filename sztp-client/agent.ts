@@ -238,6 +238,7 @@ export async function runAgent(c: AgentConfig): Promise<AgentResult> {
     state,
     log: c.log,
     ...(c.signal ? { signal: c.signal } : {}),
+    trace,
   });
   return procedure.run();
 }

@@ -25,6 +25,7 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { once } from 'node:events';
 import { AgentError } from './errors.js';
+import { activeTraceparent } from '../otel/index.js';
 
 /** Settings of {@link downloadImage}. */
 export interface DownloadOptions {
@@ -77,6 +78,9 @@ function open(
 ): Promise<IncomingMessage> {
   const headers: Record<string, string> = { 'user-agent': 'sztp-client' };
   if (offset > 0) headers.range = `bytes=${offset}-`;
+  // The image service records the read under the agent's download span (W3C trace context).
+  const traceparent = activeTraceparent();
+  if (traceparent) headers.traceparent = traceparent;
   return new Promise((resolve, reject) => {
     const req =
       uri.protocol === 'https:'

@@ -272,7 +272,7 @@ export class HttpsSource implements Source, Reporter {
       headers['content-length'] = String(Buffer.byteLength(body));
     }
     // RFC 8572 §9.6: never hand a password to a server we could not authenticate.
-    const traceparent = this.#o.trace?.current;
+    const traceparent = this.#o.trace?.outgoing();
     if (traceparent) headers.traceparent = traceparent;
     if (trusted && this.#o.basic)
       headers.authorization = `Basic ${Buffer.from(`${this.#o.basic.username}:${this.#o.basic.password}`).toString('base64')}`;

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { Attr, redactUrl, withSpan } from '../otel/index.js';
 import type { BootImage, OnboardingInformation } from '../pki/verify.js';
 import type { OsRelease } from './device-facts.js';
 import { downloadImage } from './download.js';
@@ -126,17 +127,30 @@ export class OnboardingExecutor implements Executor {
   async onboard(info: OnboardingInformation, progress: ProgressSink): Promise<OnboardingOutcome> {
     await mkdir(this.#o.workDir, { recursive: true, mode: 0o700 });
     const bi = info['boot-image'];
-    if (bi && (await this.#bootImage(bi, progress)) === 'rebooting') return 'rebooting';
+    if (
+      bi &&
+      (await withSpan('sztp-client.boot-image', {}, () => this.#bootImage(bi, progress))) === 'rebooting'
+    )
+      return 'rebooting';
     const pre = info['pre-configuration-script'];
-    if (pre !== undefined) await this.#script('pre-script', Buffer.from(pre, 'base64'), info, progress);
-    if (info.configuration !== undefined)
-      await this.#configuration(
-        Buffer.from(info.configuration, 'base64'),
-        info['configuration-handling'] ?? 'merge',
-        progress,
+    if (pre !== undefined)
+      await withSpan('sztp-client.script', { [Attr.sztpScript]: 'pre-script' }, () =>
+        this.#script('pre-script', Buffer.from(pre, 'base64'), info, progress),
+      );
+    const config = info.configuration;
+    if (config !== undefined)
+      await withSpan('sztp-client.config', {}, () =>
+        this.#configuration(
+          Buffer.from(config, 'base64'),
+          info['configuration-handling'] ?? 'merge',
+          progress,
+        ),
       );
     const post = info['post-configuration-script'];
-    if (post !== undefined) await this.#script('post-script', Buffer.from(post, 'base64'), info, progress);
+    if (post !== undefined)
+      await withSpan('sztp-client.script', { [Attr.sztpScript]: 'post-script' }, () =>
+        this.#script('post-script', Buffer.from(post, 'base64'), info, progress),
+      );
     return 'complete';
   }
 
@@ -178,15 +192,21 @@ export class OnboardingExecutor implements Executor {
     const dest = join(this.#o.workDir, imageFileName(uris));
     let got: Awaited<ReturnType<typeof downloadImage>>;
     try {
-      got = await downloadImage({
-        uris,
-        sha256: sha,
-        dest,
-        idleTimeoutMs: this.#o.downloadIdleTimeoutMs,
-        ...(this.#o.maxImageBytes !== undefined ? { maxBytes: this.#o.maxImageBytes } : {}),
-        ...(this.#o.minDownloadRate !== undefined ? { minRate: this.#o.minDownloadRate } : {}),
-        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
-        onEvent: (m) => this.#o.log.line('warn', 'boot-image', m),
+      got = await withSpan('sztp-client.download', {}, async (span) => {
+        const r = await downloadImage({
+          uris,
+          sha256: sha,
+          dest,
+          idleTimeoutMs: this.#o.downloadIdleTimeoutMs,
+          ...(this.#o.maxImageBytes !== undefined ? { maxBytes: this.#o.maxImageBytes } : {}),
+          ...(this.#o.minDownloadRate !== undefined ? { minRate: this.#o.minDownloadRate } : {}),
+          ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+          onEvent: (m) => this.#o.log.line('warn', 'boot-image', m),
+        });
+        span.setAttribute(Attr.imageBytesReceived, r.bytes);
+        span.setAttribute(Attr.imageDownloadResumes, r.resumes);
+        span.setAttribute(Attr.urlFull, redactUrl(r.uri));
+        return r;
       });
     } catch (err) {
       const e = err as AgentError;
@@ -205,17 +225,22 @@ export class OnboardingExecutor implements Executor {
         `download resumed ${got.resumes} time(s) after broken connections`,
       );
     let r: ProcessResult;
+    const hook = this.#o.installHook;
     try {
-      r = await runHook(this.#o.installHook, [dest], {
-        env: this.#env({
-          SZTP_IMAGE_PATH: dest,
-          SZTP_OS_NAME: bi['os-name'] ?? '',
-          SZTP_OS_VERSION: bi['os-version'] ?? '',
-          SZTP_IMAGE_SHA256: Buffer.from(sha).toString('hex'),
-        }),
-        cwd: this.#o.workDir,
-        timeoutMs: this.#o.scriptTimeoutMs,
-        ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+      r = await withSpan('sztp-client.install', {}, async (span) => {
+        const out = await runHook(hook, [dest], {
+          env: this.#env({
+            SZTP_IMAGE_PATH: dest,
+            SZTP_OS_NAME: bi['os-name'] ?? '',
+            SZTP_OS_VERSION: bi['os-version'] ?? '',
+            SZTP_IMAGE_SHA256: Buffer.from(sha).toString('hex'),
+          }),
+          cwd: this.#o.workDir,
+          timeoutMs: this.#o.scriptTimeoutMs,
+          ...(this.#o.signal ? { signal: this.#o.signal } : {}),
+        });
+        if (out.code !== null) span.setAttribute(Attr.processExitCode, out.code);
+        return out;
       });
     } finally {
       // The hook has installed (or failed to install) the image: the copy is not kept.

@@ -9,7 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseCertificateBag, ONBOARDING_KEY, REDIRECT_KEY } from '../pki/verify.js';
-import { Attr, withSpan } from '../otel/index.js';
+import { Attr, SpanName, withSpan } from '../otel/index.js';
+import { type AgentTraceContext, inRunTrace } from './trace-context.js';
 import { AgentError, describeError } from './errors.js';
 import type { AgentLog } from './logger.js';
 import type {
@@ -20,6 +21,7 @@ import type {
   RedirectSourceFactory,
   Reporter,
   Source,
+  SourceReply,
   SshHostKey,
   Verifier,
 } from './ports.js';
@@ -76,6 +78,8 @@ export interface ProcedureOptions {
   maxRedirectEntries?: number;
   /** Redirect hops per pass (default {@link DEFAULT_MAX_REDIRECT_HOPS}). */
   maxRedirectHops?: number;
+  /** The run's trace context (handed over by the server or given): the agent's spans join it. */
+  trace?: AgentTraceContext;
 }
 
 /** How a run ended. */
@@ -201,8 +205,10 @@ export class Procedure {
         if (o.signal?.aborted) break;
         const attempt = new Attempt(pass, source.name, o.state, hops);
         try {
-          const outcome = await withSpan('sztp-client.source', { [Attr.sztpSource]: source.name }, () =>
-            this.#process(source, attempt, 0, []),
+          const outcome = await inRunTrace(o.trace, () =>
+            withSpan(SpanName.agentSource, { [Attr.sztpSource]: source.name }, () =>
+              this.#process(source, attempt, 0, []),
+            ),
           );
           const rec = attempt.finish(outcome === 'rebooting' ? 'rebooting' : 'bootstrapped');
           await o.state.update((s) => {
@@ -271,11 +277,28 @@ export class Procedure {
     await attempt.enter('fetch', source.name);
     // RFC 8572 §7.1: nonce of 16..32 octets, fresh per request.
     const nonce = o.sendNonce === false ? undefined : new Uint8Array(randomBytes(32));
-    const reply = await withSpan(
-      'sztp-client.get-bootstrapping-data',
-      { [Attr.sztpSource]: source.name },
-      () => source.fetch({ ...o.request, ...(nonce ? { nonce } : {}) }),
+    const reply = await withSpan(SpanName.agentGetBootstrappingData, { [Attr.sztpSource]: source.name }, () =>
+      source.fetch({ ...o.request, ...(nonce ? { nonce } : {}) }),
     );
+    // The server may have handed its job's trace over just now: the rest of this source's work
+    // (verification, onboarding, progress reports) is recorded in it.
+    return inRunTrace(o.trace, () =>
+      withSpan(SpanName.agentBootstrap, { [Attr.sztpSource]: source.name }, () =>
+        this.#handle(source, attempt, depth, via, reply, nonce),
+      ),
+    );
+  }
+
+  /** RFC 8572 §5.3 after the fetch: verify, then follow a redirect or onboard. */
+  async #handle(
+    source: Source,
+    attempt: Attempt,
+    depth: number,
+    via: string[],
+    reply: SourceReply,
+    nonce: Uint8Array | undefined,
+  ): Promise<OnboardingOutcome> {
+    const o = this.#o;
     const serverTrusted = reply.serverTrusted;
     attempt.rec.serverTrusted = serverTrusted;
     o.log.line('info', 'fetch', `got bootstrapping data from ${source.name}`, {
@@ -286,7 +309,9 @@ export class Procedure {
     let verified: ReturnType<Verifier['verify']>;
     try {
       // Files and DNS records were made before our nonce existed: only a server's reply must echo it.
-      verified = o.verifier.verify(reply.data, nonce && reply.nonceSent ? { nonce } : {});
+      verified = await withSpan(SpanName.agentVerify, {}, async () =>
+        o.verifier.verify(reply.data, nonce && reply.nonceSent ? { nonce } : {}),
+      );
     } catch (err) {
       // A trusted server is told why its data was refused; nothing else happens with it.
       const e = describeError(err);
@@ -399,9 +424,10 @@ export class Procedure {
       // RFC 8572 §5.6: untrusted servers get nothing; minimal level gets the initiated/terminal ones.
       if (!reporter) return;
       if (verbose || ALWAYS_REPORTED.has(type) || type.endsWith('-error'))
-        await withSpan('sztp-client.report-progress', { [Attr.sztpProgressType]: type }, () =>
-          reporter.report({ type, message }),
-        );
+        await withSpan(SpanName.agentReportProgress, { [Attr.sztpProgressType]: type }, async (span) => {
+          span.addEvent(type);
+          await reporter.report({ type, message });
+        });
     };
     if (!reporter)
       o.log.line(
@@ -412,7 +438,7 @@ export class Procedure {
     await progress('bootstrap-initiated', `sztp-client onboarding from ${source.name}`);
     await progress('parsing-initiated', 'parsing conveyed information');
     await progress('parsing-complete', verified.summary);
-    const outcome = await withSpan('sztp-client.onboard', { [Attr.sztpSource]: source.name }, () =>
+    const outcome = await withSpan(SpanName.agentOnboard, { [Attr.sztpSource]: source.name }, () =>
       o.executor.onboard(ci[ONBOARDING_KEY], progress),
     );
     if (outcome === 'rebooting') return outcome;
@@ -420,12 +446,19 @@ export class Procedure {
     const keys = await o.sshHostKeys();
     o.log.line('info', 'bootstrap-complete', `bootstrap complete; reporting ${keys.length} SSH host key(s)`);
     if (reporter)
-      await reporter.report({
-        type: 'bootstrap-complete',
-        message: 'bootstrap complete',
-        ...(keys.length ? { sshHostKeys: keys } : {}),
-        ...(o.trustAnchorCerts?.length ? { trustAnchorCerts: o.trustAnchorCerts } : {}),
-      });
+      await withSpan(
+        SpanName.agentReportProgress,
+        { [Attr.sztpProgressType]: 'bootstrap-complete' },
+        async (span) => {
+          span.addEvent('bootstrap-complete');
+          await reporter.report({
+            type: 'bootstrap-complete',
+            message: 'bootstrap complete',
+            ...(keys.length ? { sshHostKeys: keys } : {}),
+            ...(o.trustAnchorCerts?.length ? { trustAnchorCerts: o.trustAnchorCerts } : {}),
+          });
+        },
+      );
     return 'complete';
   }
 }

@@ -5,8 +5,13 @@
  * job's `traceparent` in a response header on get-bootstrapping-data, or the
  * operator gives one with `--traceparent` / `TRACEPARENT` (which wins). The
  * agent then sends it on every RESTCONF request so the server can join them to
- * the job's trace. Dependency-free: the agent bundle stays one file.
+ * the job's trace. The agent's own spans (recorded through `@opentelemetry/api`,
+ * exported when `cli/` started the SDK) continue that trace once it is known:
+ * {@link inRunTrace} runs work under it, and {@link AgentTraceContext.outgoing}
+ * names the agent's current span in it, so the server's RESTCONF spans become
+ * children of the agent's request spans.
  */
+import { context, type SpanContext, TraceFlags, trace } from '@opentelemetry/api';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
@@ -28,9 +33,34 @@ export class AgentTraceContext {
     this.#fixed = this.#value !== undefined;
   }
 
-  /** The `traceparent` to send, if any. */
+  /** The run's `traceparent` (the one handed over or given), if any. */
   get current(): string | undefined {
     return this.#value;
+  }
+
+  /**
+   * The `traceparent` to send on a request: the agent's active span when it is
+   * recording in the run's trace, else the run's context itself, else none.
+   */
+  outgoing(): string | undefined {
+    const run = this.#value;
+    if (!run) return undefined;
+    const active = trace.getActiveSpan()?.spanContext();
+    if (active && trace.isSpanContextValid(active) && active.traceId === run.slice(3, 35))
+      return `00-${active.traceId}-${active.spanId}-0${active.traceFlags & TraceFlags.SAMPLED}`;
+    return run;
+  }
+
+  /** The run's context as a remote parent span context, if any. */
+  spanContext(): SpanContext | undefined {
+    const v = this.#value;
+    if (!v) return undefined;
+    return {
+      traceId: v.slice(3, 35),
+      spanId: v.slice(36, 52),
+      traceFlags: Number.parseInt(v.slice(53, 55), 16) & TraceFlags.SAMPLED,
+      isRemote: true,
+    };
   }
 
   /**
@@ -42,4 +72,17 @@ export class AgentTraceContext {
     const v = header.trim();
     if (isTraceparent(v)) this.#value = v;
   }
+}
+
+/**
+ * Runs `fn` in the run's trace: as it is when the active span already belongs
+ * to it (or no trace is known yet), else with the run's context as the parent,
+ * so work after the server handed its trace over joins it.
+ */
+export function inRunTrace<T>(tc: AgentTraceContext | undefined, fn: () => T): T {
+  const parent = tc?.spanContext();
+  if (!parent) return fn();
+  const active = trace.getActiveSpan()?.spanContext();
+  if (active && active.traceId === parent.traceId) return fn();
+  return context.with(trace.setSpanContext(context.active(), parent), fn);
 }

@@ -10,10 +10,10 @@
  */
 import type { Kysely } from 'kysely';
 import { type Database, type ProfileSpecResult, parseProfileSpec } from '../db/index.js';
-import { Attr, withSpan } from '../otel/index.js';
+import { Attr, SpanName, withSpan } from '../otel/index.js';
 import { createOwnerCertificateArtifact, decodeArtifacts, type Signer } from '../pki/index.js';
 import type { AuthThrottleOptions } from './auth-throttle.js';
-import { type ActiveTraceparent, linkToJobTrace } from './job-trace.js';
+import { type ActiveTraceparent, linkToJobTrace, rpcTraceParent } from './job-trace.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
 import { DeviceAuthenticator, type DeviceIdentity, type RequestCredentials } from './device-auth.js';
 import type { DeviceLifecycle } from './device-lifecycle.js';
@@ -232,10 +232,15 @@ export class BootstrapService {
     encoding: Encoding,
     base: ImageBase,
     authenticated?: DeviceIdentity,
+    traceparent?: string | string[],
   ): Promise<GetBootstrappingDataOutput> {
+    // The routes authenticate first, so the span can start in the device's job trace.
+    const rt = authenticated
+      ? rpcTraceParent(this.#o.activeTraceparent, authenticated.serial, traceparent)
+      : undefined;
     return withSpan(
-      'sztp.get-bootstrapping-data',
-      { [Attr.sztpRpc]: 'get-bootstrapping-data' },
+      SpanName.getBootstrappingData,
+      { [Attr.sztpRpc]: 'get-bootstrapping-data', ...(rt ? { [Attr.sztpJoined]: rt.joined } : {}) },
       async (span) => {
         const id = authenticated ?? (await this.authenticate(cred));
         span.setAttribute(Attr.deviceSerial, id.serial);
@@ -243,7 +248,7 @@ export class BootstrapService {
         try {
           offSchemaOnlyForOpi(device, input.offSchema);
           const out = await this.#build(device, input, encoding, base);
-          out.traceparent = linkToJobTrace(this.#o.activeTraceparent, id.serial, span);
+          out.traceparent = rt ? rt.handOver : linkToJobTrace(this.#o.activeTraceparent, id.serial, span);
           this.#o.lifecycle.onBootstrapRequest({
             serial: id.serial,
             at: this.#now(),
@@ -276,6 +281,7 @@ export class BootstrapService {
           throw err;
         }
       },
+      rt ? { parent: rt.parent, links: rt.links } : {},
     );
   }
 
@@ -362,13 +368,23 @@ export class BootstrapService {
     cred: RequestCredentials,
     input: ReportProgressInput,
     authenticated?: DeviceIdentity,
-  ): Promise<void> {
+    traceparent?: string | string[],
+  ): Promise<string | undefined> {
+    const rt = authenticated
+      ? rpcTraceParent(this.#o.activeTraceparent, authenticated.serial, traceparent)
+      : undefined;
     return withSpan(
-      'sztp.report-progress',
-      { [Attr.sztpRpc]: 'report-progress', [Attr.sztpProgressType]: input.progressType },
+      SpanName.reportProgress,
+      {
+        [Attr.sztpRpc]: 'report-progress',
+        [Attr.sztpProgressType]: input.progressType,
+        ...(rt ? { [Attr.sztpJoined]: rt.joined } : {}),
+      },
       async (span) => {
         const id = authenticated ?? (await this.authenticate(cred));
         span.setAttribute(Attr.deviceSerial, id.serial);
+        // The progress type as an event: a trace view shows the device's reports on the job's timeline.
+        span.addEvent(input.progressType);
         this.#rows.delete(id.serial); // its state is about to change
         const device = await this.#device(id, cred, 'report-progress');
         this.#rows.delete(id.serial);
@@ -385,7 +401,11 @@ export class BootstrapService {
           sshHostKeys: input.sshHostKeys,
           trustAnchorCerts: input.trustAnchorCerts,
         });
+        // The job's trace, handed over here too: an agent that missed it on get-bootstrapping-data
+        // (another replica had not heard of the run yet) joins from its next report on.
+        return rt?.handOver;
       },
+      rt ? { parent: rt.parent, links: rt.links } : {},
     );
   }
 }

@@ -28,10 +28,12 @@ import {
   createServer as createHttpServer,
 } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Attr, instruments, listenerAttrs, recordSpanError, tracer } from '../otel/index.js';
+import { context, trace } from '@opentelemetry/api';
+import { Attr, instruments, listenerAttrs, recordSpanError, SpanName, tracer } from '../otel/index.js';
 import { type ByteRange, evaluatePreconditions, ifRangeAllows, parseRange } from './http-range.js';
 import type { ImageCatalog, ServedImage } from './image-catalog.js';
 import type { ImageFetchLog } from './image-fetch-log.js';
+import { type ImageTokenTraces, parseTraceparent } from './job-trace.js';
 
 /** What the serving plugin needs. */
 export interface ImageServingOptions {
@@ -44,6 +46,11 @@ export interface ImageServingOptions {
   chunkBytes?: number;
   /** Most bytes kept in reusable chunks per listener (default 32 MiB). */
   poolBytes?: number;
+  /**
+   * The provisioning trace of an image token (`/images/t/<token>/<name>`, the URL a job hands its BMC):
+   * reads with a known token are recorded in that trace. A token never changes who may read what.
+   */
+  traces?: ImageTokenTraces | undefined;
 }
 
 /**
@@ -352,17 +359,45 @@ async function sendParts(
   return sent;
 }
 
-/** The image name of a `GET|HEAD /images/{name}` request URL, undefined for any other URL. */
-export function imageRequestName(method: string | undefined, url: string | undefined): string | undefined {
+function incomingContext(h: string | string[] | undefined) {
+  return typeof h === 'string' ? parseTraceparent(h) : undefined;
+}
+
+/** An image token in a URL path: base64url, 1–64 characters (the jobs code makes 12). */
+export const IMAGE_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The image name (and token) of a `GET|HEAD /images/{name}` or `/images/t/{token}/{name}` request URL,
+ * undefined for any other URL. The token sits in the path, not the query, so the URL still ends in the
+ * image's own name (some BMCs refuse query strings, or an ISO URL not ending in `.iso`).
+ */
+export function imageRequest(
+  method: string | undefined,
+  url: string | undefined,
+): { name: string; token?: string } | undefined {
   if ((method !== 'GET' && method !== 'HEAD') || !url?.startsWith('/images/')) return undefined;
   const q = url.indexOf('?');
-  const raw = url.slice(8, q < 0 ? undefined : q);
-  if (raw === '' || raw.includes('/')) return undefined;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return '\0'; // undecodable: answered 400 like any other bad name
+  let raw = url.slice(8, q < 0 ? undefined : q);
+  let token: string | undefined;
+  if (raw.startsWith('t/')) {
+    const slash = raw.indexOf('/', 2);
+    token = raw.slice(2, slash < 0 ? undefined : slash);
+    if (slash < 0 || !IMAGE_TOKEN.test(token)) return undefined;
+    raw = raw.slice(slash + 1);
   }
+  if (raw === '' || raw.includes('/')) return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    name = '\0'; // undecodable: answered 400 like any other bad name
+  }
+  return token ? { name, token } : { name };
+}
+
+/** The image name of a `GET|HEAD /images/{name}` (or tokened) request URL, undefined for any other URL. */
+export function imageRequestName(method: string | undefined, url: string | undefined): string | undefined {
+  return imageRequest(method, url)?.name;
 }
 
 /**
@@ -395,21 +430,55 @@ export class ImageServer {
    * small range of a known image with its file already open is answered synchronously
    * (a BMC's 4 KiB reads; the promise chain was measurable there).
    */
-  handle(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> | undefined {
+  handle(req: IncomingMessage, res: ServerResponse, name: string, token?: string): Promise<void> | undefined {
+    const traces = this.#o.traces;
+    if (token === undefined || !traces) return this.#handle(req, res, name, undefined, undefined);
+    let tp: string | undefined;
+    try {
+      tp = traces.forImageToken(token);
+    } catch {
+      tp = undefined;
+    }
+    if (tp !== undefined) return this.#handle(req, res, name, token, tp);
+    // Not known here yet (the first read, or the run started on another replica a moment ago): wait
+    // briefly for the lookup. A wrong token is remembered as such and costs no wait after the first.
+    const clientAddress = req.socket.remoteAddress;
+    return traces
+      .forImageTokenWaiting(token)
+      .catch(() => undefined)
+      .then((found) => this.#handle(req, res, name, token, found, clientAddress));
+  }
+
+  #handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    token: string | undefined,
+    traceparent: string | undefined,
+    address?: string,
+  ): Promise<void> | undefined {
     const t0 = performance.now();
     const range = req.headers.range;
-    const clientAddress = req.socket.remoteAddress; // read now: gone once the socket closes
+    const clientAddress = address ?? req.socket.remoteAddress; // read now: gone once the socket closes
     if (!IMAGE_NAME.test(name)) {
       text(res, 400, 'bad image name');
       return undefined;
     }
-    const span = tracer().startSpan('image.serve', {
-      attributes: {
-        [Attr.image]: name,
-        [Attr.imageListener]: this.#o.listener,
-        ...(range !== undefined ? { [Attr.imageRange]: range } : {}),
+    // A run's token names its trace; otherwise the client's own W3C context, if it sent one (the agent).
+    const job = parseTraceparent(traceparent) ?? incomingContext(req.headers.traceparent);
+    const span = tracer().startSpan(
+      SpanName.imageServe,
+      {
+        attributes: {
+          [Attr.image]: name,
+          [Attr.imageListener]: this.#o.listener,
+          [Attr.httpRequestMethod]: req.method ?? 'GET',
+          ...(range !== undefined ? { [Attr.imageRange]: range } : {}),
+          ...(token !== undefined ? { [Attr.imageToken]: job !== undefined } : {}),
+        },
       },
-    });
+      job ? trace.setSpanContext(context.active(), job) : context.active(),
+    );
     const metrics = this.#metrics;
     const lattrs = listenerAttrs[this.#o.listener];
     metrics.imageActiveDownloads.add(1, lattrs);
@@ -601,18 +670,26 @@ function text(
 export function imageServerFactory(images: ImageServer) {
   return (fastify: (req: IncomingMessage, res: ServerResponse) => void): Server =>
     createHttpServer((req, res) => {
-      const name = imageRequestName(req.method, req.url);
-      if (name === undefined) fastify(req, res);
-      else void images.handle(req, res, name);
+      const image = imageRequest(req.method, req.url);
+      if (image === undefined) fastify(req, res);
+      else void images.handle(req, res, image.name, image.token);
     });
 }
 
 /** Registers `GET` and `HEAD /images/:name` on an app (the device listener) as Fastify routes. */
 export async function imageServing(app: FastifyInstance, opts: ImageServingOptions): Promise<void> {
   const images = new ImageServer(opts, app.log);
-  const handle = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
+  const handle = async (
+    req: FastifyRequest<{ Params: { name: string; token?: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const token = req.params.token;
+    if (token !== undefined && !IMAGE_TOKEN.test(token)) {
+      reply.code(404).type('text/plain; charset=utf-8').send('not found\n');
+      return;
+    }
     reply.hijack();
-    await images.handle(req.raw, reply.raw, req.params.name);
+    await images.handle(req.raw, reply.raw, req.params.name, token);
   };
   // Own HEAD route (exposeHeadRoute off): a HEAD must not open and read the file.
   // Request logging is off for these routes: a BMC mounting an ISO sends
@@ -620,5 +697,7 @@ export async function imageServing(app: FastifyInstance, opts: ImageServingOptio
   const route = { logLevel: 'warn', exposeHeadRoute: false } as const;
   app.get<{ Params: { name: string } }>('/images/:name', route, handle);
   app.head<{ Params: { name: string } }>('/images/:name', route, handle);
+  app.get<{ Params: { name: string; token: string } }>('/images/t/:token/:name', route, handle);
+  app.head<{ Params: { name: string; token: string } }>('/images/t/:token/:name', route, handle);
   app.addHook('onClose', () => images.close());
 }

@@ -74,9 +74,15 @@ export function imageBaseResolver(opts: ImageBaseOptions): ImageBaseResolver {
   };
 }
 
-/** The URL of one image under a base URL: `<base>/images/<name>`. */
-export function imageUrl(base: string, name: string): string {
-  return `${base}/images/${encodeURIComponent(name)}`;
+/**
+ * The URL of one image under a base URL: `<base>/images/<name>`, or with a provisioning run's image
+ * token `<base>/images/t/<token>/<name>` (still ending in the image's name; the token only ties the
+ * reads to the run's trace).
+ */
+export function imageUrl(base: string, name: string, token?: string): string {
+  return token
+    ? `${base}/images/t/${encodeURIComponent(token)}/${encodeURIComponent(name)}`
+    : `${base}/images/${encodeURIComponent(name)}`;
 }
 
 /**

@@ -19,12 +19,24 @@ export {
 export { buildDeviceServer, type DeviceServerOptions, type DeviceTls } from './device-server.js';
 export { SZTP_ERRORS, SztpError, type SztpErrorCode } from './errors.js';
 export { buildImagesServer, type ImagesServerOptions } from './images-server.js';
-export { type ActiveTraceparent, linkToJobTrace, parseTraceparent } from './job-trace.js';
+export {
+  type ActiveTraceparent,
+  type ImageTokenTraces,
+  linkToJobTrace,
+  parseTraceparent,
+  rpcTraceParent,
+} from './job-trace.js';
 export { PROGRESS_TYPES, type ProgressType } from './restconf-codec.js';
 export type { ServerPki } from './server-pki.js';
 export { ImageCatalog, type ImageCatalogOptions, type ServedImage } from './image-catalog.js';
 export { type ImageFetch, ImageFetchLog, type ImageFetchLogOptions } from './image-fetch-log.js';
-export { IMAGE_NAME, type ImageServingOptions, imageServing } from './image-serving.js';
+export {
+  IMAGE_NAME,
+  IMAGE_TOKEN,
+  type ImageServingOptions,
+  imageRequest,
+  imageServing,
+} from './image-serving.js';
 export {
   type ConveyedImage,
   conveyedImageResolver,

@@ -236,6 +236,7 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
       enc,
       (opts.imageBase ?? defaultImageBase)(req),
       identityOf(req),
+      req.headers.traceparent,
     );
     if (out.traceparent) reply.header('traceparent', out.traceparent);
     return reply.type(MEDIA_TYPE[enc]).send(encoder.encode(out, enc));
@@ -245,8 +246,14 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
     // Negotiated even though 204 has no body: 406 when nothing acceptable.
     const { reqEnc, raw } = negotiate(req);
     const input = reqEnc === 'json' ? parseReportProgressJson(parseJson(raw)) : parseReportProgressXml(raw);
-    await opts.service.reportProgress(credentials(req), input, identityOf(req));
+    const traceparent = await opts.service.reportProgress(
+      credentials(req),
+      input,
+      identityOf(req),
+      req.headers.traceparent,
+    );
     m.progressReports.add(1, progressAttrs(input.progressType));
+    if (traceparent) reply.header('traceparent', traceparent);
     return reply.code(204).send();
   });
 }

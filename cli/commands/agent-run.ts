@@ -17,7 +17,9 @@ import {
   readOsRelease,
   runAgent,
 } from '../../sztp-client/index.js';
+import { startAgentTelemetry } from '../../otel/agent-sdk.js';
 import { CliError, action } from '../exit.js';
+import { readPackageVersion } from '../version.js';
 
 /** Exit status of `run` when the boot image was installed and the device reboots. */
 export const EXIT_REBOOTING = 10;
@@ -313,6 +315,13 @@ export function registerAgentRunCommand(program: Command): void {
       action(async (o: RunOptions) => {
         const log = createLog(o.logFormat, (l) => process.stdout.write(l));
         const config = await agentConfigFromFlags(o);
+        // Spans go over OTLP/HTTP only with OTEL_EXPORTER_OTLP_ENDPOINT set; otherwise nothing is
+        // registered. Export never holds the agent up, and the flush at exit is cut after 2 s.
+        const telemetry = startAgentTelemetry({
+          env: process.env,
+          serviceVersion: readPackageVersion(),
+          attributes: { 'dpu_ztp.device.serial': config.serialNumber },
+        });
         const abort = new AbortController();
         let stoppedBy: NodeJS.Signals | undefined;
         const stop = (sig: NodeJS.Signals) => {
@@ -348,6 +357,7 @@ export function registerAgentRunCommand(program: Command): void {
         } finally {
           process.off('SIGTERM', stop);
           process.off('SIGINT', stop);
+          await telemetry.shutdown();
         }
       }),
     );

@@ -29,7 +29,9 @@ import {
   VENDOR_PROFILES,
 } from '../../redfish/index.js';
 import { createCertificate, generateKey, signerFromPrivateKey, toPem } from '../../pki/index.js';
+import { startTelemetry, type Telemetry } from '../../otel/sdk.js';
 import { action, CliError } from '../exit.js';
+import { readPackageVersion } from '../version.js';
 
 interface ConnectFlags {
   bmc: string;
@@ -244,6 +246,19 @@ export function registerBmcCommands(program: Command): void {
   const bmc = program
     .command('bmc')
     .description('Redfish BMC tools: check what a BMC offers, provision through it, emulate one');
+  // The SDK for every `bmc …` command (OTEL_* settings; nothing without an endpoint): Redfish request
+  // and provisioning spans are exported, and flushed (at most 2 s) when the command ends.
+  let telemetry: Telemetry | undefined;
+  bmc.hook('preAction', () => {
+    telemetry ??= startTelemetry({
+      env: process.env,
+      defaultServiceName: 'dpu-ztp',
+      serviceVersion: readPackageVersion(),
+    });
+  });
+  bmc.hook('postAction', async () => {
+    await telemetry?.shutdown();
+  });
 
   connectOptions(
     bmc

@@ -3,7 +3,9 @@
  * Opens the database, migrates, builds the three listeners, listens, and
  * shuts down gracefully on SIGTERM/SIGINT.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +22,8 @@ import {
   ensureAdminToken,
   ImageStore,
   JobRunner,
+  JobStore,
+  JobTraceIndex,
   jobEventsToLog,
   loadOrCreateSecretKeyFile,
   openJobQueue,
@@ -267,8 +271,16 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       onError: (err, d) => log.warn({ err, delivery: d?.id, webhook: d?.webhook }, 'webhook delivery failed'),
     });
     const lifecycle = new DeviceStateLifecycle(handle.db, { events });
+    // Joins a device's RESTCONF calls and its BMC's image reads to the device's provisioning trace
+    // (built with the job runner below; only when spans are exported at all).
+    let traces: JobTraceIndex | undefined;
+    const imageTraces = {
+      forImageToken: (token: string) => traces?.forImageToken(token),
+      forImageTokenWaiting: async (token: string) => traces?.forImageTokenWaiting(token),
+    };
     const service = new BootstrapService({
       db: handle.db,
+      activeTraceparent: (serial) => traces?.forSerial(serial),
       lifecycle,
       pki,
       revokedFingerprints: revoked,
@@ -297,18 +309,31 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       mkdirSync(config.dataDir, { recursive: true });
       notifier = createNotifier(handle);
       boss = await openJobQueue(handle, (err) => log.warn({ err }, 'job queue error'));
+      const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+      if (telemetry.tracing) {
+        traces = new JobTraceIndex({
+          store: new JobStore(handle.db),
+          notifier,
+          owner,
+          onError: (err) => log.debug({ err }, 'job trace lookup failed'),
+        });
+        await traces.start();
+        background.push({ stop: async () => traces?.stop() });
+      }
       runner = new JobRunner({
+        owner,
+        ...(traces ? { traces } : {}),
         db: handle.db,
         boss,
         notifier,
         lifecycle,
         bmcs: bmcStore,
-        installerImageUrl: async (name) => {
+        installerImageUrl: async (name, token) => {
           if (!(await imageCatalog.get(name))) return undefined;
           const base =
             config.imagesAdvertiseUrl ??
             `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${ports.http}`;
-          return imageUrl(base, name);
+          return imageUrl(base, name, token);
         },
         maxConcurrent: config.maxConcurrentProvisions,
         leaseMs: config.jobLease * 1000,
@@ -375,11 +400,11 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         handshakeTimeoutMs: config.connections.tlsHandshakeTimeoutMs,
         service,
         imageBase: (req) => imageBases({ host: req.headers.host, localAddress: req.socket.localAddress }),
-        images: { catalog: imageCatalog, fetchLog },
+        images: { catalog: imageCatalog, fetchLog, traces: imageTraces },
       }),
       buildImagesServer({
         logger: log.child({ listener: 'images' }),
-        images: { catalog: imageCatalog, fetchLog },
+        images: { catalog: imageCatalog, fetchLog, traces: imageTraces },
       }),
     );
     process.once('SIGTERM', () => void shutdown('SIGTERM'));

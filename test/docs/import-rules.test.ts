@@ -26,7 +26,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 /** Entry points besides `index` files that other folders may import. */
 // pki/verify.ts: the agent's device-side face of pki. otel/sdk.ts: the SDK, kept out of
 // otel/index.ts so that code using only @opentelemetry/api never loads it (cli/ starts it).
-const ENTRY_FILES = new Set(['pki/verify.js', 'otel/sdk.js']);
+const ENTRY_FILES = new Set(['pki/verify.js', 'otel/sdk.js', 'otel/agent-sdk.js']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { API_ERRORS } from '../../bootstrap/index.js';
 import { SETTINGS } from '../../cli/config.js';
 import { DB_ERROR_CODES } from '../../db/index.js';
-import { Attr, Metric, MetricAttr } from '../../otel/index.js';
+import { Attr, Metric, MetricAttr, SpanName } from '../../otel/index.js';
 import { SZTP_ERRORS } from '../../sztp-server/index.js';
 import { repoRoot } from '../helpers/serve.js';
 
@@ -64,5 +64,9 @@ describe('README', () => {
     for (const name of Object.values(Attr)) expect(otel, name).toContain(`\`${name}\``);
     for (const name of Object.values(Metric)) expect(otel, name).toContain(`| \`${name}\` |`);
     for (const label of Object.values(MetricAttr)) expect(otel, label).toContain(`\`${label}\``);
+    for (const name of Object.values(SpanName)) {
+      const shown = typeof name === 'string' ? name : name(name.name === 'jobStep' ? '<step>' : '<kind>');
+      expect(otel, shown).toContain(`\`${shown}\``);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** sztp-server/job-trace.ts: W3C traceparent parsing and the lookup hook's failure modes. */
 import { trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
-import { linkToJobTrace, parseTraceparent } from '../../sztp-server/index.js';
+import { linkToJobTrace, parseTraceparent, rpcTraceParent } from '../../sztp-server/index.js';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -47,5 +47,40 @@ describe('linkToJobTrace', () => {
       ),
     ).toBeUndefined();
     expect(linkToJobTrace(() => 'garbage', 'DEV-1', span)).toBeUndefined();
+  });
+});
+
+describe('rpcTraceParent', () => {
+  const job = (s: string) => (s === 'DEV-1' ? TP : undefined);
+  const sameTrace = '00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01';
+  const foreign = '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-2222222222222222-01';
+  const parentOf = (r: ReturnType<typeof rpcTraceParent>) => trace.getSpanContext(r.parent);
+
+  it('a device with a job: its own span when in the job trace, else the job (the foreign one linked)', () => {
+    const own = rpcTraceParent(job, 'DEV-1', sameTrace);
+    expect(own).toMatchObject({ handOver: TP, joined: true, links: [] });
+    expect(parentOf(own)?.spanId).toBe('1111111111111111');
+    const other = rpcTraceParent(job, 'DEV-1', foreign);
+    expect(parentOf(other)?.spanId).toBe('00f067aa0ba902b7');
+    expect(other.links.map((l) => l.context.spanId)).toEqual(['2222222222222222']);
+    const none = rpcTraceParent(job, 'DEV-1', undefined);
+    expect(parentOf(none)?.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
+  it('a device without a job: plain W3C propagation; a throwing or malformed hook only loses the join', () => {
+    const plain = rpcTraceParent(job, 'DEV-9', foreign);
+    expect(plain).toMatchObject({ joined: false, links: [] });
+    expect(plain.handOver).toBeUndefined();
+    expect(parentOf(plain)?.spanId).toBe('2222222222222222');
+    expect(parentOf(rpcTraceParent(job, 'DEV-9', 'garbage'))).toBeUndefined();
+    const broken = rpcTraceParent(
+      () => {
+        throw new Error('db down');
+      },
+      'DEV-1',
+      undefined,
+    );
+    expect(broken.joined).toBe(false);
+    expect(rpcTraceParent(() => 'garbage', 'DEV-1', undefined).handOver).toBeUndefined();
   });
 });
