@@ -7,7 +7,8 @@
  * bootstrap-initiated and bootstrap-complete.
  *
  * Protocol: argv = pki dir, then serials. Prints `{"urls": {...serial: url}}`
- * once listening; reads the device listener URL as one line on stdin; prints
+ * once listening; reads the device listener URL(s) as one line on stdin (several,
+ * space-separated, for several replicas: device i talks to URL i mod n); prints
  * `{"done": n}` lines as devices finish; exits on SIGTERM.
  */
 import { readFileSync } from 'node:fs';
@@ -18,16 +19,20 @@ import { type BmcEmulator, startBmcEmulator } from '../redfish/index.js';
 
 const [pkiDir, ...serials] = process.argv.slice(2) as [string, ...string[]];
 const ca = readFileSync(join(pkiDir, 'tls-ca.crt'), 'utf8');
-let device: URL | undefined;
-const deviceReady = new Promise<URL>((resolve) => {
+let devices: URL[] = [];
+const deviceReady = new Promise<URL[]>((resolve) => {
   createInterface({ input: process.stdin }).on('line', (l) => {
-    device = new URL(l.trim());
-    resolve(device);
+    devices = l
+      .trim()
+      .split(/\s+/)
+      .map((u) => new URL(u));
+    resolve(devices);
   });
 });
+const index = new Map(serials.map((s, i) => [s, i]));
 
 function rpc(serial: string, op: string, input: Record<string, unknown>): Promise<number> {
-  const d = device as URL;
+  const d = devices[(index.get(serial) ?? 0) % devices.length] as URL;
   return new Promise((resolve, reject) => {
     const req = request(
       {

@@ -8,10 +8,16 @@
  * on PGlite the database runs inside serve, so its time is within the CPU
  * figure). Goal: 1,000 DPUs (`BENCH_FLEET_DPUS=1000`) in under 5 min, service
  * CPU under 50 ms per device. Default N = 50 keeps a run short.
+ *
+ * `BENCH_REPLICAS=1,2` (PostgreSQL only; default 1) runs the PostgreSQL part once per
+ * count with that many serve replicas on the one database, sharing the image directory
+ * and the secret key; devices are spread over the replicas' device listeners. On one
+ * machine this measures the cost of coordination (leases, LISTEN/NOTIFY, pg-boss claims
+ * across processes), not a speed-up: service CPU is summed over the replicas.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +29,10 @@ import type { Report } from './run.js';
 import { dpuZtpBin, spawnServe } from './serve-process.js';
 
 const N = Number(process.env.BENCH_FLEET_DPUS ?? 50);
+const REPLICAS = (process.env.BENCH_REPLICAS ?? '1')
+  .split(',')
+  .map((x) => Number(x.trim()))
+  .filter((x) => Number.isInteger(x) && x >= 1);
 const here = dirname(fileURLToPath(import.meta.url));
 
 function procTicks(pid: number): number {
@@ -108,7 +118,7 @@ async function activeMs(url: string): Promise<number> {
   }
 }
 
-async function run(report: Report, backend: 'pglite' | 'postgres'): Promise<void> {
+async function run(report: Report, backend: 'pglite' | 'postgres', replicas = 1): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-fleet-'));
   const dataDir = join(root, 'data');
   const pkiDir = join(root, 'pki');
@@ -144,23 +154,39 @@ async function run(report: Report, backend: 'pglite' | 'postgres'): Promise<void
     const db = await openDatabase(databaseUrl ? { databaseUrl } : { dataDir });
     await register(db, dataDir, emus.urls);
     await db.close();
-    const serve = await spawnServe(
-      [
-        '--data-dir',
-        dataDir,
-        '--pki-dir',
-        pkiDir,
-        '--await-device-timeout',
-        '120',
-        '--await-complete-timeout',
-        '120',
-      ],
-      env,
-    );
+    // Replicas share the data directory (secret key, admin token, images): on PostgreSQL
+    // nothing locks it, as a volume every replica mounts would be.
+    const serves: Awaited<ReturnType<typeof spawnServe>>[] = [];
     try {
-      emus.setDevice(serve.device);
+      for (let i = 0; i < replicas; i++)
+        serves.push(
+          await spawnServe(
+            [
+              '--data-dir',
+              dataDir,
+              '--pki-dir',
+              pkiDir,
+              '--await-device-timeout',
+              '120',
+              '--await-complete-timeout',
+              '120',
+            ],
+            env,
+          ),
+        );
+      const serve = serves[0] as (typeof serves)[number];
+      emus.setDevice(serves.map((s) => s.device).join(' '));
       const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
       const call = async (method: string, path: string, body?: unknown) => {
+        // 503 is the service's "under pressure, retry later" (a loaded machine): retry
+        // what is safe to repeat (the job POST is not retried).
+        for (let i = 0; ; i++) {
+          const r = await call1(method, path, body);
+          if (r.status !== 503 || method === 'POST' || i >= 10) return r;
+          await new Promise((res) => setTimeout(res, 1000));
+        }
+      };
+      const call1 = async (method: string, path: string, body?: unknown) => {
         const res = await fetch(`${serve.api}${path}`, {
           method,
           headers: {
@@ -173,8 +199,9 @@ async function run(report: Report, backend: 'pglite' | 'postgres'): Promise<void
       };
       const up = await call('PUT', '/api/v1/images/installer.iso', new Uint8Array(64 * 1024).fill(7));
       if (up.status >= 300) throw new Error(`upload: ${up.status}`);
-      const pid = serve.child.pid as number;
-      const ticks0 = procTicks(pid);
+      const pids = serves.map((s) => s.child.pid as number);
+      const ticks = () => pids.reduce((n, p) => n + procTicks(p), 0);
+      const ticks0 = ticks();
       const db0 = databaseUrl ? await activeMs(databaseUrl) : 0;
       const t0 = performance.now();
       const job = await call('POST', '/api/v1/jobs', { kind: 'provision', devices: serials });
@@ -194,12 +221,13 @@ async function run(report: Report, backend: 'pglite' | 'postgres'): Promise<void
         if (['succeeded', 'failed', 'cancelled'].includes(head.state)) break;
       }
       const wallMs = performance.now() - t0;
-      const cpuMs = ((procTicks(pid) - ticks0) * 1000) / CLK_TCK;
+      const cpuMs = ((ticks() - ticks0) * 1000) / CLK_TCK;
       const dbMs = databaseUrl ? (await activeMs(databaseUrl)) - db0 : undefined;
       const view = (await call('GET', `/api/v1/jobs/${job.json.id}`)).json;
       report({
-        name: `fleet-${backend}`,
+        name: `fleet-${backend}${backend === 'postgres' ? `-${replicas}r` : ''}`,
         dpus: N,
+        replicas,
         state: view.state,
         counts: view.counts,
         failures: view.devices
@@ -211,12 +239,13 @@ async function run(report: Report, backend: 'pglite' | 'postgres'): Promise<void
         wall_s: +(wallMs / 1000).toFixed(1),
         devices_per_min: +((N / wallMs) * 60_000).toFixed(1),
         service_cpu_ms_per_device: +(cpuMs / N).toFixed(1),
-        service_peak_rss_mib: +peakRssMiB(pid).toFixed(1),
+        service_peak_rss_mib: +Math.max(...pids.map(peakRssMiB)).toFixed(1),
         db_ms_per_device: dbMs === undefined ? 'in-process (within service CPU)' : +(dbMs / N).toFixed(1),
+        load_average_1m: +loadavg()[0]!.toFixed(1),
         goal: '1000 DPUs < 300 s, service CPU < 50 ms/device',
       });
     } finally {
-      await serve.stop();
+      for (const s of serves) await s.stop();
     }
   } finally {
     await emus.stop();
@@ -232,6 +261,6 @@ async function run(report: Report, backend: 'pglite' | 'postgres'): Promise<void
 }
 
 export default async function bench(report: Report): Promise<void> {
-  await run(report, 'pglite');
-  if (process.env.DATABASE_URL) await run(report, 'postgres');
+  if (process.env.BENCH_FLEET_BACKENDS !== 'postgres') await run(report, 'pglite');
+  if (process.env.DATABASE_URL) for (const n of REPLICAS) await run(report, 'postgres', n);
 }

@@ -148,6 +148,30 @@ export class ImageStore {
     return removed;
   }
 
+  /**
+   * Images the database knows whose file this process's directory lacks or holds with
+   * another size (a shared volume not mounted, lagging, or damaged on this replica).
+   * Looks at up to `limit` rows (newest first).
+   */
+  async checkFiles(limit = 10_000): Promise<{ checked: number; missing: string[]; wrongSize: string[] }> {
+    const rows = await this.#db
+      .selectFrom('images')
+      .select(['name', 'path', 'size'])
+      .orderBy('created_at', 'desc')
+      .limit(limit)
+      .execute();
+    const missing: string[] = [];
+    const wrongSize: string[] = [];
+    await Promise.all(
+      rows.map(async (r) => {
+        const st = await stat(join(this.dir, r.path)).catch(() => undefined);
+        if (!st) missing.push(r.name);
+        else if (st.size !== Number(r.size)) wrongSize.push(r.name);
+      }),
+    );
+    return { checked: rows.length, missing: missing.sort(), wrongSize: wrongSize.sort() };
+  }
+
   /** Free bytes for non-root users on the store's filesystem. */
   async freeBytes(): Promise<number> {
     const s = await statfs(this.dir);

@@ -68,6 +68,17 @@ export {
 export { API_ERRORS, ApiError, type ApiErrorCode, problem } from './errors.js';
 export { DASHBOARD_CSP, type DashboardOptions } from './dashboard.js';
 export {
+  checkCredentialsInput,
+  type CredentialRole,
+  type Credentials,
+  CREDENTIALS_CHANNEL,
+  CredentialsError,
+  type CredentialsInput,
+  CredentialStore,
+  type CredentialStoreOptions,
+  type ImportReport,
+} from './credentials.js';
+export {
   type ApiContext,
   type ApiInstance,
   type ApiRoutes,

@@ -22,6 +22,8 @@ export interface ServiceConfig {
   readonly devicePort: number;
   readonly imagesPort: number;
   readonly pkiDir: string;
+  /** Image files (`--images-dir`, default `<data-dir>/images`): a volume every replica mounts when there are several. */
+  readonly imagesDir: string;
   readonly apiTlsCert: string | undefined;
   readonly apiTlsKey: string | undefined;
   readonly logLevel: string;
@@ -355,6 +357,16 @@ export const SETTINGS = [
     parse: nonEmpty,
   },
   {
+    key: 'imagesDir',
+    flag: 'images-dir',
+    env: 'DPU_ZTP_IMAGES_DIR',
+    placeholder: 'DIR',
+    description:
+      'image files; with several replicas a volume every one mounts (rename must be atomic: NFSv4, cloud file stores)',
+    defaultText: '<data-dir>/images',
+    parse: nonEmpty,
+  },
+  {
     key: 'apiTlsCert',
     flag: 'api-tls-cert',
     env: 'DPU_ZTP_API_TLS_CERT',
@@ -541,6 +553,7 @@ export function loadConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     devicePort: (out.devicePort as number | undefined) ?? 8443,
     imagesPort: (out.imagesPort as number | undefined) ?? 8081,
     pkiDir: resolve((out.pkiDir as string | undefined) ?? `${dataDir}/pki`),
+    imagesDir: resolve((out.imagesDir as string | undefined) ?? join(dataDir, 'images')),
     apiTlsCert: out.apiTlsCert as string | undefined,
     apiTlsKey: out.apiTlsKey as string | undefined,
     logLevel: (out.logLevel as string | undefined) ?? 'info',

@@ -14,6 +14,7 @@ import { registerImagesCommands } from './commands/images.js';
 import { registerJobCommands } from './commands/jobs.js';
 import { registerOpenApiCommand } from './commands/openapi.js';
 import { registerPkiCommands } from './commands/pki.js';
+import { registerPkiImport } from './commands/pki-import.js';
 import { registerServeCommands } from './commands/serve.js';
 import { registerTokenCommands } from './commands/tokens.js';
 
@@ -31,6 +32,7 @@ registerImagesCommands(program);
 registerJobCommands(program);
 registerOpenApiCommand(program);
 registerPkiCommands(program);
+registerPkiImport(program.commands.find((c) => c.name() === 'pki') as Command);
 registerServeCommands(program);
 registerTokenCommands(program);
 

@@ -37,6 +37,16 @@ export interface ImagesTable {
   created_at: Generated<Date>;
 }
 
+/** Owner, MASA and TLS credentials shared by every replica (keys sealed with the secret key). */
+export interface CredentialsTable {
+  role: 'owner' | 'masa' | 'tls' | 'manufacturer';
+  certificates: string;
+  key_sealed: Uint8Array | null;
+  pinned: string | null;
+  generation: Generated<Int8>;
+  updated_at: Generated<Date>;
+}
+
 export interface ProfilesTable {
   name: string;
   version: Generated<number>;
@@ -251,6 +261,7 @@ export interface Database {
   events: EventsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  credentials: CredentialsTable;
 }
 
 export type ApiToken = Selectable<ApiTokensTable>;
@@ -267,3 +278,4 @@ export type JobStep = Selectable<JobStepsTable>;
 export type EventRow = Selectable<EventsTable>;
 export type Webhook = Selectable<WebhooksTable>;
 export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
+export type CredentialsRow = Selectable<CredentialsTable>;

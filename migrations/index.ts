@@ -11,6 +11,7 @@ import * as labelIndexes from './2026-12-04-0021-label-indexes.js';
 import * as provisioningJobs from './2026-12-04-0030-provisioning-jobs.js';
 import * as idempotencyKeys from './2026-12-04-0031-idempotency-keys.js';
 import * as events from './2026-12-04-0040-events.js';
+import * as credentials from './2026-12-04-0050-credentials.js';
 import * as jobImageToken from './2026-12-04-0070-job-image-token.js';
 
 /** Migration name -> migration. Append only; never edit a landed one. */
@@ -22,5 +23,6 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '2026-12-04-0030-provisioning-jobs': provisioningJobs,
   '2026-12-04-0031-idempotency-keys': idempotencyKeys,
   '2026-12-04-0040-events': events,
+  '2026-12-04-0050-credentials': credentials,
   '2026-12-04-0070-job-image-token': jobImageToken,
 });

@@ -28,6 +28,7 @@ import type {
   ReportProgressInput,
 } from './restconf-codec.js';
 import type { ServerPki } from './server-pki.js';
+import { type SigningMaterial, signingMaterial } from './signing-material.js';
 import { VoucherPolicy } from './voucher-policy.js';
 
 export type { DeviceIdentity, RequestCredentials } from './device-auth.js';
@@ -105,7 +106,8 @@ export class BootstrapService {
   readonly #vouchers: VoucherPolicy;
   readonly #signer: ResponseSigner;
   readonly #log: RequestLog;
-  #pinned: Uint8Array | undefined;
+  /** Owner, pinned domain certificate and MASA as one immutable snapshot, swapped whole on rotation. */
+  #material: SigningMaterial;
   /** Validated specs by the identity of the stored spec object (a cached row keeps it). */
   readonly #specs = new WeakMap<object, ProfileSpecResult>();
 
@@ -132,14 +134,17 @@ export class BootstrapService {
         now,
       });
     this.#vouchers = new VoucherPolicy({
-      masa: options.pki.masa,
       now,
       lifetimeMs: options.voucherLifetimeMs,
       cacheSize,
     });
-    this.#signer = new ResponseSigner({ owner: options.pki.owner, now, cacheSize });
+    this.#signer = new ResponseSigner({ now, cacheSize });
     this.#log = new RequestLog(options.db, options.onEventWriteError);
-    this.#pinned = options.pki.pinnedDomainCert;
+    this.#material = signingMaterial({
+      owner: options.pki.owner,
+      pinned: options.pki.pinnedDomainCert,
+      masa: options.pki.masa,
+    });
   }
 
   /** Signatures made: conveyed information and minted vouchers (for the cache test and the benchmark). */
@@ -152,9 +157,27 @@ export class BootstrapService {
    * them, and cached signatures and minted vouchers made with the old ones are dropped.
    */
   replaceOwner(owner: Signer, pinnedDomainCert: Uint8Array): void {
-    this.#pinned = pinnedDomainCert;
-    this.#signer.replaceOwner(owner);
+    this.replaceSigning({ owner, pinned: pinnedDomainCert, masa: this.#material.masa });
+  }
+
+  /**
+   * Swaps in a whole new signing snapshot (owner, pinned domain certificate, MASA) in one
+   * assignment: a request already under way finishes with the snapshot it took at its start,
+   * later ones use the new one. Caches made with the old snapshot are dropped.
+   */
+  replaceSigning(parts: {
+    owner?: Signer | undefined;
+    pinned?: Uint8Array | undefined;
+    masa?: Signer | undefined;
+  }): void {
+    this.#material = signingMaterial(parts);
+    this.#signer.clear();
     this.#vouchers.clear();
+  }
+
+  /** The signing snapshot new requests use (tests compare it across a rotation). */
+  get signing(): SigningMaterial {
+    return this.#material;
   }
 
   /** Writes queued request records now (before closing the database, or before reading them). */
@@ -299,6 +322,8 @@ export class BootstrapService {
     ) {
       throw new SztpError('SZTP_ERR_NO_PROFILE', `device ${device.serial} has no profile`);
     }
+    // One snapshot for the whole response: signature, owner certificate and voucher agree.
+    const material = this.#material;
     const spec = this.#spec(device);
     const opi = spec.responseFormat === 'opi-agent';
     let image: ResolvedImage | undefined;
@@ -343,7 +368,7 @@ export class BootstrapService {
       const ci = this.#signer.unsigned(key, info, ciFormat);
       return { ...(opi ? {} : { reportingLevel: 'verbose' as const }), conveyedInformation: ci };
     }
-    const ownerCertificate = this.#signer.ownerArtifact;
+    const ownerCertificate = material.ownerArtifact;
     if (!ownerCertificate) {
       if (input.signedDataPreferred && spec.type === 'onboarding') {
         throw new SztpError('SZTP_ERR_UNSIGNED_REFUSED', 'no owner certificate configured to sign with');
@@ -353,8 +378,8 @@ export class BootstrapService {
         'signed data needs an owner certificate and key in the PKI directory',
       );
     }
-    const voucher = await this.#vouchers.voucher(device, input.nonce, this.#pinned);
-    const ci = await this.#signer.signed(key, info, ciFormat);
+    const voucher = await this.#vouchers.voucher(device, input.nonce, material);
+    const ci = await this.#signer.signed(key, info, ciFormat, material);
     return {
       reportingLevel: 'verbose',
       conveyedInformation: ci,

@@ -4,6 +4,7 @@
  * layer (`rejectUnauthorized: false`), so a device without one still gets a
  * RESTCONF error instead of a TLS abort; each request is judged on its own.
  */
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { type ImageServingOptions, imageServing } from './image-serving.js';
 import type { BootstrapService } from './bootstrap-rpc.js';
@@ -72,4 +73,18 @@ export async function buildDeviceServer(opts: DeviceServerOptions): Promise<Fast
     ...(opts.imageBase ? { imageBase: opts.imageBase } : {}),
   });
   return app;
+}
+
+/**
+ * Replaces the device listener's certificate, key and client CA list in place (Node's
+ * `setSecureContext`): handshakes from now on use the new ones, connections already
+ * open keep theirs. Used when another replica rotates the TLS credentials.
+ */
+export function setDeviceTls(app: FastifyInstance, tls: DeviceTls): void {
+  (app.server as unknown as TlsServer).setSecureContext({
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    minVersion: 'TLSv1.2',
+  });
 }

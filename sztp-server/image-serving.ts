@@ -20,7 +20,7 @@
  * and 1.3x for 32, with RSS growth under 20 MiB at 32 downloads.
  */
 import { randomBytes } from 'node:crypto';
-import { close, open, read, readSync } from 'node:fs';
+import { close, fstat, open, read, readSync } from 'node:fs';
 import {
   type IncomingMessage,
   type Server,
@@ -90,8 +90,28 @@ class ChunkPool {
   }
 }
 
-const openFd = (path: string) =>
-  new Promise<number>((resolve, reject) => open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
+/**
+ * Opens an image file and checks it holds the row's size. Stored files are complete
+ * before any row names them (written, fsynced, renamed), but on a volume shared by
+ * several replicas one replica's view may lag (or a copy may be damaged): a file of
+ * another size is refused as `EIMAGESIZE`, never served.
+ */
+const openFd = (path: string, size: number) =>
+  new Promise<number>((resolve, reject) =>
+    open(path, 'r', (err, fd) => {
+      if (err) return reject(err);
+      fstat(fd, (e, st) => {
+        if (!e && st.size === size) return resolve(fd);
+        close(fd, () => {});
+        reject(
+          e ??
+            Object.assign(new Error(`${path} holds ${st.size} bytes, its row says ${size}`), {
+              code: 'EIMAGESIZE',
+            }),
+        );
+      });
+    }),
+  );
 const closeFd = (fd: number) => close(fd, () => {});
 const readAt = (fd: number, buf: Buffer, length: number, position: number) =>
   new Promise<number>((resolve, reject) =>
@@ -183,10 +203,10 @@ class FdCache {
     e.timer = undefined;
     return e.value;
   }
-  async acquire(path: string): Promise<number> {
+  async acquire(path: string, size: number): Promise<number> {
     let e = this.#open.get(path);
     if (!e) {
-      const entry: OpenFile = { fd: openFd(path), refs: 0 };
+      const entry: OpenFile = { fd: openFd(path, size), refs: 0 };
       entry.fd.then(
         (fd) => {
           entry.value = fd;
@@ -534,13 +554,18 @@ export class ImageServer {
    * Opens the image's file, re-reading the row when a newer upload or a delete
    * unlinked it in between (uploads racing each other can do that a few times).
    */
-  async #openImage(name: string): Promise<{ image: ServedImage; fd: number } | undefined> {
+  async #openImage(
+    name: string,
+  ): Promise<{ image: ServedImage; fd: number } | { missing: true } | undefined> {
     let image = await this.#o.catalog.get(name);
     for (let attempt = 1; image; attempt++) {
       try {
-        return { image, fd: await this.#fds.acquire(image.path) };
+        return { image, fd: await this.#fds.acquire(image.path, image.size) };
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'EIMAGESIZE') throw err;
+        // The row names a file this replica cannot see whole (yet): a shared volume that lags.
+        if (attempt >= 5) return { missing: true };
       }
       image = await this.#o.catalog.get(name, true);
     }
@@ -555,6 +580,12 @@ export class ImageServer {
       : await this.#openImage(name);
     if (!found) {
       text(res, 404, `no image ${name}`);
+      return 0;
+    }
+    if ('missing' in found) {
+      text(res, 503, `image ${name} is not (yet) complete on this replica's image volume`, {
+        'retry-after': '5',
+      });
       return 0;
     }
     return this.#serve(req, res, found.image, found.fd);

@@ -16,7 +16,12 @@ export {
   type ProfileSpec,
   type ResolvedImage,
 } from './conveyed-builder.js';
-export { buildDeviceServer, type DeviceServerOptions, type DeviceTls } from './device-server.js';
+export {
+  buildDeviceServer,
+  type DeviceServerOptions,
+  type DeviceTls,
+  setDeviceTls,
+} from './device-server.js';
 export { SZTP_ERRORS, SztpError, type SztpErrorCode } from './errors.js';
 export { buildImagesServer, type ImagesServerOptions } from './images-server.js';
 export {
@@ -28,6 +33,7 @@ export {
 } from './job-trace.js';
 export { PROGRESS_TYPES, type ProgressType } from './restconf-codec.js';
 export type { ServerPki } from './server-pki.js';
+export { type SigningMaterial, signingMaterial } from './signing-material.js';
 export { ImageCatalog, type ImageCatalogOptions, type ServedImage } from './image-catalog.js';
 export { type ImageFetch, ImageFetchLog, type ImageFetchLogOptions } from './image-fetch-log.js';
 export {

@@ -6,51 +6,39 @@
  */
 import {
   type ConveyedInformation,
-  createOwnerCertificateArtifact,
   createUnsignedConveyedInformation,
-  type Signer,
   signConveyedInformation,
 } from '../pki/index.js';
 import { Lru } from './lru.js';
 import type { Encoding } from './restconf-codec.js';
+import type { SigningMaterial } from './signing-material.js';
 
 /** Options of {@link ResponseSigner}. */
 export interface ResponseSignerOptions {
-  owner: Signer | undefined;
   now: () => Date;
   /** Encoded responses kept (default 10 000). */
   cacheSize?: number | undefined;
 }
 
-/** Encodes and signs conveyed information, once per cache key. */
+/**
+ * Encodes and signs conveyed information, once per cache key and signing snapshot.
+ * The snapshot is the caller's (one per request), so a rotation between two awaits of
+ * one request cannot pair a new signature with an old owner certificate.
+ */
 export class ResponseSigner {
   readonly #now: () => Date;
   readonly #cache: Lru<string, Uint8Array>;
-  #owner: Signer | undefined;
-  #ownerArtifact: Uint8Array | undefined;
   /** Signatures made. */
   signatures = 0;
 
   constructor(options: ResponseSignerOptions) {
     this.#now = options.now;
     this.#cache = new Lru(options.cacheSize ?? 10_000);
-    this.#setOwner(options.owner);
   }
 
-  #setOwner(owner: Signer | undefined): void {
-    this.#owner = owner;
-    this.#ownerArtifact = owner ? createOwnerCertificateArtifact([...owner.certificates]) : undefined;
-  }
-
-  /** Swaps in a new owner signer; responses signed by the old one are dropped. */
-  replaceOwner(owner: Signer): void {
-    this.#setOwner(owner);
+  /** Drops every cached response (after a rotation: old signatures are never needed again). */
+  clear(): void {
     this.#cache.clear();
-  }
-
-  /** The owner certificate as the degenerate SignedData RFC 8572 sends beside signed data; undefined without an owner. */
-  get ownerArtifact(): Uint8Array | undefined {
-    return this.#owner ? this.#ownerArtifact : undefined;
   }
 
   /** Unsigned conveyed information, built by `info` on a cache miss. */
@@ -64,16 +52,23 @@ export class ResponseSigner {
     return ci;
   }
 
-  /** Conveyed information signed by the owner (the caller checked {@link ownerArtifact} first). */
-  async signed(key: string, info: () => ConveyedInformation, format: Encoding): Promise<Uint8Array> {
-    const k = `s|${key}`;
+  /** Conveyed information signed by `material`'s owner (the caller checked it has one). */
+  async signed(
+    key: string,
+    info: () => ConveyedInformation,
+    format: Encoding,
+    material: SigningMaterial,
+  ): Promise<Uint8Array> {
+    const owner = material.owner;
+    if (!owner) throw new Error('signed conveyed information needs an owner signer');
+    const k = `s|${material.id}|${key}`;
     let ci = this.#cache.get(k);
     if (!ci) {
       this.signatures++;
       ci = await signConveyedInformation({
         information: info(),
         format,
-        signer: this.#owner as Signer,
+        signer: owner,
         signingTime: this.#now(),
       });
       this.#cache.set(k, ci);

@@ -7,13 +7,12 @@ import type { Device } from '../db/index.js';
 import { signVoucher } from '../pki/index.js';
 import { SztpError } from './errors.js';
 import { Lru } from './lru.js';
-import type { ServerPki } from './server-pki.js';
+import type { SigningMaterial } from './signing-material.js';
 
 const DAY = 86_400_000;
 
 /** Options of {@link VoucherPolicy}. */
 export interface VoucherPolicyOptions {
-  masa: ServerPki['masa'];
   now: () => Date;
   /** Lifetime of a minted voucher without a nonce (default 30 days) and with one (default 1 day). */
   lifetimeMs?: { plain: number; nonce: number } | undefined;
@@ -38,15 +37,18 @@ export class VoucherPolicy {
     this.#vouchers.clear();
   }
 
-  /** The voucher for `device`, pinning `pinned` (the owner's domain certificate) when minted. */
+  /**
+   * The voucher for `device`; a minted one is signed by `material`'s MASA and pins its
+   * domain certificate (one snapshot per request: never an old pin with a new owner).
+   */
   async voucher(
     device: Device,
     nonce: Uint8Array | undefined,
-    pinned: Uint8Array | undefined,
+    material: SigningMaterial,
   ): Promise<Uint8Array> {
-    const masa = this.#o.masa;
+    const { masa, pinned } = material;
     if (nonce) {
-      if (masa && pinned) return this.#mint(device.serial, pinned, nonce);
+      if (masa && pinned) return this.#mint(device.serial, pinned, nonce, masa);
       if (device.ownership_voucher) {
         throw new SztpError(
           'SZTP_ERR_NONCE_UNSATISFIABLE',
@@ -60,10 +62,10 @@ export class VoucherPolicy {
     }
     if (device.ownership_voucher) return device.ownership_voucher;
     if (masa && pinned) {
-      const key = device.serial;
+      const key = `${material.id}|${device.serial}`;
       const hit = this.#vouchers.get(key);
       if (hit && hit.until > this.#o.now().getTime() + DAY) return hit.der;
-      const der = await this.#mint(device.serial, pinned, undefined);
+      const der = await this.#mint(device.serial, pinned, undefined, masa);
       this.#vouchers.set(key, {
         der,
         until: this.#o.now().getTime() + (this.#o.lifetimeMs?.plain ?? 30 * DAY),
@@ -80,7 +82,12 @@ export class VoucherPolicy {
    * Mints a voucher as the lab MASA. `idevid-issuer` is left out (optional in RFC 8366 §5.3):
    * a verifier that is not told its IDevID issuer must reject a voucher that pins one.
    */
-  async #mint(serial: string, pinned: Uint8Array, nonce: Uint8Array | undefined): Promise<Uint8Array> {
+  async #mint(
+    serial: string,
+    pinned: Uint8Array,
+    nonce: Uint8Array | undefined,
+    masa: NonNullable<SigningMaterial['masa']>,
+  ): Promise<Uint8Array> {
     const now = this.#o.now();
     const life = nonce ? (this.#o.lifetimeMs?.nonce ?? DAY) : (this.#o.lifetimeMs?.plain ?? 30 * DAY);
     this.minted++;
@@ -93,7 +100,7 @@ export class VoucherPolicy {
         pinnedDomainCert: pinned,
         ...(nonce ? { nonce } : {}),
       },
-      this.#o.masa as NonNullable<ServerPki['masa']>,
+      masa,
       { signingTime: now },
     );
   }

@@ -10,7 +10,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { checkOwnerUpload, type OwnerStore, ownerView } from '../../bootstrap/index.js';
+import {
+  type CredentialsInput,
+  checkOwnerUpload,
+  type OwnerStore,
+  ownerView,
+} from '../../bootstrap/index.js';
 import { createLabPki, decodeArtifacts, type Signer, signerFromPrivateKey, toPem } from '../../pki/index.js';
 import type { ServerPki } from '../../sztp-server/index.js';
 import { CliError } from '../exit.js';
@@ -127,4 +132,46 @@ export function fileOwnerStore(
       return ownerView(chain, pinned, keyRef, Boolean(pki.masa));
     },
   };
+}
+
+/**
+ * The credentials in a PKI directory (the `pki init` layout, or real certificates under
+ * the same names), as `pki import` and a PostgreSQL replica's first start store them:
+ * `server.crt`/`server.key` and `manufacturer-ca.crt` are required; `owner.crt`/`owner.key`
+ * with `owner-ca.crt`, and `masa.crt`/`masa.key`, when present (each pair whole).
+ */
+export async function readPkiDir(dir: string): Promise<CredentialsInput> {
+  const text = async (name: string) => (await optional(join(dir, name)))?.toString('utf8');
+  const need = async (name: string) => {
+    const t = await text(name);
+    if (t === undefined) throw new CliError('SERVE_ERR_NO_PKI', `${dir}: ${name} is missing`);
+    return t;
+  };
+  const pair = async (crt: string, key: string) => {
+    const [c, k] = [await text(crt), await text(key)];
+    if ((c === undefined) !== (k === undefined))
+      throw new CliError(
+        'SERVE_ERR_NO_PKI',
+        `${dir}: ${c === undefined ? crt : key} is missing (${c === undefined ? key : crt} is there)`,
+      );
+    return c !== undefined && k !== undefined ? { certificates: c, key: k } : undefined;
+  };
+  const owner = await pair('owner.crt', 'owner.key');
+  return {
+    tls: { certificates: await need('server.crt'), key: await need('server.key') },
+    manufacturer: await need('manufacturer-ca.crt'),
+    owner: owner ? { ...owner, pinned: await need('owner-ca.crt') } : undefined,
+    masa: await pair('masa.crt', 'masa.key'),
+  };
+}
+
+/** The revoked-IDevID fingerprints listed in `<pkiDir>/revoked-idevids.txt` (one per line, `#` comments). */
+export async function readRevoked(pkiDir: string): Promise<Set<string>> {
+  const revoked = new Set<string>();
+  const revokedFile = await optional(join(pkiDir, 'revoked-idevids.txt'));
+  for (const line of revokedFile?.toString('utf8').split('\n') ?? []) {
+    const t = line.replace(/#.*/, '').trim().toLowerCase();
+    if (t) revoked.add(t);
+  }
+  return revoked;
 }

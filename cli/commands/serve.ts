@@ -14,6 +14,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
   BmcStore,
+  type Credentials,
+  CredentialStore,
   buildOperatorApi,
   DeviceStateLifecycle,
   databaseWakeSource,
@@ -49,6 +51,8 @@ import {
   ImageFetchLog,
   imageBaseResolver,
   imageUrl,
+  type ServerPki,
+  setDeviceTls,
 } from '../../sztp-server/index.js';
 import { addConfigOptions, type ConnectionLimits, loadConfig, type ServiceConfig } from '../config.js';
 import { action, CliError } from '../exit.js';
@@ -58,7 +62,7 @@ import { observeDevicesByState } from '../../otel/index.js';
 import { startTelemetry } from '../../otel/sdk.js';
 import { readPackageVersion } from '../version.js';
 import { operatorRoutes } from './operator-routes.js';
-import { ensurePki, fileOwnerStore, loadServerPki } from './serve-pki.js';
+import { ensurePki, fileOwnerStore, loadServerPki, readPkiDir, readRevoked } from './serve-pki.js';
 
 /** SDK diagnostics (a collector that is down, a dropped batch) as warnings in the service log. */
 function otelDiagLogger(log: Logger) {
@@ -101,7 +105,11 @@ function openSecretBox(config: ServiceConfig, log: Logger): SecretBox {
   return new SecretBox(key);
 }
 
-async function readiness(handle: DatabaseHandle, dataDir: string): Promise<ReadinessCheck[]> {
+async function readiness(
+  handle: DatabaseHandle,
+  dataDir: string,
+  images: ImageStore,
+): Promise<ReadinessCheck[]> {
   const checks: ReadinessCheck[] = [];
   // The data directory holds images, the admin token and (embedded mode) the database.
   const dir = await checkDataDir(dataDir);
@@ -123,6 +131,23 @@ async function readiness(handle: DatabaseHandle, dataDir: string): Promise<Readi
     );
   } catch (err) {
     checks.push({ name: 'migrations', ok: false, detail: (err as Error).message });
+  }
+  // Several replicas share one image volume: a replica that cannot see an image whole
+  // (volume not mounted, lagging, damaged) says so instead of failing BMCs one by one.
+  try {
+    const f = await images.checkFiles();
+    const bad = [...f.missing.map((n) => `${n} (missing)`), ...f.wrongSize.map((n) => `${n} (wrong size)`)];
+    checks.push(
+      bad.length === 0
+        ? { name: 'images', ok: true, detail: `${f.checked} image file(s) present in ${images.dir}` }
+        : {
+            name: 'images',
+            ok: false,
+            detail: `${bad.length} of ${f.checked} image(s) not usable in ${images.dir}: ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ', …' : ''}`,
+          },
+    );
+  } catch (err) {
+    checks.push({ name: 'images', ok: false, detail: (err as Error).message });
   }
   return checks;
 }
@@ -241,9 +266,10 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       const { applied } = await migrateToLatest(handle.db);
       log.info({ applied }, applied.length ? 'migrations applied' : 'schema is current');
     }
-    // The image service: files under <data-dir>/images, metadata in the database,
-    // served on the images listener (HTTP) and the device listener (HTTPS).
-    const imagesDir = join(config.dataDir, 'images');
+    // The image service: files under --images-dir (default <data-dir>/images; with several
+    // replicas a volume each mounts), metadata in the database, served on the images
+    // listener (HTTP) and the device listener (HTTPS).
+    const imagesDir = config.imagesDir;
     const imageStore = new ImageStore(handle.db, { dir: imagesDir });
     await imageStore.init();
     const imageCatalog = new ImageCatalog(handle.db, { dir: imagesDir });
@@ -254,8 +280,50 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       httpsAdvertise: config.deviceAdvertiseUrl,
       ports: () => ports,
     });
-    await ensurePki(config.pkiDir, log);
-    const { pki, revoked } = await loadServerPki(config.pkiDir, log);
+    // One secret key seals BMC passwords, webhook secrets and (PostgreSQL) the PKI's keys.
+    const secretBox = openSecretBox(config, log);
+    const migrated = (await pendingMigrations(handle.db)).length === 0;
+    if (migrated) notifier = createNotifier(handle);
+    // PKI: on PostgreSQL the credentials every replica shares live in the database (the
+    // first replica to start seeds them from its --pki-dir); the embedded database serves
+    // one process, which reads --pki-dir as before.
+    let pki: ServerPki;
+    let revoked: Set<string>;
+    let credStore: CredentialStore | undefined;
+    let live: Credentials | undefined;
+    if (handle.kind === 'postgres' && migrated) {
+      credStore = new CredentialStore({ db: handle.db, box: secretBox, notifier });
+      if (!(await credStore.present())) {
+        await ensurePki(config.pkiDir, log);
+        const r = await credStore.import(await readPkiDir(config.pkiDir), { ifEmpty: true });
+        if (r.written.length)
+          log.info(
+            { pkiDir: config.pkiDir, roles: r.written },
+            'stored the PKI directory in the database: every replica uses these credentials from now on',
+          );
+      }
+      live = await credStore.load();
+      revoked = await readRevoked(config.pkiDir);
+      pki = {
+        tls: live.tls,
+        manufacturerAnchors: live.manufacturerAnchors,
+        owner: live.owner,
+        pinnedDomainCert: live.pinnedDomainCert,
+        masa: live.masa,
+      };
+      log.info(
+        {
+          credentials: live.stamp,
+          owner: Boolean(live.owner),
+          labMasa: Boolean(live.masa),
+          revoked: revoked.size,
+        },
+        'PKI loaded from the database',
+      );
+    } else {
+      await ensurePki(config.pkiDir, log);
+      ({ pki, revoked } = await loadServerPki(config.pkiDir, log));
+    }
     // Events: one log, one tail per process (woken by LISTEN/NOTIFY or PGlite's
     // in-process notifications) feeding SSE streams and the webhook sender.
     const events = new EventLog(handle.db);
@@ -263,8 +331,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       wake: databaseWakeSource(handle),
       onError: (err) => log.warn({ err }, 'reading the event log failed; retrying on the next wake'),
     });
-    // One secret key seals BMC passwords and webhook secrets alike.
-    const secretBox = openSecretBox(config, log);
     const webhooks = new WebhookSender({
       db: handle.db,
       box: secretBox,
@@ -290,6 +356,23 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       onEventWriteError: (err, rows) =>
         log.warn({ err, dropped: rows }, 'could not record bootstrap requests'),
     });
+    // A credentials change (PUT /api/v1/owner or `pki import --replace` on any replica) is
+    // one new immutable object: the signing snapshot is swapped whole, and the device
+    // listener's TLS context only when the TLS row moved.
+    const apply = (next: Credentials): void => {
+      const prev = live as Credentials;
+      if (next.stamp === prev.stamp) return;
+      live = next;
+      service.replaceSigning({ owner: next.owner, pinned: next.pinnedDomainCert, masa: next.masa });
+      const device = apps[1];
+      if (next.tlsGeneration !== prev.tlsGeneration && device)
+        setDeviceTls(device, {
+          cert: next.tls.cert,
+          key: next.tls.key,
+          ca: next.manufacturerAnchors.map((d) => toPem(d, 'CERTIFICATE')),
+        });
+      log.info({ credentials: next.stamp }, 'credentials changed: signing and serving with the new ones');
+    };
     const apiHttps = config.apiTlsCert
       ? {
           cert: await readFile(config.apiTlsCert),
@@ -299,7 +382,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       : undefined;
 
     const bmcStore = new BmcStore(handle.db, secretBox);
-    const migrated = (await pendingMigrations(handle.db)).length === 0;
     if (migrated) {
       // A key that does not open the stored passwords (changed, or another replica's) would
       // fail every BMC later, one by one; refuse to start instead.
@@ -307,7 +389,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
       // Provisioning jobs: pg-boss on the same database, device events across replicas by NOTIFY.
       // The secret key opens BMC passwords (the BMC inventory's routes wire the same key).
       mkdirSync(config.dataDir, { recursive: true });
-      notifier = createNotifier(handle);
       boss = await openJobQueue(handle, (err) => log.warn({ err }, 'job queue error'));
       const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
       if (telemetry.tracing) {
@@ -325,7 +406,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         ...(traces ? { traces } : {}),
         db: handle.db,
         boss,
-        notifier,
+        notifier: notifier as Notifier,
         lifecycle,
         bmcs: bmcStore,
         installerImageUrl: async (name, token) => {
@@ -369,7 +450,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
         logger: log.child({ listener: 'api' }),
         db: handle.db,
         events,
-        readiness: () => readiness(handle, config.dataDir),
+        readiness: () => readiness(handle, config.dataDir, imageStore),
         https: apiHttps,
         ...(telemetry.scrape ? { metrics: telemetry.scrape } : {}),
         // The dashboard Vite built into dist/dashboard (`npm run build`); not dist/web, where tsc
@@ -378,7 +459,12 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           root: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dashboard'),
           traceUiUrl: config.traceUiUrl,
         },
-        owner: fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
+        owner: credStore
+          ? credStore.ownerStore(
+              () => live as Credentials,
+              async () => apply(await (credStore as CredentialStore).load()),
+            )
+          : fileOwnerStore(config.pkiDir, pki, (owner, pinned) => service.replaceOwner(owner, pinned)),
         routes: operatorRoutes({
           events,
           hub,
@@ -431,6 +517,13 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     );
     ports.http = await listen(apps[2]!, config.host, config.imagesPort, 'http', 'images', log, limits);
     await runner?.start();
+    if (credStore && live) {
+      const stop = await credStore.watch(live, apply, {
+        onError: (err) =>
+          log.warn({ err }, 'reloading credentials failed; retrying on the next change or check'),
+      });
+      background.push({ stop: async () => stop() });
+    }
     log.info({ owner: runner?.owner }, 'dpu-ztp ready');
   } catch (err) {
     await Promise.allSettled(apps.map((a) => a.close()));
