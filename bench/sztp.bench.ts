@@ -228,7 +228,7 @@ export default async function bench(report: Report): Promise<void> {
 }
 
 /** A local OTLP/HTTP sink: drains each export and answers 200 (what a healthy collector costs us). */
-async function otlpSink(): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
+export async function otlpSink(): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
   const { createServer: createHttpServer } = await import('node:http');
   let n = 0;
   const srv = createHttpServer((req, res) => {

@@ -202,7 +202,7 @@ async function preflight(ctx: StepContext): Promise<StepResult> {
   if (kind !== 'provision')
     return {
       detail: `BMC ${target.id} (${target.address}): system ${probe.system.id}, profile ${probe.profile.id}, power ${probe.system.powerState}`,
-      context: { systemId: probe.system.id },
+      context: { systemId: probe.system.id, vendorProfile: probe.profile.id },
     };
   const name = await installerImageName(ctx);
   const url = await ctx.installerImageUrl(name);
@@ -217,7 +217,14 @@ async function preflight(ctx: StepContext): Promise<StepResult> {
   const why = assessments.find((a) => a.strategy === chosen)?.reasons.join('; ');
   return {
     detail: `BMC ${target.id} (${target.address}) profile ${probe.profile.id}, system ${probe.system.id}; installer ${name} at ${url}; strategy ${chosen} (${why})${candidates.length > 1 ? `, then ${candidates.slice(1).join(', ')}` : ''}`,
-    context: { strategy: chosen, candidates, imageUrl: url, image: name, systemId: probe.system.id },
+    context: {
+      strategy: chosen,
+      candidates,
+      imageUrl: url,
+      image: name,
+      systemId: probe.system.id,
+      vendorProfile: probe.profile.id,
+    },
   };
 }
 

@@ -39,6 +39,13 @@ import {
   waitBound,
 } from './device-steps.js';
 import { isTransient, JobError, stopOf } from './job-errors.js';
+import {
+  initRunCounters,
+  recordRunFinished,
+  recordRunStarted,
+  recordStep,
+  runLabels,
+} from './job-metrics.js';
 import { DEVICE_RUN_QUEUE, type PgBoss } from './job-queue.js';
 import { type JobView, JobStore, type NewJob, stepsOf } from './job-store.js';
 import type { JobTraceIndex } from './job-trace-index.js';
@@ -180,6 +187,7 @@ export class JobRunner {
 
   /** Starts listening for device events and work, the dispatch loop and the sweeper. */
   async start(): Promise<void> {
+    initRunCounters();
     this.#unsub.push(
       this.#o.lifecycle.subscribe((e) => {
         const serial = e.kind === 'contact' ? e.contact.serial : e.progress.serial;
@@ -485,6 +493,9 @@ export class JobRunner {
           );
           if (!entered.ok) throw new Error('lease lost');
           run = entered.run;
+          if (i === 0 && !entered.resumed) recordRunStarted(job.kind);
+          const stepStarted = (run.step_started_at ?? new Date()).getTime();
+          const stepSeconds = () => (Date.now() - stepStarted) / 1000;
           this.#emitDevice(run);
           const redfishLines: string[] = [];
           const ctx: StepContext = {
@@ -556,12 +567,19 @@ export class JobRunner {
               'done',
               [out.detail, ...redfishLines].filter(Boolean).join('; '),
             );
+            recordStep(runLabels(job.kind, run, probe?.profile.id), step, 'done', stepSeconds());
           } catch (err) {
             const s = stopOf(err);
             const cancelled =
               s.code === 'JOB_ERR_CANCELLED' ||
               (abort.signal.reason instanceof JobError && abort.signal.reason.code === 'JOB_ERR_CANCELLED');
             const interrupted = !cancelled && abort.signal.aborted;
+            recordStep(
+              runLabels(job.kind, run, probe?.profile.id),
+              step,
+              cancelled ? 'cancelled' : interrupted ? 'interrupted' : 'failed',
+              stepSeconds(),
+            );
             await this.store
               .endStep(
                 run,
@@ -581,6 +599,7 @@ export class JobRunner {
         const finished = await this.store.finishRun(run, this.#owner, 'succeeded');
         terminal = true;
         if (finished) {
+          await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), 'succeeded');
           if (job.kind === 'decommission') await markRegistered(this.store, run.serial);
           this.#emitDevice(finished);
         }
@@ -588,6 +607,7 @@ export class JobRunner {
         const reason = abort.signal.aborted ? abort.signal.reason : err;
         if (reason instanceof JobError && reason.code === 'JOB_ERR_CANCELLED') {
           // The run is already `cancelled` in the database: leave the BMC as clean as we can.
+          await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), 'cancelled');
           terminal = true;
           await this.#cleanup(run, job.kind, bmc).catch(() => undefined);
           await this.store.release(run.id, this.#owner).catch(() => undefined);
@@ -611,7 +631,10 @@ export class JobRunner {
           }
           const finished = await this.store.finishRun(run, this.#owner, s.state, s);
           terminal = true;
-          if (finished) this.#emitDevice(finished);
+          if (finished) {
+            await recordRunFinished(this.store, run, runLabels(job.kind, run, probe?.profile.id), s.state);
+            this.#emitDevice(finished);
+          }
         }
       } finally {
         clearInterval(heartbeat);

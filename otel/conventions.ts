@@ -151,8 +151,11 @@ export const MetricAttr = {
   state: 'state',
   step: 'step',
   strategy: 'strategy',
+  kind: 'kind',
 } as const;
 
+/** Label value when a strategy or vendor profile is not known (yet): before preflight, a BMC not probed. */
+export const UNKNOWN_LABEL = 'unknown';
 /**
  * The W3C `traceparent` of the active span when it is a real (sampled or not) span, for requests
  * the code sends by hand; undefined with no SDK (the no-op span has invalid ids).

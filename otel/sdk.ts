@@ -13,6 +13,12 @@
  *   bounded batch queue (drops counted as `otel.sdk.processor.span.processed`
  *   with `error.type=queue_full`), each export is cut after 1 s, and
  *   {@link Telemetry.shutdown} gives up after 2 s.
+ * - instrumentations (`instrument: true`, `serve` only, and only while spans
+ *   are exported): `@fastify/otel` for the operator API's `/api/` routes and
+ *   undici for outgoing requests other than Redfish (webhook deliveries) —
+ *   the spans nobody else writes. Both hook in through `diagnostics_channel`,
+ *   so no ESM loader hook is needed. The pg instrumentation is left out: it
+ *   patches `require('pg')`, which an ESM `import` never calls (README).
  */
 import {
   context,
@@ -23,6 +29,7 @@ import {
   propagation,
   trace,
 } from '@opentelemetry/api';
+import { FastifyOtelInstrumentation } from '@fastify/otel';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -30,6 +37,7 @@ import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/ex
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
+import { UndiciInstrumentation, type UndiciRequest } from '@opentelemetry/instrumentation-undici';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AggregationTemporality,
@@ -65,6 +73,49 @@ export interface TelemetryOptions {
   prometheus?: boolean;
   /** Where SDK diagnostics (export failures) go; silent by default. */
   diagLogger?: DiagLogger;
+  /**
+   * Turn on the HTTP instrumentations (operator API server spans, outgoing non-Redfish requests)
+   * when spans are exported. For `serve`; off elsewhere (an emulated BMC must not send traceparent).
+   */
+  instrument?: boolean;
+}
+
+/** An instrumentation as the SDK drives it (enable on start, disable on shutdown). */
+interface Instrumentation {
+  disable(): void;
+}
+
+/**
+ * Whether an outgoing undici request is a Redfish request: the Redfish client sends `OData-Version`
+ * on every request and writes its own `redfish.request` / `redfish.session.login` spans.
+ */
+export function isRedfishRequest(req: Pick<UndiciRequest, 'headers'>): boolean {
+  const h = req.headers;
+  if (typeof h === 'string') return /(^|\r\n)odata-version:/i.test(h);
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    if (typeof name === 'string' && name.toLowerCase() === 'odata-version') return true;
+  }
+  return false;
+}
+
+/**
+ * The instrumentations that add spans nobody else writes. Each subscribes to `diagnostics_channel`
+ * (fastify's `fastify.initialization`, undici's `undici:request:*`), so they work under ESM without
+ * loader hooks and must be on before the servers are built (the CLI starts the SDK first).
+ */
+function startInstrumentations(): Instrumentation[] {
+  return [
+    new FastifyOtelInstrumentation({
+      registerOnInitialization: true,
+      // Device RESTCONF and image routes write their own spans (joined to the job's trace); the
+      // operator listener's /metrics, /healthz, /readyz would be noise. Only /api/ is traced here.
+      ignorePaths: (route) => !route.url.startsWith('/api/'),
+      // One span per request and its handler; no span per hook.
+      instrumentHooks: false,
+    }),
+    new UndiciInstrumentation({ ignoreRequestHook: isRedfishRequest }),
+  ];
 }
 
 /** A started (or deliberately inert) SDK. */
@@ -169,6 +220,8 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     trace.setGlobalTracerProvider(tracerProvider);
   }
+  // Constructed after the providers are global: an instrumentation enables itself on construction.
+  const instrumentations = tracerProvider && options.instrument ? startInstrumentations() : [];
 
   const serializer = new PrometheusSerializer();
   const scrape = scrapeReader
@@ -184,6 +237,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     otlpMetrics: metricsUrl !== undefined,
     ...(scrape ? { scrape } : {}),
     shutdown() {
+      for (const i of instrumentations) i.disable();
       stopping ??= bounded(
         Promise.allSettled([tracerProvider?.shutdown(), meterProvider?.shutdown()]),
         SHUTDOWN_BUDGET_MS,

@@ -4,7 +4,16 @@
  * honour `Retry-After`, a per-BMC concurrency limit, `ETag`/`If-Match` on PATCH
  * and 202 + task polling. Every call runs in an OTEL span.
  */
-import { Attr, withSpan } from '../otel/index.js';
+import {
+  Attr,
+  type Instruments,
+  instruments,
+  redfishErrorAttrs,
+  redfishRequestAttrs,
+  redfishRetryAttrs,
+  UNKNOWN_LABEL,
+  withSpan,
+} from '../otel/index.js';
 import { Pool } from 'undici';
 import { describeMessages, parseRedfishMessages, RedfishError, type RedfishMessage } from './errors.js';
 import { SessionCache } from './session-cache.js';
@@ -135,6 +144,9 @@ interface ClientState {
   /** The Task collection found through the root (see `tasksCollection`). */
   tasks: string | undefined;
   requests: number;
+  /** The vendor profile (metric label) once the BMC was probed; `unknown` before. */
+  vendorProfile: string;
+  readonly metrics: Instruments;
 }
 
 /** Normalises a Redfish reference (absolute URL, `redfish/v1/…` without slash) to an absolute path. */
@@ -262,6 +274,8 @@ export class RedfishClient {
       root: undefined,
       tasks: undefined,
       requests: 0,
+      vendorProfile: UNKNOWN_LABEL,
+      metrics: instruments(),
     };
   }
 
@@ -306,6 +320,16 @@ export class RedfishClient {
   /** The authentication in use after login (`undefined` before the first authenticated call). */
   get authMode(): 'session' | 'basic' | undefined {
     return this.#s.authMode;
+  }
+
+  /** The vendor profile its requests are counted under in metrics (`unknown` until the probe set it). */
+  get vendorProfile(): string {
+    return this.#s.vendorProfile;
+  }
+
+  /** Names the BMC's vendor profile (the probe does) for the `vendor_profile` label of later requests. */
+  setVendorProfile(id: string): void {
+    this.#s.vendorProfile = id;
   }
 
   /** Adds MessageId suffixes that mean "transient, retry" (vendor profile data). */
@@ -495,18 +519,26 @@ export class RedfishClient {
               err instanceof RedfishError &&
               (err.code === 'REDFISH_ERR_CONNECTION' || err.code === 'REDFISH_ERR_TIMEOUT');
             if (transient && attempts < this.#s.retry.attempts) {
+              this.#countRetry();
               await sleep(
                 backoffDelay(attempts - 1, this.#s.retry.baseDelayMs, this.#s.retry.maxDelayMs),
                 this.#signal,
               );
               continue;
             }
+            this.#countError(err);
             throw err;
           }
           span.setAttribute(Attr.redfishStatus, res.status);
           span.setAttribute(Attr.httpStatusCode, res.status);
-          if (res.status < 300 || opts.passStatuses?.includes(res.status))
-            return this.#toResponse<T>(res, method, path);
+          if (res.status < 300 || opts.passStatuses?.includes(res.status)) {
+            try {
+              return this.#toResponse<T>(res, method, path);
+            } catch (err) {
+              this.#countError(err);
+              throw err;
+            }
+          }
           const err = this.#httpError(res, method, path);
           const messageId = err.messages?.[0]?.MessageId;
           if (messageId) span.setAttribute(Attr.redfishMessageId, messageId);
@@ -517,12 +549,27 @@ export class RedfishClient {
             continue;
           }
           if (this.#isTransient(err) && attempts < this.#s.retry.attempts) {
+            this.#countRetry();
             await sleep(this.#retryDelay(err, attempts), this.#signal);
             continue;
           }
+          this.#countError(err);
           throw err;
         }
       },
+    );
+  }
+
+  #countRetry(): void {
+    this.#s.metrics.redfishRetries.add(1, redfishRetryAttrs(this.#s.vendorProfile));
+  }
+
+  /** Counts a request that failed for good, by its stable code (`REDFISH_ERR_*`) as `error_type`. */
+  #countError(err: unknown): void {
+    const code = (err as { code?: unknown } | null)?.code;
+    this.#s.metrics.redfishErrors.add(
+      1,
+      redfishErrorAttrs(this.#s.vendorProfile, typeof code === 'string' ? code : 'other'),
     );
   }
 
@@ -672,6 +719,7 @@ export class RedfishClient {
             this.#s.authMode = 'session';
             return;
           }
+          this.#countRetry();
           await sleep(this.#retryDelay(lastErr, attempt), this.#signal);
           continue;
         }
@@ -730,6 +778,7 @@ export class RedfishClient {
     opts: { headers: Record<string, string>; body?: unknown },
   ): Promise<RawResponse> {
     this.#s.requests++;
+    this.#s.metrics.redfishRequests.add(1, redfishRequestAttrs(this.#s.vendorProfile, method));
     const headers: Record<string, string> = {
       'OData-Version': '4.0',
       Accept: 'application/json',

@@ -328,6 +328,7 @@ export async function probeBmc(client: RedfishClient, options: ProbeOptions = {}
     const profile = selectProfile({ ...identity, managerId: primary?.id ?? '' }, options.profileId);
     span.setAttribute(Attr.bmcVendorProfile, profile.id);
     client.addTransientMessageIds(profile.transientMessageIds);
+    client.setVendorProfile(profile.id);
 
     // Virtual media collections: the system's, and its managers'.
     const collections: { path: string; owner: 'system' | 'manager' }[] = [];

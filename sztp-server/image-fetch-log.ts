@@ -57,6 +57,7 @@ export class ImageFetchLog {
     this.#db = db;
     const { maxReadsPerRow, ...queue } = opts;
     this.#queue = new WriteBehind((batch) => this.#write(batch), {
+      name: 'image_fetches',
       ...queue,
       merge: mergeReads,
       maxRepeats: maxReadsPerRow ?? 10_000,

@@ -437,6 +437,8 @@ export class ImageServer {
 
   constructor(opts: ImageServingOptions, log?: FastifyBaseLogger) {
     this.#o = opts;
+    // The listener's byte counter starts at 0, so its first download already shows as a rate.
+    this.#metrics.imageBytesSent.add(0, listenerAttrs[opts.listener]);
     this.#log = log;
     const chunk = opts.chunkBytes ?? 512 * 1024;
     this.#pool = new ChunkPool(chunk, Math.max(2, Math.floor((opts.poolBytes ?? 32 * 1024 * 1024) / chunk)));

@@ -35,6 +35,7 @@ export class RequestLog {
         );
       },
       {
+        name: 'bootstrap_events',
         // Identical requests within a second (a retry storm) share one row.
         flushMs: 1000,
         ...(onWriteError ? { onDrop: (n, err) => onWriteError(err, n) } : {}),

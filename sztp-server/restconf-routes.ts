@@ -134,6 +134,9 @@ export async function restconfRoutes(app: FastifyInstance, opts: RestconfRoutesO
   // Metrics: requests and latency by RPC and outcome (`ok`, or the HTTP status
   // class of the RESTCONF error), with attribute objects built once per pair.
   const m = instruments();
+  // The RPCs' request counters start at 0 (a series that appears at 1 shows no rate until it moves again).
+  for (const rpc of ['get-bootstrapping-data', 'report-progress'])
+    m.restconfRequests.add(0, restconfAttrs(rpc, 'ok'));
   const rpcOf = new Map<string | undefined, string>();
   app.addHook('onResponse', (req, reply, done) => {
     const url = req.routeOptions.url;

@@ -11,6 +11,8 @@
  * everything queued (on close, or before reading it back).
  */
 
+import { recordWriteBehindDrops, registerWriteBehindQueue } from '../otel/index.js';
+
 /** A queued item, and how many identical items it stands for (see `add`'s key). */
 export interface Queued<T> {
   item: T;
@@ -20,6 +22,11 @@ export interface Queued<T> {
 
 /** Options of {@link WriteBehind}. */
 export interface WriteBehindOptions<T = unknown> {
+  /**
+   * The queue's name in metrics (`queue` label of `dpu_ztp.write_behind.depth` and `.dropped`);
+   * unnamed queues are not measured.
+   */
+  name?: string;
   /** Flush at most this long after an item arrives, ms (default 250). */
   flushMs?: number;
   /** Items per `write` call (default 500). */
@@ -54,8 +61,9 @@ export class WriteBehind<T> {
   readonly #write: (batch: Queued<T>[]) => Promise<void>;
   readonly #merge: ((queued: T, item: T) => T) | undefined;
   readonly #maxRepeats: number;
-  readonly #o: Required<Omit<WriteBehindOptions<T>, 'onDrop' | 'merge' | 'maxRepeats'>> &
+  readonly #o: Required<Omit<WriteBehindOptions<T>, 'onDrop' | 'merge' | 'maxRepeats' | 'name'>> &
     Pick<WriteBehindOptions<T>, 'onDrop'>;
+  readonly #name: string | undefined;
   #pending: Queued<T>[] = [];
   /** Queued items by key, for the batch not yet handed to `write`. */
   #byKey = new Map<string, Queued<T>>();
@@ -77,6 +85,13 @@ export class WriteBehind<T> {
       maxPending: options.maxPending ?? 50_000,
       onDrop: options.onDrop,
     };
+    this.#name = options.name;
+    if (this.#name !== undefined) registerWriteBehindQueue(this.#name, this);
+  }
+
+  /** Rows waiting to be handed to `write` (the depth gauge reads this). */
+  get depth(): number {
+    return this.#pending.length;
   }
 
   /**
@@ -99,6 +114,7 @@ export class WriteBehind<T> {
       for (const g of gone) if (g.key !== undefined) this.#byKey.delete(g.key);
       const n = count(gone);
       this.dropped += n;
+      if (this.#name !== undefined) recordWriteBehindDrops(this.#name, n);
       this.#o.onDrop?.(n);
     }
     if (this.#pending.length >= this.#o.flushAt) void this.flush();
@@ -135,6 +151,7 @@ export class WriteBehind<T> {
       const n = count(part);
       this.dropped += n;
       if (isDataError(err)) this.rejected += n;
+      if (this.#name !== undefined) recordWriteBehindDrops(this.#name, n);
       this.#o.onDrop?.(n, err);
     }
   }
