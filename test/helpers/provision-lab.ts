@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BmcStore, loadOrCreateSecretKeyFile, SecretBox } from '../../bootstrap/index.js';
+import { selfSignedCert } from '../../cli/commands/bmc.js';
 import { openDatabase } from '../../db/index.js';
 import {
   type BmcEmulator,
@@ -48,8 +49,20 @@ export class ProvisionLab {
   readonly #sshDir = join(this.root, 'ssh');
   readonly #bundle = join(repoRoot, 'dist', 'sztp-client.mjs');
 
-  /** PKI for `devices`, migrated database, emulators and registrations (serve not started yet). */
-  async prepare(devices: readonly LabDevice[]): Promise<void> {
+  /** With `tls`: the PEM the emulated BMCs' certificate is (self-signed for 127.0.0.1). */
+  bmcCa: string | undefined;
+
+  /**
+   * PKI for `devices`, migrated database, emulators and registrations (serve not started yet).
+   * `tls`: emulated BMCs answer over HTTPS (as the API's BMC inventory requires); `register: false`
+   * leaves the BMCs and devices for the test to register through the API (the profile is stored).
+   */
+  async prepare(
+    devices: readonly LabDevice[],
+    opts: { tls?: boolean; register?: boolean } = {},
+  ): Promise<void> {
+    const tls = opts.tls ? await selfSignedCert(['127.0.0.1']) : undefined;
+    this.bmcCa = tls?.cert;
     const init = runCli([
       'pki',
       'init',
@@ -80,6 +93,7 @@ export class ProvisionLab {
           ...d.emulator,
           persona: d.persona,
           serial: d.serial,
+          ...(tls ? { tls } : {}),
           onBoot: (e) => {
             if (!('error' in e.fetch)) this.agents.push(this.#runAgent(d.serial));
           },
@@ -106,7 +120,7 @@ export class ProvisionLab {
           updated_at: new Date(),
         })
         .execute();
-      for (const d of devices) {
+      for (const d of opts.register === false ? [] : devices) {
         const emu = this.emulators.get(d.serial) as BmcEmulator;
         await store.put(`bmc-${d.serial}`, { address: emu.url, username: 'admin', password: 'secret' });
         await db.db
