@@ -33,7 +33,9 @@ import { PanelBuilder as TimeseriesPanel } from '@grafana/grafana-foundation-sdk
 import { Attr, Metric } from '../conventions.js';
 
 /** Datasource variables: the dashboards pick whichever Prometheus and Tempo the Grafana has. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a Grafana datasource variable, not a JS template
 const PROM: DataSourceRef = { type: 'prometheus', uid: '${prometheus}' };
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a Grafana datasource variable, not a JS template
 const TEMPO: DataSourceRef = { type: 'tempo', uid: '${tempo}' };
 
 /** A metric's name in the Prometheus scrape (README, "GET /metrics"). */
@@ -298,6 +300,7 @@ export function deviceDrillDown() {
   const explore = (traceql: string) =>
     `/explore?left=${encodeURIComponent(
       JSON.stringify({
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a Grafana datasource variable
         datasource: '${tempo}',
         queries: [{ refId: 'A', queryType: 'traceql', query: traceql }],
       }),
