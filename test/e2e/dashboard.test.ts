@@ -30,6 +30,7 @@ import {
 } from '../helpers/serve.js';
 import { type OtlpReceiver, startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { haveTool } from '../helpers/tools.js';
+import { repeatsPgliteRun } from '../helpers/db.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = haveTool('chromium');
@@ -143,245 +144,249 @@ async function apiCall(method: string, path: string, body?: Uint8Array | object)
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-describe.skipIf(!hasChromium)('web dashboard in headless Chromium', { timeout: 180_000 }, () => {
-  beforeAll(async () => {
-    mkdirSync(shots, { recursive: true });
-    const serials = [OK, FAIL, HANG, ...LAB];
-    const init = runCli(['pki', 'init', '--out', pki, '--devices', [OK, FAIL, HANG].join(',')]);
-    expect(init.code, init.stderr).toBe(0);
-    const ports: { device?: number } = {};
-    // The emulators speak HTTPS with the lab PKI's server certificate; their BMC records trust its CA.
-    const tls = { key: readFileSync(join(pki, 'server.key')), cert: readFileSync(join(pki, 'server.crt')) };
-    const emu = (serial: string, agent: boolean, faults: FaultRule[] = []) =>
-      startBmcEmulator({
-        ...FAST_EMULATOR,
-        persona: 'generic',
-        serial,
-        faults,
-        tls,
-        onBoot: (e) => {
-          if (agent && !('error' in e.fetch) && ports.device) agents.push(runAgent(serial, ports.device));
-        },
-      });
-    emulators.push(await emu(OK, true), await emu(FAIL, false, [RESET_REFUSED]), await emu(HANG, false));
-    otlp = await startOtlpReceiver();
-    serve = await startServe(
-      [
-        '--data-dir',
-        dataDir,
-        '--pki-dir',
-        pki,
-        '--job-lease',
-        '1',
-        '--await-device-timeout',
-        '120',
-        '--trace-ui-url',
-        'https://traces.lab.example/trace/{traceId}',
-      ],
-      // Spans go to a real OTLP receiver, so the page's trace link can be checked against them.
-      childEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_METRICS_EXPORTER: 'none' }),
-      120_000,
-    );
-    ports.device = Number(new URL(serve.device).port);
-    expect(ports.device).toBeTruthy();
-    const caCertificate = readFileSync(join(pki, 'tls-ca.crt'), 'utf8');
-    for (const [i, serial] of [OK, FAIL, HANG].entries()) {
-      const r = await apiCall('PUT', `/api/v1/bmcs/bmc-${serial.toLowerCase()}`, {
-        address: (emulators[i] as BmcEmulator).url,
-        username: 'admin',
-        password: 'secret',
-        caCertificate,
-        labels: { rack: 'r1' },
-      });
-      expect(r.status, JSON.stringify(r.body)).toBe(201);
-    }
-    expect((await apiCall('PUT', '/api/v1/images/os.img', new Uint8Array(randomBytes(50_000)))).status).toBe(
-      201,
-    );
-    expect(
-      (await apiCall('PUT', '/api/v1/images/installer.iso', new Uint8Array(randomBytes(50_000)))).status,
-    ).toBe(201);
-    const profile = {
-      type: 'onboarding',
-      bootImage: { osName: 'testos', osVersion: '2.0', image: 'os.img' },
-      configurationHandling: 'replace',
-      configuration: 'hostname provisioned\n',
-      installerImage: 'installer.iso',
-    };
-    expect((await apiCall('PUT', '/api/v1/profiles/dpu', profile)).status).toBe(201);
-    for (const serial of serials) {
-      const bmc = serial.startsWith('DASH-LAB') ? {} : { bmc: `bmc-${serial.toLowerCase()}` };
-      const r = await apiCall('PUT', `/api/v1/devices/${serial}`, {
-        profile: 'dpu',
-        labels: { rack: serial.startsWith('DASH-LAB') ? 'r9' : 'r1' },
-        ...bmc,
-      });
-      expect(r.status, JSON.stringify(r.body)).toBe(201);
-    }
+describe.skipIf(!hasChromium || repeatsPgliteRun)(
+  'web dashboard in headless Chromium',
+  { timeout: 180_000 },
+  () => {
+    beforeAll(async () => {
+      mkdirSync(shots, { recursive: true });
+      const serials = [OK, FAIL, HANG, ...LAB];
+      const init = runCli(['pki', 'init', '--out', pki, '--devices', [OK, FAIL, HANG].join(',')]);
+      expect(init.code, init.stderr).toBe(0);
+      const ports: { device?: number } = {};
+      // The emulators speak HTTPS with the lab PKI's server certificate; their BMC records trust its CA.
+      const tls = { key: readFileSync(join(pki, 'server.key')), cert: readFileSync(join(pki, 'server.crt')) };
+      const emu = (serial: string, agent: boolean, faults: FaultRule[] = []) =>
+        startBmcEmulator({
+          ...FAST_EMULATOR,
+          persona: 'generic',
+          serial,
+          faults,
+          tls,
+          onBoot: (e) => {
+            if (agent && !('error' in e.fetch) && ports.device) agents.push(runAgent(serial, ports.device));
+          },
+        });
+      emulators.push(await emu(OK, true), await emu(FAIL, false, [RESET_REFUSED]), await emu(HANG, false));
+      otlp = await startOtlpReceiver();
+      serve = await startServe(
+        [
+          '--data-dir',
+          dataDir,
+          '--pki-dir',
+          pki,
+          '--job-lease',
+          '1',
+          '--await-device-timeout',
+          '120',
+          '--trace-ui-url',
+          'https://traces.lab.example/trace/{traceId}',
+        ],
+        // Spans go to a real OTLP receiver, so the page's trace link can be checked against them.
+        childEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_METRICS_EXPORTER: 'none' }),
+        120_000,
+      );
+      ports.device = Number(new URL(serve.device).port);
+      expect(ports.device).toBeTruthy();
+      const caCertificate = readFileSync(join(pki, 'tls-ca.crt'), 'utf8');
+      for (const [i, serial] of [OK, FAIL, HANG].entries()) {
+        const r = await apiCall('PUT', `/api/v1/bmcs/bmc-${serial.toLowerCase()}`, {
+          address: (emulators[i] as BmcEmulator).url,
+          username: 'admin',
+          password: 'secret',
+          caCertificate,
+          labels: { rack: 'r1' },
+        });
+        expect(r.status, JSON.stringify(r.body)).toBe(201);
+      }
+      expect(
+        (await apiCall('PUT', '/api/v1/images/os.img', new Uint8Array(randomBytes(50_000)))).status,
+      ).toBe(201);
+      expect(
+        (await apiCall('PUT', '/api/v1/images/installer.iso', new Uint8Array(randomBytes(50_000)))).status,
+      ).toBe(201);
+      const profile = {
+        type: 'onboarding',
+        bootImage: { osName: 'testos', osVersion: '2.0', image: 'os.img' },
+        configurationHandling: 'replace',
+        configuration: 'hostname provisioned\n',
+        installerImage: 'installer.iso',
+      };
+      expect((await apiCall('PUT', '/api/v1/profiles/dpu', profile)).status).toBe(201);
+      for (const serial of serials) {
+        const bmc = serial.startsWith('DASH-LAB') ? {} : { bmc: `bmc-${serial.toLowerCase()}` };
+        const r = await apiCall('PUT', `/api/v1/devices/${serial}`, {
+          profile: 'dpu',
+          labels: { rack: serial.startsWith('DASH-LAB') ? 'r9' : 'r1' },
+          ...bmc,
+        });
+        expect(r.status, JSON.stringify(r.body)).toBe(201);
+      }
 
-    const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(mkdtempSync(join(root, 'chromium-')), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1366, height: 768 },
+      const { chromium } = await import('playwright-core');
+      context = await chromium.launchPersistentContext(mkdtempSync(join(root, 'chromium-')), {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+        viewport: { width: 1366, height: 768 },
+      });
+      page = context.pages()[0] ?? (await context.newPage());
+      page.setDefaultTimeout(timeout(20_000));
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+      });
+    }, 300_000);
+
+    afterAll(async () => {
+      await context?.close();
+      await serve?.stop();
+      await otlp?.close();
+      await Promise.all(agents);
+      for (const e of emulators) await e.close();
+      rmSync(root, { recursive: true, force: true });
+      expect(pageErrors, 'uncaught errors in the page').toEqual([]);
+      expect(cspViolations, 'Content-Security-Policy violations').toEqual([]);
     });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(timeout(20_000));
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+
+    it('refuses a wrong token with a clear message, then signs in and shows the fleet', async () => {
+      await page.goto(`${serve?.api}/`);
+      await checkPage('01-sign-in');
+      await page.getByLabel('API token').fill('not-a-real-token');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect
+        .poll(() => page.getByRole('alert').textContent(), { timeout: timeout(20_000) })
+        .toMatch(/token was refused/);
+      await page.screenshot({ path: join(shots, '02-wrong-token.png') });
+
+      const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+      await page.getByLabel('API token').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Fleet' }).waitFor();
+      await expect
+        .poll(() => page.getByTestId('fleet-summary').textContent(), { timeout: timeout(20_000) })
+        .toMatch(/^9 devices/);
+      // The token lives in this tab's session storage, never in the URL.
+      expect(page.url()).not.toContain(token);
+      expect(await page.evaluate('sessionStorage.getItem("dpu-ztp.token")')).toBe(token);
+      await page.getByText('live', { exact: true }).waitFor();
+      // Search narrows the table.
+      await page.getByLabel('Search').fill('r9');
+      await expect
+        .poll(() => page.locator('.vbody tbody tr[data-serial]').count(), { timeout: timeout(20_000) })
+        .toBe(LAB.length);
+      await page.getByLabel('Search').fill('');
+      await checkPage('03-fleet');
     });
-  }, 300_000);
 
-  afterAll(async () => {
-    await context?.close();
-    await serve?.stop();
-    await otlp?.close();
-    await Promise.all(agents);
-    for (const e of emulators) await e.close();
-    rmSync(root, { recursive: true, force: true });
-    expect(pageErrors, 'uncaught errors in the page').toEqual([]);
-    expect(cspViolations, 'Content-Security-Policy violations').toEqual([]);
-  });
+    it('starts a provisioning job from the page; a device reaches provisioned without a reload', async () => {
+      await page.evaluate('window.noReload = true');
+      await page.getByLabel(`Select ${OK}`).check();
+      await page.getByLabel(`Select ${FAIL}`).check();
+      await page.getByRole('button', { name: /Provision selected \(2\)/ }).click();
+      await page.getByRole('heading', { name: /^Job [0-9a-f]{8}/ }).waitFor();
+      await page.getByRole('link', { name: 'Fleet', exact: true }).click();
+      const okRow = page.locator(`tr[data-serial="${OK}"]`);
+      await expect
+        .poll(() => okRow.getByTestId('device-state').textContent(), { timeout: timeout(90_000) })
+        .toBe('provisioned');
+      const failRow = page.locator(`tr[data-serial="${FAIL}"]`);
+      await expect
+        .poll(() => failRow.locator('.c-step').textContent(), { timeout: timeout(60_000) })
+        .toMatch(/failed|needs-attention/);
+      expect(await page.evaluate('window.noReload')).toBe(true);
+      await checkPage('04-fleet-live');
+    });
 
-  it('refuses a wrong token with a clear message, then signs in and shows the fleet', async () => {
-    await page.goto(`${serve?.api}/`);
-    await checkPage('01-sign-in');
-    await page.getByLabel('API token').fill('not-a-real-token');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect
-      .poll(() => page.getByRole('alert').textContent(), { timeout: timeout(20_000) })
-      .toMatch(/token was refused/);
-    await page.screenshot({ path: join(shots, '02-wrong-token.png') });
+    it("shows a device's step timeline with a trace link, and a failed device's reason from the BMC", async () => {
+      await page.getByRole('link', { name: OK, exact: true }).click();
+      await page.getByRole('heading', { name: `Device ${OK}` }).waitFor();
+      const steps = page.getByRole('list', { name: `Steps of ${OK}` }).getByRole('listitem');
+      await expect.poll(() => steps.count(), { timeout: timeout(20_000) }).toBe(7);
+      expect(await steps.first().textContent()).toMatch(/^preflight/);
+      const href = await page.getByRole('link', { name: /^trace [0-9a-f]{8}/ }).getAttribute('href');
+      const traceId = /^https:\/\/traces\.lab\.example\/trace\/([0-9a-f]{32})$/.exec(href ?? '')?.[1];
+      expect(traceId, String(href)).toBeDefined();
+      // The link names the trace the service really exported for this device's run.
+      await expect
+        .poll(() => otlp?.spans.some((x) => x.traceId === traceId), { timeout: timeout(30_000) })
+        .toBe(true);
+      await page.getByRole('cell', { name: 'bootstrap-complete' }).first().waitFor();
+      await checkPage('05-device-timeline');
 
-    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-    await page.getByLabel('API token').fill(token);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Fleet' }).waitFor();
-    await expect
-      .poll(() => page.getByTestId('fleet-summary').textContent(), { timeout: timeout(20_000) })
-      .toMatch(/^9 devices/);
-    // The token lives in this tab's session storage, never in the URL.
-    expect(page.url()).not.toContain(token);
-    expect(await page.evaluate('sessionStorage.getItem("dpu-ztp.token")')).toBe(token);
-    await page.getByText('live', { exact: true }).waitFor();
-    // Search narrows the table.
-    await page.getByLabel('Search').fill('r9');
-    await expect
-      .poll(() => page.locator('.vbody tbody tr[data-serial]').count(), { timeout: timeout(20_000) })
-      .toBe(LAB.length);
-    await page.getByLabel('Search').fill('');
-    await checkPage('03-fleet');
-  });
+      await page.goto(`${serve?.api}/#/devices/${FAIL}`);
+      await page.getByRole('heading', { name: `Device ${FAIL}` }).waitFor();
+      const error = page.getByTestId('run-error');
+      await expect.poll(() => error.textContent(), { timeout: timeout(20_000) }).toMatch(/REDFISH_ERR_\w+/);
+      expect(await error.textContent()).toContain('chassis intrusion switch');
+      await checkPage('06-device-failed');
 
-  it('starts a provisioning job from the page; a device reaches provisioned without a reload', async () => {
-    await page.evaluate('window.noReload = true');
-    await page.getByLabel(`Select ${OK}`).check();
-    await page.getByLabel(`Select ${FAIL}`).check();
-    await page.getByRole('button', { name: /Provision selected \(2\)/ }).click();
-    await page.getByRole('heading', { name: /^Job [0-9a-f]{8}/ }).waitFor();
-    await page.getByRole('link', { name: 'Fleet', exact: true }).click();
-    const okRow = page.locator(`tr[data-serial="${OK}"]`);
-    await expect
-      .poll(() => okRow.getByTestId('device-state').textContent(), { timeout: timeout(90_000) })
-      .toBe('provisioned');
-    const failRow = page.locator(`tr[data-serial="${FAIL}"]`);
-    await expect
-      .poll(() => failRow.locator('.c-step').textContent(), { timeout: timeout(60_000) })
-      .toMatch(/failed|needs-attention/);
-    expect(await page.evaluate('window.noReload')).toBe(true);
-    await checkPage('04-fleet-live');
-  });
+      await page.getByRole('link', { name: /^provision job/ }).click();
+      await expect
+        .poll(() => page.getByTestId('job-failed').textContent(), { timeout: timeout(20_000) })
+        .toMatch(/This job failed.*DASH-FAIL-1/);
+      await checkPage('07-job-failed');
+    });
 
-  it("shows a device's step timeline with a trace link, and a failed device's reason from the BMC", async () => {
-    await page.getByRole('link', { name: OK, exact: true }).click();
-    await page.getByRole('heading', { name: `Device ${OK}` }).waitFor();
-    const steps = page.getByRole('list', { name: `Steps of ${OK}` }).getByRole('listitem');
-    await expect.poll(() => steps.count(), { timeout: timeout(20_000) }).toBe(7);
-    expect(await steps.first().textContent()).toMatch(/^preflight/);
-    const href = await page.getByRole('link', { name: /^trace [0-9a-f]{8}/ }).getAttribute('href');
-    const traceId = /^https:\/\/traces\.lab\.example\/trace\/([0-9a-f]{32})$/.exec(href ?? '')?.[1];
-    expect(traceId, String(href)).toBeDefined();
-    // The link names the trace the service really exported for this device's run.
-    await expect
-      .poll(() => otlp?.spans.some((x) => x.traceId === traceId), { timeout: timeout(30_000) })
-      .toBe(true);
-    await page.getByRole('cell', { name: 'bootstrap-complete' }).first().waitFor();
-    await checkPage('05-device-timeline');
+    it('cancels a running job from the page', async () => {
+      await page.getByRole('link', { name: 'Fleet', exact: true }).click();
+      await page.getByLabel(`Select ${HANG}`).check();
+      await page.getByRole('button', { name: /Provision selected \(1\)/ }).click();
+      await page.getByRole('heading', { name: /^Job [0-9a-f]{8}/ }).waitFor();
+      const row = page.locator(`tr[data-serial="${HANG}"]`);
+      await expect.poll(() => row.textContent(), { timeout: timeout(60_000) }).toMatch(/await-device/);
+      await page.getByRole('button', { name: 'Cancel job' }).click();
+      await expect
+        .poll(() => page.getByRole('heading', { name: /^Job / }).textContent(), { timeout: timeout(30_000) })
+        .toMatch(/cancelled/);
+      await checkPage('08-job-cancelled');
+    });
 
-    await page.goto(`${serve?.api}/#/devices/${FAIL}`);
-    await page.getByRole('heading', { name: `Device ${FAIL}` }).waitFor();
-    const error = page.getByTestId('run-error');
-    await expect.poll(() => error.textContent(), { timeout: timeout(20_000) }).toMatch(/REDFISH_ERR_\w+/);
-    expect(await error.textContent()).toContain('chassis intrusion switch');
-    await checkPage('06-device-failed');
+    it('checks a BMC and shows its capability report; lists jobs, images and profiles', async () => {
+      await page.getByRole('link', { name: 'BMCs', exact: true }).click();
+      const row = page.locator('tr[data-bmc="bmc-dash-ok-1"]');
+      await row.getByRole('button', { name: 'Check' }).click();
+      const report = page.getByTestId('check-bmc-dash-ok-1');
+      await expect
+        .poll(() => report.textContent(), { timeout: timeout(60_000) })
+        .toMatch(/recommended strategy/);
+      expect(await report.textContent()).toMatch(/virtual-media: usable/);
+      await checkPage('09-bmcs');
+      await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+      await expect.poll(() => page.locator('tbody tr').count(), { timeout: timeout(20_000) }).toBe(2);
+      await checkPage('10-jobs');
+      await page.getByRole('link', { name: 'Images', exact: true }).click();
+      await page.getByRole('cell', { name: 'installer.iso' }).waitFor();
+      await checkPage('11-images');
+      await page.getByRole('link', { name: 'Profiles', exact: true }).click();
+      await page.getByRole('cell', { name: 'dpu', exact: true }).waitFor();
+      await checkPage('12-profiles');
+    });
 
-    await page.getByRole('link', { name: /^provision job/ }).click();
-    await expect
-      .poll(() => page.getByTestId('job-failed').textContent(), { timeout: timeout(20_000) })
-      .toMatch(/This job failed.*DASH-FAIL-1/);
-    await checkPage('07-job-failed');
-  });
-
-  it('cancels a running job from the page', async () => {
-    await page.getByRole('link', { name: 'Fleet', exact: true }).click();
-    await page.getByLabel(`Select ${HANG}`).check();
-    await page.getByRole('button', { name: /Provision selected \(1\)/ }).click();
-    await page.getByRole('heading', { name: /^Job [0-9a-f]{8}/ }).waitFor();
-    const row = page.locator(`tr[data-serial="${HANG}"]`);
-    await expect.poll(() => row.textContent(), { timeout: timeout(60_000) }).toMatch(/await-device/);
-    await page.getByRole('button', { name: 'Cancel job' }).click();
-    await expect
-      .poll(() => page.getByRole('heading', { name: /^Job / }).textContent(), { timeout: timeout(30_000) })
-      .toMatch(/cancelled/);
-    await checkPage('08-job-cancelled');
-  });
-
-  it('checks a BMC and shows its capability report; lists jobs, images and profiles', async () => {
-    await page.getByRole('link', { name: 'BMCs', exact: true }).click();
-    const row = page.locator('tr[data-bmc="bmc-dash-ok-1"]');
-    await row.getByRole('button', { name: 'Check' }).click();
-    const report = page.getByTestId('check-bmc-dash-ok-1');
-    await expect
-      .poll(() => report.textContent(), { timeout: timeout(60_000) })
-      .toMatch(/recommended strategy/);
-    expect(await report.textContent()).toMatch(/virtual-media: usable/);
-    await checkPage('09-bmcs');
-    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
-    await expect.poll(() => page.locator('tbody tr').count(), { timeout: timeout(20_000) }).toBe(2);
-    await checkPage('10-jobs');
-    await page.getByRole('link', { name: 'Images', exact: true }).click();
-    await page.getByRole('cell', { name: 'installer.iso' }).waitFor();
-    await checkPage('11-images');
-    await page.getByRole('link', { name: 'Profiles', exact: true }).click();
-    await page.getByRole('cell', { name: 'dpu', exact: true }).waitFor();
-    await checkPage('12-profiles');
-  });
-
-  it('says so in the page when the API goes away', async () => {
-    await page.getByRole('link', { name: 'Fleet', exact: true }).click();
-    await serve?.stop();
-    await expect
-      .poll(
-        () =>
-          page
-            .getByTestId('api-down')
-            .textContent()
-            .catch(() => ''),
-        { timeout: timeout(30_000) },
-      )
-      .toMatch(/The dpu-ztp API is not answering/);
-    await page.screenshot({ path: join(shots, '13-api-gone.png') });
-    // The fleet stays on screen (marked stale), never a blank page.
-    expect(await page.getByTestId('fleet-summary').textContent()).toMatch(/^9 devices/);
-  });
-});
+    it('says so in the page when the API goes away', async () => {
+      await page.getByRole('link', { name: 'Fleet', exact: true }).click();
+      await serve?.stop();
+      await expect
+        .poll(
+          () =>
+            page
+              .getByTestId('api-down')
+              .textContent()
+              .catch(() => ''),
+          { timeout: timeout(30_000) },
+        )
+        .toMatch(/The dpu-ztp API is not answering/);
+      await page.screenshot({ path: join(shots, '13-api-gone.png') });
+      // The fleet stays on screen (marked stale), never a blank page.
+      expect(await page.getByTestId('fleet-summary').textContent()).toMatch(/^9 devices/);
+    });
+  },
+);

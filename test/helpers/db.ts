@@ -68,3 +68,11 @@ export async function freshDatabase(): Promise<TestDatabase> {
   const handle = await openDatabase({ inMemory: true, loadDataDir: await pgliteTemplate() });
   return Object.assign(Object.create(null), handle, { drop: () => handle.close() }) as TestDatabase;
 }
+
+/**
+ * True in the suite's PostgreSQL run (DATABASE_URL set). A test whose service and child
+ * processes always use embedded PGlite (`childEnv()` drops DATABASE_URL, or it opens a PGlite
+ * data directory itself) would repeat the PGlite run exactly there, doubling CI time for no
+ * coverage, so it runs once: `describe.skipIf(repeatsPgliteRun)(…)`.
+ */
+export const repeatsPgliteRun = Boolean(process.env.DATABASE_URL);

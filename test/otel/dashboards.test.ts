@@ -17,6 +17,7 @@ import { Attr, Metric } from '../../otel/index.js';
 import { ProvisionLab } from '../helpers/provision-lab.js';
 import { repoRoot, scaledTimeout } from '../helpers/serve.js';
 import { haveTool } from '../helpers/tools.js';
+import { repeatsPgliteRun } from '../helpers/db.js';
 
 interface Target {
   expr?: string;
@@ -92,7 +93,7 @@ async function freePort(): Promise<number> {
 
 const SERIALS = ['DASH-1', 'DASH-2'];
 
-describe.skipIf(!haveTool('prometheus'))(
+describe.skipIf(repeatsPgliteRun || !haveTool('prometheus'))(
   'dashboards against a real Prometheus scraping serve',
   {
     timeout: 300_000,

@@ -9,6 +9,7 @@ import { instruments, Metric, tracer } from '../../otel/index.js';
 import { parseKeyValueList, signalUrl, startTelemetry } from '../../otel/sdk.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { childEnv, startServe } from '../helpers/serve.js';
+import { repeatsPgliteRun } from '../helpers/db.js';
 
 afterEach(() => {
   trace.disable();
@@ -126,7 +127,7 @@ describe('startTelemetry', () => {
   });
 });
 
-describe('dpu-ztp serve with OTEL_* set', () => {
+describe.skipIf(repeatsPgliteRun)('dpu-ztp serve with OTEL_* set', () => {
   it('exports its spans, serves GET /metrics without a token, and stops promptly', {
     timeout: 180_000,
   }, async () => {
