@@ -26,7 +26,7 @@ import {
   checkOwnerUpload,
   ownerView,
 } from './owner.js';
-import type { SecretBox } from './secrets.js';
+import { type SecretBox, SecretKeyError } from './secrets.js';
 
 /** The NOTIFY channel a credentials change is announced on (payload: the role). */
 export const CREDENTIALS_CHANNEL = 'dpu_ztp_credentials';
@@ -310,7 +310,16 @@ export class CredentialStore {
         'CRED_ERR_MISSING',
         'the database holds no server TLS credentials or manufacturer trust anchors: run dpu-ztp pki import',
       );
-    const open = (r: CredentialsRow) => this.#o.box.openString(r.key_sealed as Uint8Array, aad(r.role));
+    const open = (r: CredentialsRow) => {
+      try {
+        return this.#o.box.openString(r.key_sealed as Uint8Array, aad(r.role));
+      } catch {
+        throw new SecretKeyError(
+          'SECRET_ERR_OPEN_FAILED',
+          `the secret key does not open the stored ${r.role} credentials' private key: start with the key they were sealed with`,
+        );
+      }
+    };
     const owner = rows.get('owner');
     const masa = rows.get('masa');
     return Object.freeze({

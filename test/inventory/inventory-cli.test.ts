@@ -183,7 +183,8 @@ describe(`dpu-ztp bmcs and devices import against serve (${backend})`, () => {
     const other = runCli(args, { ...env, DPU_ZTP_SECRET_KEY: randomBytes(32).toString('base64') });
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(
-      /^error: SECRET_ERR_OPEN_FAILED: the secret key does not open the stored BMC passwords \(BMC [^)]+\): start with the key they were sealed with\n$/,
+      // On PostgreSQL the sealed credentials (server TLS, owner, MASA keys) are opened first.
+      /^error: SECRET_ERR_OPEN_FAILED: the secret key does not open the stored (BMC passwords \(BMC [^)]+\)|(tls|owner|masa) credentials' private key): start with the key they were sealed with\n$/,
     );
     const bad = runCli(args, { ...env, DPU_ZTP_SECRET_KEY: 'short' });
     expect(bad.stderr).toBe(
