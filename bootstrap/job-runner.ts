@@ -283,11 +283,6 @@ export class JobRunner {
     return { view, retried: runs.length };
   }
 
-  /** The traceparent of the device's run in progress (to join its sZTP traffic to the run's trace). */
-  activeTraceparent(serial: string): Promise<string | undefined> {
-    return this.store.activeTraceparent(serial);
-  }
-
   // --- dispatch ---------------------------------------------------------------------------------------
 
   async #dispatch(runIds: readonly string[]): Promise<void> {
