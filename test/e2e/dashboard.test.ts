@@ -26,6 +26,7 @@ import {
   runCli,
   scaledTimeout,
   type ServeProcess,
+  seedDataDir,
   startServe,
 } from '../helpers/serve.js';
 import { type OtlpReceiver, startOtlpReceiver } from '../helpers/otlp-receiver.js';
@@ -172,7 +173,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       serve = await startServe(
         [
           '--data-dir',
-          dataDir,
+          seedDataDir(dataDir),
           '--pki-dir',
           pki,
           '--job-lease',

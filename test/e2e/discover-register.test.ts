@@ -17,7 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCert } from '../../cli/commands/bmc.js';
 import { type BmcEmulator, type EmulatorPersonaId, startBmcEmulator } from '../../redfish/index.js';
 import { FAST_EMULATOR } from '../redfish/helpers.js';
-import { childEnv, dpuZtpBin, type ServeProcess, scaledTimeout, startServe } from '../helpers/serve.js';
+import {
+  childEnv,
+  dpuZtpBin,
+  type ServeProcess,
+  scaledTimeout,
+  seedDataDir,
+  startServe,
+} from '../helpers/serve.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dpu-ztp-discover-register-'));
 const dataDir = join(dir, 'data');
@@ -118,7 +125,7 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'text/html' }).end('<h1>printer</h1>'),
   );
   await new Promise<void>((r) => plain?.listen(port, NOT_REDFISH, r));
-  serve = await startServe(['--data-dir', dataDir], childEnv(), 120_000);
+  serve = await startServe(['--data-dir', seedDataDir(dataDir)], childEnv(), 120_000);
   token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   await api('PUT', '/api/v1/profiles/lab', {
     type: 'onboarding',

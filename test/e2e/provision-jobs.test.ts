@@ -21,7 +21,7 @@ import { type DatabaseHandle, openDatabase } from '../../db/index.js';
 import { type BmcEmulator, type EmulatorPersonaId, startBmcEmulator } from '../../redfish/index.js';
 import { createPostgresDatabase } from '../helpers/db.js';
 import { openSse, type SseFrame } from '../helpers/sse.js';
-import { childEnv, repoRoot, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
+import { childEnv, repoRoot, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
 import { FAST_EMULATOR } from '../redfish/helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-jobs-e2e-'));
@@ -285,7 +285,7 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
 }, () => {
   it('provisions a virtual-media DPU and a BlueField to bootstrap-complete; media ejected, override cleared', async () => {
     const s: Service = { dataDir: join(root, 'data-ok'), ports: await freePorts(3), env: childEnv() };
-    expect(runCli(['migrate', '--data-dir', s.dataDir], childEnv(), 180_000).code).toBe(0);
+    seedDataDir(s.dataDir);
     const agents: Promise<{ code: number | null; out: string }>[] = [];
     const vm = await emulated(s, 'JOB-VM-1', 'generic', agents);
     const bf = await emulated(s, 'JOB-BF-1', 'bluefield', agents);
@@ -430,7 +430,7 @@ describe('provisioning jobs end to end (serve + emulated BMCs + the agent bundle
 
   it('kill -9 of serve while devices wait: restarted, the runs resume and each BMC saw one reset', async () => {
     const s: Service = { dataDir: join(root, 'data-kill'), ports: await freePorts(3), env: childEnv() };
-    expect(runCli(['migrate', '--data-dir', s.dataDir], childEnv(), 180_000).code).toBe(0);
+    seedDataDir(s.dataDir);
     const agents: Promise<{ code: number | null; out: string }>[] = [];
     let release!: () => void;
     const released = new Promise<void>((r) => {

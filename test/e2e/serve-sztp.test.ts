@@ -19,7 +19,7 @@ import {
   toPem,
 } from '../../pki/index.js';
 import { backend, createPostgresDatabase } from '../helpers/db.js';
-import { childEnv, repoRoot, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
+import { childEnv, repoRoot, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
 import { haveTool } from '../helpers/tools.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-e2e-'));
@@ -85,6 +85,7 @@ beforeAll(async () => {
     env = childEnv({ DATABASE_URL: created.url });
   } else {
     env = childEnv();
+    seedDataDir(dataDir);
   }
   serve = await startServe(['--data-dir', dataDir, '--pki-dir', pkiDir], env);
   device = new Agent({

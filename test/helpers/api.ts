@@ -7,8 +7,7 @@ import {
   createToken,
   type OperatorApiOptions,
 } from '../../bootstrap/index.js';
-import { migrateToLatest } from '../../db/index.js';
-import { freshDatabase, type TestDatabase } from './db.js';
+import { migratedDatabase, type TestDatabase } from './db.js';
 
 /** A ready operator API with admin/operator/viewer tokens. */
 export interface TestApi {
@@ -25,8 +24,7 @@ export async function testApi(
   extra: Partial<OperatorApiOptions> = {},
   routes?: (t: TestDatabase) => ApiRoutes[] | Promise<ApiRoutes[]>,
 ): Promise<TestApi> {
-  const t = await freshDatabase();
-  await migrateToLatest(t.db);
+  const t = await migratedDatabase();
   const app = await buildOperatorApi({
     logger: pino({ level: 'silent' }),
     db: t.db,

@@ -2,26 +2,33 @@
  * A fresh, migrated-or-empty database for one test file, on the backend the
  * run targets: real PostgreSQL when DATABASE_URL is set (a new database per
  * call, dropped afterwards), else in-memory PGlite started from a template
- * data dir (much faster than initdb each time).
+ * data dir test/global-setup.ts made for the run (much faster than initdb each time).
  */
 import { randomBytes } from 'node:crypto';
-import { PGlite } from '@electric-sql/pglite';
+import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { type DatabaseHandle, openDatabase } from '../../db/index.js';
 
 /** Which backend this run's database tests use. */
 export const backend: 'postgres' | 'pglite' = process.env.DATABASE_URL ? 'postgres' : 'pglite';
 
-let template: Promise<Blob> | undefined;
+const dumps = new Map<'empty' | 'migrated', Promise<Blob>>();
 
-function pgliteTemplate(): Promise<Blob> {
-  template ??= (async () => {
-    const pglite = await PGlite.create();
-    const blob = await pglite.dumpDataDir('none');
-    await pglite.close();
-    return blob;
-  })();
-  return template;
+/**
+ * The PGlite template test/global-setup.ts dumped for this run, read once per test file:
+ * loading it is much faster than initdb (and than the migrations, for `migrated`).
+ */
+function pgliteTemplate(which: 'empty' | 'migrated'): Promise<Blob> {
+  let blob = dumps.get(which);
+  if (!blob) {
+    const t = inject('dbTemplate');
+    blob = readFile(which === 'empty' ? t.emptyDump : t.migratedDump).then(
+      (b) => new Blob([new Uint8Array(b)]),
+    );
+    dumps.set(which, blob);
+  }
+  return blob;
 }
 
 /** A database handle plus `drop()` that closes it and removes its database. */
@@ -32,12 +39,14 @@ export interface TestDatabase extends DatabaseHandle {
 }
 
 /** Creates an empty PostgreSQL database on the DATABASE_URL server and returns its URL. */
-export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createPostgresDatabase(
+  opts: { template?: string } = {},
+): Promise<{ url: string; drop(): Promise<void> }> {
   const admin = new URL(process.env.DATABASE_URL as string);
   const name = `dpuztp_t_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: admin.toString() });
   await client.connect();
-  await client.query(`create database ${name}`);
+  await client.query(`create database ${name}${opts.template ? ` template ${opts.template}` : ''}`);
   await client.end();
   const url = new URL(admin.toString());
   url.pathname = `/${name}`;
@@ -54,8 +63,24 @@ export async function createPostgresDatabase(): Promise<{ url: string; drop(): P
 
 /** Opens a fresh, empty database (not migrated). */
 export async function freshDatabase(): Promise<TestDatabase> {
+  return open('empty');
+}
+
+/**
+ * Opens a fresh database already at the current schema: a copy of the template
+ * test/global-setup.ts migrated once for this run (as if `migrateToLatest` had just run on
+ * {@link freshDatabase}, without paying for it in every file). Tests of migrating itself use
+ * {@link freshDatabase}.
+ */
+export async function migratedDatabase(): Promise<TestDatabase> {
+  return open('migrated');
+}
+
+async function open(from: 'empty' | 'migrated'): Promise<TestDatabase> {
   if (backend === 'postgres') {
-    const created = await createPostgresDatabase();
+    const template = from === 'migrated' ? inject('dbTemplate').postgresDatabase : undefined;
+    if (from === 'migrated' && !template) throw new Error('test/global-setup.ts made no PostgreSQL template');
+    const created = await createPostgresDatabase(template ? { template } : {});
     const handle = await openDatabase({ databaseUrl: created.url, poolSize: 5 });
     return Object.assign(Object.create(null), handle, {
       url: created.url,
@@ -65,7 +90,10 @@ export async function freshDatabase(): Promise<TestDatabase> {
       },
     }) as TestDatabase;
   }
-  const handle = await openDatabase({ inMemory: true, loadDataDir: await pgliteTemplate() });
+  const handle = await openDatabase({
+    inMemory: true,
+    loadDataDir: await pgliteTemplate(from),
+  });
   return Object.assign(Object.create(null), handle, { drop: () => handle.close() }) as TestDatabase;
 }
 

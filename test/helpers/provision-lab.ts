@@ -21,7 +21,7 @@ import {
   startBmcEmulator,
 } from '../../redfish/index.js';
 import { FAST_EMULATOR } from '../redfish/helpers.js';
-import { childEnv, repoRoot, runCli, type ServeProcess, startServe } from './serve.js';
+import { childEnv, repoRoot, runCli, type ServeProcess, seedDataDir, startServe } from './serve.js';
 
 /** The agent's outcome for one boot. */
 export interface AgentRun {
@@ -53,7 +53,7 @@ export class ProvisionLab {
   bmcCa: string | undefined;
 
   /**
-   * PKI for `devices`, migrated database, emulators and registrations (serve not started yet).
+   * PKI for `devices`, migrated database (the run's template), emulators and registrations (serve not started yet).
    * `tls`: emulated BMCs answer over HTTPS (as the API's BMC inventory requires); `register: false`
    * leaves the BMCs and devices for the test to register through the API (the profile is stored).
    */
@@ -72,8 +72,7 @@ export class ProvisionLab {
       devices.map((d) => d.serial).join(','),
     ]);
     if (init.code !== 0) throw new Error(`pki init failed: ${init.stderr}`);
-    const mig = runCli(['migrate', '--data-dir', this.dataDir], childEnv(), 180_000);
-    if (mig.code !== 0) throw new Error(`migrate failed: ${mig.stderr}`);
+    seedDataDir(this.dataDir);
     mkdirSync(this.#sshDir, { recursive: true });
     const u32 = (n: number) => {
       const x = Buffer.alloc(4);

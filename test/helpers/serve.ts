@@ -3,9 +3,11 @@
  * loopback ports, through the same spawner the benchmarks use.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
+import { cpSync, existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { type ServeChild, spawnServe } from '../../bench/serve-process.js';
 
 /** Repository root (tests run from source; the CLI from dist/). */
@@ -35,6 +37,19 @@ export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS
 export function scaledTimeout(ms: number): number {
   const perCore = loadavg()[0]! / Math.max(1, availableParallelism());
   return Math.round(ms * Math.min(8, Math.max(1, perCore)));
+}
+
+/**
+ * Gives a new `--data-dir` the run's migrated embedded database (test/global-setup.ts) before
+ * serve or a CLI opens it, as `dpu-ztp migrate` would have left it, minus the seconds of initdb
+ * and migrating each child would spend. Returns `dataDir`. Only for tests that do not care how
+ * the database came to be: first start, migration on start and disk-full checks start from nothing.
+ */
+export function seedDataDir(dataDir: string): string {
+  const pgdata = join(dataDir, 'pgdata');
+  if (existsSync(pgdata)) throw new Error(`${pgdata} exists: seed only a new data directory`);
+  cpSync(inject('dbTemplate').pgdata, pgdata, { recursive: true });
+  return dataDir;
 }
 
 /** Starts serve (through the benchmarks' one spawner) and waits until it logs `dpu-ztp ready`. */

@@ -15,7 +15,6 @@ import {
   type ImageStoreOptions,
   imageRoutes,
 } from '../../bootstrap/index.js';
-import { migrateToLatest } from '../../db/index.js';
 import {
   buildImagesServer,
   ImageCatalog,
@@ -23,7 +22,7 @@ import {
   imageBaseResolver,
   imageUrl,
 } from '../../sztp-server/index.js';
-import { freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { migratedDatabase, type TestDatabase } from '../helpers/db.js';
 
 /** A running in-process image service. */
 export interface ImageHarness {
@@ -50,8 +49,7 @@ export async function startImageHarness(
 ): Promise<ImageHarness> {
   const own = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'dpu-ztp-images-'));
-  const t = await freshDatabase();
-  await migrateToLatest(t.db);
+  const t = await migratedDatabase();
   const store = new ImageStore(t.db, { dir, ...opts.store });
   await store.init();
   const catalog = new ImageCatalog(t.db, { dir });

@@ -8,14 +8,12 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../bootstrap/image-store.js';
-import { migrateToLatest } from '../../db/index.js';
-import { backend, freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { backend, migratedDatabase, type TestDatabase } from '../helpers/db.js';
 
 let t: TestDatabase;
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-sweep-'));
 beforeAll(async () => {
-  t = await freshDatabase();
-  await migrateToLatest(t.db);
+  t = await migratedDatabase();
 }, 60_000);
 afterAll(async () => {
   await t?.drop();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, createPostgresDatabase } from '../helpers/db.js';
-import { childEnv, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
+import { childEnv, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
 import { haveTool } from '../helpers/tools.js';
 
 const run = promisify(execFile);
@@ -32,7 +32,7 @@ beforeAll(async () => {
     const created = await createPostgresDatabase();
     databaseUrl = created.url;
     dropDb = created.drop;
-  }
+  } else seedDataDir(join(dir, 'data'));
   env = childEnv({ DATABASE_URL: databaseUrl });
   s = await startServe(
     ['--data-dir', join(dir, 'data'), '--images-advertise-url', 'http://images.lab.example:9000/dpu/'],

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BmcEmulator } from '../../redfish/index.js';
 import { backend, createPostgresDatabase } from '../helpers/db.js';
-import { childEnv, dpuZtpBin, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
+import { childEnv, dpuZtpBin, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
 import { tlsEmulator } from './helpers.js';
 
 const PASSWORD = 'cli-Secret-pw-42';
@@ -52,7 +52,7 @@ beforeAll(async () => {
     const created = await createPostgresDatabase();
     databaseUrl = created.url;
     dropDb = created.drop;
-  }
+  } else seedDataDir(dataDir);
   env = childEnv({ DATABASE_URL: databaseUrl });
   s = await startServe(['--data-dir', dataDir], env);
   ({ emu, ca } = await tlsEmulator({ password: PASSWORD }));

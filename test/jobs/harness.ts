@@ -16,14 +16,14 @@ import {
   type JobRunnerOptions,
 } from '../../bootstrap/job-runner.js';
 import { openJobQueue, type PgBoss } from '../../bootstrap/job-queue.js';
-import { createNotifier, migrateToLatest, type Notifier } from '../../db/index.js';
+import { createNotifier, type Notifier } from '../../db/index.js';
 import {
   type BmcEmulator,
   type BmcEmulatorOptions,
   type EmulatorPersonaId,
   startBmcEmulator,
 } from '../../redfish/index.js';
-import { freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { migratedDatabase, type TestDatabase } from '../helpers/db.js';
 import { FAST_EMULATOR, FAST_WAITS, type ImageServer, startImageServer } from '../redfish/helpers.js';
 
 /** How an emulated device behaves once its BMC boots the installer. */
@@ -56,8 +56,7 @@ export const FAST_TIMEOUTS = { awaitDeviceMs: 3_000, awaitCompleteMs: 3_000, red
 
 /** Builds a rig on a fresh database. */
 export async function jobRig(): Promise<JobRig> {
-  const db = await freshDatabase();
-  await migrateToLatest(db.db);
+  const db = await migratedDatabase();
   const boss = await openJobQueue(db);
   const notifier = createNotifier(db);
   const lifecycle = new DeviceStateLifecycle(db.db);

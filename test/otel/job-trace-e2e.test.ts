@@ -28,6 +28,7 @@ import {
   runCli,
   type ServeProcess,
   scaledTimeout,
+  seedDataDir,
   startServe,
 } from '../helpers/serve.js';
 import { FAST_EMULATOR } from '../redfish/helpers.js';
@@ -157,7 +158,7 @@ async function setUp(
     ports: [await port(), await port(), await port()],
     env: childEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_SERVICE_NAME: 'dpu-ztp' }),
   };
-  expect(runCli(['migrate', '--data-dir', s.dataDir], childEnv(), 180_000).code).toBe(0);
+  seedDataDir(s.dataDir);
   const agents: Promise<{ code: number | null; out: string; exitLagMs: number }>[] = [];
   const emu: BmcEmulator = await startBmcEmulator({
     ...FAST_EMULATOR,

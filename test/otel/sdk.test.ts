@@ -2,13 +2,16 @@
  * otel/sdk.ts with the real OTLP exporters against a real loopback receiver
  * (test/helpers/otlp-receiver.ts), in-process and through `dpu-ztp serve`.
  */
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { instruments, Metric, tracer } from '../../otel/index.js';
 import { parseKeyValueList, signalUrl, startTelemetry } from '../../otel/sdk.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
-import { childEnv, startServe } from '../helpers/serve.js';
+import { childEnv, seedDataDir, startServe } from '../helpers/serve.js';
 import { repeatsPgliteRun } from '../helpers/db.js';
 
 afterEach(() => {
@@ -133,7 +136,11 @@ describe.skipIf(repeatsPgliteRun)('dpu-ztp serve with OTEL_* set', () => {
   }, async () => {
     const rx = await startOtlpReceiver();
     // start-up is slow on a loaded shared machine: give it room (not a speed check)
-    const serve = await startServe([], childEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }), 120_000);
+    const serve = await startServe(
+      ['--data-dir', seedDataDir(join(mkdtempSync(join(tmpdir(), 'dpu-ztp-sdk-')), 'data'))],
+      childEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }),
+      120_000,
+    );
     try {
       // An image read (missing image: a 404) and a RESTCONF discovery, both recorded.
       expect((await fetch(`${serve.images}/images/none.img`)).status).toBe(404);
@@ -156,7 +163,11 @@ describe.skipIf(repeatsPgliteRun)('dpu-ztp serve with OTEL_* set', () => {
   });
 
   it('--no-metrics removes GET /metrics', { timeout: 180_000 }, async () => {
-    const serve = await startServe(['--no-metrics'], childEnv(), 120_000);
+    const serve = await startServe(
+      ['--no-metrics', '--data-dir', seedDataDir(join(mkdtempSync(join(tmpdir(), 'dpu-ztp-sdk-')), 'data'))],
+      childEnv(),
+      120_000,
+    );
     try {
       expect((await fetch(`${serve.api}/metrics`)).status).toBe(404);
     } finally {

@@ -13,7 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESTCONF_BODY_LIMIT } from '../../sztp-server/restconf-routes.js';
-import { childEnv, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
+import { childEnv, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-conn-'));
 const pkiDir = join(root, 'pki');
@@ -66,7 +66,7 @@ beforeAll(async () => {
   serve = await startServe(
     [
       '--data-dir',
-      join(root, 'data'),
+      seedDataDir(join(root, 'data')),
       '--pki-dir',
       pkiDir,
       '--idle-timeout',

@@ -17,9 +17,9 @@ import {
   SecretBox,
 } from '../../bootstrap/index.js';
 import { readPkiDir } from '../../cli/commands/serve-pki.js';
-import { LocalNotifier, migrateToLatest } from '../../db/index.js';
+import { LocalNotifier } from '../../db/index.js';
 import { createLabPki, toPem } from '../../pki/index.js';
-import { createPostgresDatabase, freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { createPostgresDatabase, migratedDatabase, type TestDatabase } from '../helpers/db.js';
 import { childEnv, runCli } from '../helpers/serve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-creds-'));
@@ -38,8 +38,7 @@ async function labDir(name: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  db = await freshDatabase();
-  await migrateToLatest(db.db);
+  db = await migratedDatabase();
   lab = await readPkiDir(await labDir('lab'));
   other = await readPkiDir(await labDir('other'));
 }, 120_000);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backend, createPostgresDatabase } from '../helpers/db.js';
-import { childEnv, runCli, startServe } from '../helpers/serve.js';
+import { childEnv, runCli, seedDataDir, startServe } from '../helpers/serve.js';
 import { migrations } from '../../migrations/index.js';
 
 const dirs: string[] = [];
@@ -21,6 +21,8 @@ afterAll(() => {
 });
 
 describe('serve on embedded PGlite', () => {
+  // A new data dir from nothing: initdb and the migrations on first start (the other tests here
+  // start from the run's migrated template, test/helpers/serve.ts seedDataDir).
   it('answers /healthz and /readyz, exits 0 on SIGTERM, reopens its data dir, and refuses a second process', async () => {
     const dataDir = tempDir();
     const first = await startServe(['--data-dir', dataDir]);
@@ -64,9 +66,18 @@ describe('serve on embedded PGlite', () => {
     expect(await again.stop('SIGINT')).toBe(0);
   });
 
-  it('finishes an in-flight request before exiting on SIGTERM', async () => {
+  it('`dpu-ztp migrate` on a new data dir applies every migration, then finds the schema current', () => {
     const dataDir = tempDir();
-    const s = await startServe(['--data-dir', dataDir]);
+    const first = runCli(['migrate', '--data-dir', dataDir], childEnv(), 180_000);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`applied ${Object.keys(migrations).length} migration(s)`);
+    const again = runCli(['migrate', '--data-dir', dataDir], childEnv(), 180_000);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe('schema is current\n');
+  });
+
+  it('finishes an in-flight request before exiting on SIGTERM', async () => {
+    const s = await startServe(['--data-dir', seedDataDir(tempDir())]);
     // Hold a keep-alive connection open, then stop: the server must still exit 0 promptly.
     const res = await fetch(`${s.api}/readyz`);
     expect(res.status).toBe(200);
@@ -180,7 +191,7 @@ describe('bad configuration stops start-up with one line naming the setting', ()
     );
     expect(r.stderr.trim()).toMatch(/^error: CONFIG_ERR_INVALID: DPU_ZTP_LOG_LEVEL:/);
     const ok = await startServe(
-      ['--data-dir', dir, '--config', file, '--log-level', 'info'],
+      ['--data-dir', seedDataDir(dir), '--config', file, '--log-level', 'info'],
       childEnv({ DPU_ZTP_LOG_LEVEL: 'nope' }),
     );
     expect(await ok.stop()).toBe(0);

@@ -35,7 +35,7 @@ import {
   toPem,
 } from '../../pki/index.js';
 import { encodeBootstrapServerList } from '../../sztp-client/discovery/index.js';
-import { childEnv, repoRoot, runCli, type ServeProcess, startServe } from '../helpers/serve.js';
+import { childEnv, repoRoot, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sztp-agent-e2e-'));
 const pkiA = join(root, 'pki-a');
@@ -252,8 +252,8 @@ beforeAll(async () => {
   );
 
   [a, b] = await Promise.all([
-    startServe(['--data-dir', join(root, 'data-a'), '--pki-dir', pkiA]),
-    startServe(['--data-dir', join(root, 'data-b'), '--pki-dir', pkiB]),
+    startServe(['--data-dir', seedDataDir(join(root, 'data-a')), '--pki-dir', pkiA]),
+    startServe(['--data-dir', seedDataDir(join(root, 'data-b')), '--pki-dir', pkiB]),
   ]);
   const A = (m: string, p: string, body?: unknown) => api(a, join(root, 'data-a'), m, p, body);
   const B = (m: string, p: string, body?: unknown) => api(b, join(root, 'data-b'), m, p, body);

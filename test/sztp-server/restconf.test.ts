@@ -14,7 +14,6 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceStateLifecycle } from '../../bootstrap/index.js';
 import { loadServerPki } from '../../cli/commands/serve-pki.js';
-import { migrateToLatest } from '../../db/index.js';
 import {
   createCertificate,
   decodeArtifact,
@@ -31,7 +30,7 @@ import {
   PROGRESS_TYPES,
   type ServerPki,
 } from '../../sztp-server/index.js';
-import { backend, freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { backend, migratedDatabase, type TestDatabase } from '../helpers/db.js';
 import { repoRoot, runCli } from '../helpers/serve.js';
 import { haveYangValidation } from '../helpers/shared.js';
 import { haveTool } from '../helpers/tools.js';
@@ -140,8 +139,7 @@ beforeAll(async () => {
   expect(init.code, init.stderr).toBe(0);
   const other = runCli(['pki', 'init', '--out', otherDir, '--devices', 'DEV-1']);
   expect(other.code, other.stderr).toBe(0);
-  t = await freshDatabase();
-  await migrateToLatest(t.db);
+  t = await migratedDatabase();
   const loaded = await loadServerPki(pkiDir, silent);
   pki = loaded.pki;
   const revoked = new Set([

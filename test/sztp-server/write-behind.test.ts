@@ -1,9 +1,8 @@
 /** The write-behind queue behind request records and image fetch records. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateToLatest } from '../../db/index.js';
 import { RequestLog } from '../../sztp-server/request-log.js';
 import { type Queued, WriteBehind } from '../../sztp-server/write-behind.js';
-import { backend, freshDatabase, type TestDatabase } from '../helpers/db.js';
+import { backend, migratedDatabase, type TestDatabase } from '../helpers/db.js';
 
 describe('WriteBehind', () => {
   it('writes in batches, coalesces keyed items, and flush waits for the write', async () => {
@@ -118,8 +117,7 @@ describe('WriteBehind', () => {
 describe(`request records on a real database (${backend})`, () => {
   let t: TestDatabase;
   beforeAll(async () => {
-    t = await freshDatabase();
-    await migrateToLatest(t.db);
+    t = await migratedDatabase();
   }, 60_000);
   afterAll(async () => t?.drop());
 
