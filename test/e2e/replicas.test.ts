@@ -17,14 +17,13 @@
  *
  * PostgreSQL only (DATABASE_URL): the embedded PGlite serves one process.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BmcStore, SecretBox } from '../../bootstrap/index.js';
+import { SecretBox } from '../../bootstrap/index.js';
 import { type DatabaseHandle, openDatabase } from '../../db/index.js';
 import {
   createCertificate,
@@ -40,20 +39,20 @@ import { type BmcEmulator, startBmcEmulator } from '../../redfish/index.js';
 import { PROGRESS_TYPES } from '../../sztp-server/index.js';
 import { createPostgresDatabase } from '../helpers/db.js';
 import {
-  childEnv,
-  repoRoot,
-  runCli,
-  type ServeProcess,
-  scaledTimeout,
-  startServe,
-} from '../helpers/serve.js';
+  insertLabProfile,
+  JOB_STEPS as STEPS,
+  operatorApi,
+  registerLabDevices,
+  runAgentBundle,
+  writeSshHostKey,
+} from '../helpers/provision-lab.js';
+import { childEnv, runCli, type ServeProcess, scaledTimeout, startServe } from '../helpers/serve.js';
 import { FAST_EMULATOR } from '../redfish/helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-replicas-'));
 const pki = join(root, 'pki');
 const images = join(root, 'shared-images');
 const sshDir = join(root, 'ssh');
-const bundle = join(repoRoot, 'dist', 'sztp-client.mjs');
 const SECRET = randomBytes(32).toString('hex');
 const FLEET = Array.from({ length: 20 }, (_, i) => `REP-F-${String(i).padStart(2, '0')}`);
 const SIGNER = 'REP-SIGN-1';
@@ -112,37 +111,8 @@ async function startReplica(name: string, extra: string[] = []): Promise<Replica
 
 const token = () => readFileSync(join(root, 'data-a', 'admin-token'), 'utf8').trim();
 
-async function api(
-  r: Replica,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-) {
-  const raw = body instanceof Uint8Array;
-  const send = () =>
-    fetch(`${r.serve.api}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token()}`,
-        ...(body === undefined
-          ? {}
-          : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
-        ...headers,
-      },
-      ...(body === undefined ? {} : { body: raw ? (body as Uint8Array) : JSON.stringify(body) }),
-    });
-  // 503 is the service's "under pressure, retry later" on a loaded machine.
-  const retryable = method !== 'POST' || headers['idempotency-key'] !== undefined;
-  let res = await send();
-  for (let i = 0; res.status === 503 && retryable && path !== '/readyz' && i < 10; i++) {
-    await res.text();
-    await sleep(1000);
-    res = await send();
-  }
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = (r: Replica, method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
+  operatorApi(r.serve.api, token(), method, path, body, headers);
 
 /** A device's mTLS client (its IDevID) trusting the lab TLS CA. */
 function deviceAgent(serial: string): Agent {
@@ -182,71 +152,12 @@ async function signedFrom(r: Replica, agent: Agent, serial: string): Promise<str
   return parseCertificate(parseCertificateBag(b('owner-certificate'))[0] as Uint8Array).subject;
 }
 
-async function registerDevices(
-  devices: Array<{ serial: string; emu?: BmcEmulator }>,
-  profile = 'dpu',
-): Promise<void> {
-  const store = new BmcStore((db as DatabaseHandle).db, new SecretBox(Buffer.from(SECRET, 'hex')));
-  for (const { serial, emu } of devices) {
-    if (emu) await store.put(`bmc-${serial}`, { address: emu.url, username: 'admin', password: 'secret' });
-    await (db as DatabaseHandle).db
-      .insertInto('devices')
-      .values({ serial, profile, bmc: emu ? `bmc-${serial}` : null, updated_at: new Date() })
-      .execute();
-  }
-}
+const registerDevices = (devices: Array<{ serial: string; emu?: BmcEmulator }>, profile = 'dpu') =>
+  registerLabDevices((db as DatabaseHandle).db, new SecretBox(Buffer.from(SECRET, 'hex')), devices, profile);
 
 /** The agent bundle as a freshly booted installer of `serial` runs it, listing `urls` in that order. */
-function runAgent(serial: string, urls: string[]): Promise<{ code: number | null; out: string }> {
-  const dir = join(root, 'dev', serial, randomBytes(4).toString('hex'));
-  mkdirSync(join(dir, 'etc'), { recursive: true });
-  const hook = join(dir, 'install.sh');
-  writeFileSync(hook, `#!/bin/sh\ncp "$1" "${dir}/installed.img"\n`, { mode: 0o755 });
-  const args = [
-    bundle,
-    'run',
-    '--no-dhcp',
-    '--once',
-    '--timeout',
-    '20',
-    '--log-format',
-    'json',
-    '--idevid-cert',
-    join(pki, 'devices', serial, 'idevid.crt'),
-    '--idevid-key',
-    join(pki, 'devices', serial, 'idevid.key'),
-    '--manufacturer-trust-anchor',
-    join(pki, 'masa-ca.crt'),
-    '--trust-anchor',
-    join(pki, 'tls-ca.crt'),
-    ...urls.flatMap((u) => ['--bootstrap-url', u]),
-    '--install-hook',
-    hook,
-    '--config-path',
-    join(dir, 'etc', 'running.conf'),
-    '--ssh-host-keys-dir',
-    sshDir,
-    '--state-dir',
-    join(dir, 'state'),
-    '--os-name',
-    'testos',
-    '--os-version',
-    '1.0',
-    '--hw-model',
-    'e2e-dpu',
-  ];
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, args, { env: childEnv(), cwd: dir });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    p.stderr.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    p.on('close', (code) => resolve({ code, out }));
-  });
-}
+const runAgent = (serial: string, urls: string[]) =>
+  runAgentBundle({ serial, pki, sshDir, root, urls, flags: ['--timeout', '20', '--log-format', 'json'] });
 
 /**
  * Progress reports the agent saw acknowledged (204), by type, from its JSON log: in each
@@ -280,15 +191,6 @@ function acknowledged(out: string, succeeded: boolean): Map<string, number> {
   return acked;
 }
 
-const STEPS = [
-  'preflight',
-  'prepare',
-  'boot-override',
-  'power-cycle',
-  'await-device',
-  'await-complete',
-  'finalize',
-];
 const count = (emu: BmcEmulator, suffix: string) =>
   emu.requests.filter((r) => r.method === 'POST' && r.path.endsWith(suffix)).length;
 
@@ -301,32 +203,13 @@ describe.skipIf(!process.env.DATABASE_URL)(
     beforeAll(async () => {
       const init = runCli(['pki', 'init', '--out', pki, '--devices', [SIGNER, ...FLEET].join(',')]);
       expect(init.code, init.stderr).toBe(0);
-      mkdirSync(sshDir, { recursive: true });
-      const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
-      const blob = Buffer.concat([u32(11), Buffer.from('ssh-ed25519'), u32(32), randomBytes(32)]);
-      writeFileSync(
-        join(sshDir, 'ssh_host_ed25519_key.pub'),
-        `ssh-ed25519 ${blob.toString('base64')} root@dpu\n`,
-      );
+      writeSshHostKey(sshDir);
       pg = await createPostgresDatabase();
       // Every replica: the same DATABASE_URL and the same secret key (never on a command line).
       env = childEnv({ DATABASE_URL: pg.url, DPU_ZTP_SECRET_KEY: SECRET });
       expect(runCli(['migrate'], env, 180_000).code).toBe(0);
       db = await openDatabase({ databaseUrl: pg.url });
-      await db.db
-        .insertInto('profiles')
-        .values({
-          name: 'dpu',
-          spec: JSON.stringify({
-            type: 'onboarding',
-            bootImage: { osName: 'testos', osVersion: '2.0', image: 'os.img' },
-            configurationHandling: 'replace',
-            configuration: 'hostname provisioned\n',
-            installerImage: 'installer.iso',
-          }),
-          updated_at: new Date(),
-        })
-        .execute();
+      await insertLabProfile(db.db);
       await startReplica('a');
       await startReplica('b');
       await startReplica('c');
