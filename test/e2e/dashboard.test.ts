@@ -30,6 +30,7 @@ import {
   startServe,
 } from '../helpers/serve.js';
 import { type OtlpReceiver, startOtlpReceiver } from '../helpers/otlp-receiver.js';
+import { operatorApi } from '../helpers/provision-lab.js';
 import { haveTool } from '../helpers/tools.js';
 import { repeatsPgliteRun } from '../helpers/db.js';
 
@@ -128,22 +129,14 @@ async function checkPage(name: string): Promise<void> {
   expect(await axeScan(page), `axe on ${name}`).toEqual([]);
 }
 
-async function apiCall(method: string, path: string, body?: Uint8Array | object) {
-  const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-  const raw = body instanceof Uint8Array;
-  const res = await fetch(`${serve?.api}${path}`, {
+const apiCall = (method: string, path: string, body?: Uint8Array | object) =>
+  operatorApi(
+    serve?.api as string,
+    readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
     method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined
-        ? {}
-        : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: raw ? (body as Uint8Array) : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+    path,
+    body,
+  );
 
 describe.skipIf(!hasChromium || repeatsPgliteRun)(
   'web dashboard in headless Chromium',

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { JobRunner } from '../../bootstrap/job-runner.js';
 import type { JobView } from '../../bootstrap/job-store.js';
 import type { BmcEmulator } from '../../redfish/index.js';
+import { JOB_STEPS as STEPS } from '../helpers/provision-lab.js';
 import { type JobRig, jobRig } from './harness.js';
 
 let rig: JobRig;
@@ -41,16 +42,6 @@ function insertedSlot(emu: BmcEmulator) {
   expect(slot).toBeDefined();
   return slot as Record<string, unknown>;
 }
-
-const STEPS = [
-  'preflight',
-  'prepare',
-  'boot-override',
-  'power-cycle',
-  'await-device',
-  'await-complete',
-  'finalize',
-];
 
 describe('provisioning jobs', { timeout: 120_000 }, () => {
   it('provisions a virtual-media DPU and a BlueField (image push) to bootstrap-complete, recording every step', async () => {

@@ -35,6 +35,7 @@ import {
   toPem,
 } from '../../pki/index.js';
 import { encodeBootstrapServerList } from '../../sztp-client/discovery/index.js';
+import { operatorApi } from '../helpers/provision-lab.js';
 import { childEnv, repoRoot, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sztp-agent-e2e-'));
@@ -62,22 +63,8 @@ const ONBOARDING = {
   postConfigurationScript: POST,
 };
 
-async function api(s: ServeProcess, dataDir: string, method: string, path: string, body?: unknown) {
-  const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-  const raw = body instanceof Uint8Array;
-  const res = await fetch(`${s.api}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined
-        ? {}
-        : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: raw ? (body as Uint8Array) : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = (s: ServeProcess, dataDir: string, method: string, path: string, body?: unknown) =>
+  operatorApi(s.api, readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(), method, path, body);
 
 /** The progress types a server recorded for a device, in order (request records are batched, so left out). */
 async function progress(s: ServeProcess, dataDir: string, serial: string): Promise<string[]> {
