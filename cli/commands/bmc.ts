@@ -31,7 +31,7 @@ import {
   VENDOR_PROFILES,
 } from '../../redfish/index.js';
 import { createCertificate, generateKey, signerFromPrivateKey, toPem } from '../../pki/index.js';
-import { startTelemetry, type Telemetry } from '../../otel/sdk.js';
+import type { Telemetry } from '../../otel/sdk.js';
 import { action, CliError } from '../exit.js';
 import { readPackageVersion } from '../version.js';
 
@@ -256,7 +256,9 @@ export function registerBmcCommands(program: Command): void {
   // The SDK for every `bmc …` command (OTEL_* settings; nothing without an endpoint): Redfish request
   // and provisioning spans are exported, and flushed (at most 2 s) when the command ends.
   let telemetry: Telemetry | undefined;
-  bmc.hook('preAction', () => {
+  bmc.hook('preAction', async () => {
+    // Loaded when a `bmc` command runs, not with the module: `dpu-ztp bmcs` reuses this file's report format.
+    const { startTelemetry } = await import('../../otel/sdk.js');
     telemetry ??= startTelemetry({
       env: process.env,
       defaultServiceName: 'dpu-ztp',

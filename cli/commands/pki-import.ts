@@ -8,18 +8,16 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import {
-  CredentialStore,
-  CredentialsError,
-  loadOrCreateSecretKeyFile,
-  SecretBox,
-} from '../../bootstrap/index.js';
-import { createNotifier, migrateToLatest, openDatabase } from '../../db/index.js';
 import { addConfigOptions, loadConfig } from '../config.js';
 import { action, CliError } from '../exit.js';
-import { readPkiDir } from './serve-pki.js';
 
 async function importPki(dir: string, flags: Record<string, unknown>): Promise<void> {
+  // Loaded here, not with the module: `dpu-ztp pki init` (registered beside this) needs none of them.
+  const { CredentialStore, CredentialsError, loadOrCreateSecretKeyFile, SecretBox } = await import(
+    '../../bootstrap/index.js'
+  );
+  const { createNotifier, migrateToLatest, openDatabase } = await import('../../db/index.js');
+  const { readPkiDir } = await import('./serve-pki.js');
   const config = loadConfig(flags, process.env);
   if (!config.databaseUrl)
     throw new CliError(
