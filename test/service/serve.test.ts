@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backend, createPostgresDatabase } from '../helpers/db.js';
+import { backend, createPostgresDatabase, repeatsPgliteRun } from '../helpers/db.js';
 import { childEnv, runCli, seedDataDir, startServe } from '../helpers/serve.js';
 import { migrations } from '../../migrations/index.js';
 
@@ -20,7 +20,8 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe('serve on embedded PGlite', () => {
+// Children on embedded PGlite only (childEnv drops DATABASE_URL): once, not again in the PostgreSQL run.
+describe.skipIf(repeatsPgliteRun)('serve on embedded PGlite', () => {
   // A new data dir from nothing: initdb and the migrations on first start (the other tests here
   // start from the run's migrated template, test/helpers/serve.ts seedDataDir).
   it('answers /healthz and /readyz, exits 0 on SIGTERM, reopens its data dir, and refuses a second process', async () => {
