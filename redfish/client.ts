@@ -449,7 +449,11 @@ export class RedfishClient {
     const state = taskStateFromRedfish(task.TaskState);
     if (state === 'running') return undefined;
     if (state === 'completed') return task;
-    const messages: RedfishMessage[] = parseRedfishMessages({ '@Message.ExtendedInfo': task.Messages });
+    const all: RedfishMessage[] = parseRedfishMessages({ '@Message.ExtendedInfo': task.Messages });
+    // A task's Messages grow as it runs (bmcweb task.hpp: TaskStarted, TaskProgressChanged…, then
+    // TaskAborted): the failure names the ones that say why, not the OK progress before them.
+    const bad = all.filter((m) => m.Severity !== undefined && !/^ok$/i.test(m.Severity));
+    const messages = bad.length > 0 ? bad : all;
     throw new RedfishError(
       'REDFISH_ERR_TASK_FAILED',
       `task ${path} ended in ${String(task.TaskState)}${messages.length ? `: ${describeMessages(messages)}` : ''}`,
