@@ -16,6 +16,7 @@ import type { Database, JobDevice, JobDeviceState, JobKind, JobState, Notifier }
 import { Attr, recordSpanError, SpanName, tracer } from '../otel/index.js';
 import {
   backoffDelay,
+  BmcMessageLog,
   DEFAULT_WAITS,
   type BmcProbe,
   RedfishClient,
@@ -493,6 +494,12 @@ export class JobRunner {
           const stepSeconds = () => (Date.now() - stepStarted) / 1000;
           this.#emitDevice(run);
           const redfishLines: string[] = [];
+          // What the BMC says during this step (successes too), kept on the step's record.
+          const bmcLog = new BmcMessageLog();
+          const stepBmc = async () => {
+            const b = await bmc();
+            return { ...b, client: b.client.withMessageLog(bmcLog) };
+          };
           const ctx: StepContext = {
             run,
             params,
@@ -500,9 +507,9 @@ export class JobRunner {
             store: this.store,
             signal: abort.signal,
             timeouts,
-            bmc,
+            bmc: stepBmc,
             probe: async () => {
-              const { client: c, target: t } = await bmc();
+              const { client: c, target: t } = await stepBmc();
               probe ??= await probeFor(c.withSignal(abort.signal), t);
               return probe;
             },
@@ -561,6 +568,8 @@ export class JobRunner {
               step,
               'done',
               [out.detail, ...redfishLines].filter(Boolean).join('; '),
+              undefined,
+              bmcLog.messages,
             );
             recordStep(runLabels(job.kind, run, probe?.profile.id), step, 'done', stepSeconds());
           } catch (err) {
@@ -586,6 +595,7 @@ export class JobRunner {
                   code: cancelled ? 'JOB_ERR_CANCELLED' : s.code,
                   bmcMessages: s.bmcMessages,
                 },
+                bmcLog.messages,
               )
               .catch(() => undefined);
             throw err;

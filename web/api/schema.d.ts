@@ -1135,7 +1135,15 @@ export interface components {
                     result: string;
                     detail: string | null;
                     errorCode: string | null;
-                    bmcMessages: unknown[] | null;
+                    /** @description What the BMC said during this step attempt, successful or not: the newest 20 distinct messages of its answers (ExtendedInfo, task Messages, retried errors); a failed step's own error messages when it has any; null when the BMC said nothing. */
+                    bmcMessages: {
+                        MessageId: string;
+                        Message?: string;
+                        Severity?: string;
+                        Resolution?: string;
+                        MessageArgs?: unknown[];
+                        RelatedProperties?: string[];
+                    }[] | null;
                 }[];
             }[];
         };
