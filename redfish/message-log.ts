@@ -95,17 +95,27 @@ export class BmcMessageLog {
     }
   }
 
-  /** The kept messages, oldest first (a copy). */
+  /**
+   * The kept messages, oldest first, each field scrubbed of every secret known by now (a password
+   * sent after a message arrived is still kept out of it) and then cut to its bound.
+   */
   get messages(): LoggedBmcMessage[] {
-    return this.#entries.map((e) => e.message);
-  }
-
-  #add(source: string, m: { MessageId: string; Message?: string; Severity?: string; Resolution?: string }) {
-    const message: LoggedBmcMessage = {
+    return this.#entries.map(({ message: m }) => ({
       MessageId: this.#clean(m.MessageId, 200),
       ...(m.Message !== undefined ? { Message: this.#clean(m.Message, this.#maxChars) } : {}),
       ...(m.Severity !== undefined ? { Severity: this.#clean(m.Severity, 40) } : {}),
       ...(m.Resolution !== undefined ? { Resolution: this.#clean(m.Resolution, this.#maxChars) } : {}),
+    }));
+  }
+
+  #add(source: string, m: { MessageId: string; Message?: string; Severity?: string; Resolution?: string }) {
+    // Kept raw (bounded, with room for a secret across the cut) and scrubbed when read.
+    const raw = (t: string) => t.slice(0, 4 * this.#maxChars + 200);
+    const message: LoggedBmcMessage = {
+      MessageId: raw(m.MessageId),
+      ...(m.Message !== undefined ? { Message: raw(m.Message) } : {}),
+      ...(m.Severity !== undefined ? { Severity: raw(m.Severity) } : {}),
+      ...(m.Resolution !== undefined ? { Resolution: raw(m.Resolution) } : {}),
     };
     const key = `${source}\n${message.MessageId}\n${message.Message ?? ''}\n${message.Severity ?? ''}`;
     if (this.#seen.has(key)) return;

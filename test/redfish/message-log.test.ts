@@ -163,6 +163,12 @@ describe('BMC message log', () => {
     expect(ids(log)).toEqual(['X.4', 'X.5', 'X.5']);
     expect(log.messages[0]?.Message).toHaveLength(20);
     expect(log.messages[0]?.Message?.endsWith('…')).toBe(true);
+    // A secret learned after the message arrived is still kept out of it.
+    log.record('GET /c', 200, {
+      '@Message.ExtendedInfo': [{ MessageId: 'Z.1', Message: 'user pw=s3cr3t-late' }],
+    });
+    log.addSecretsOf({ Nested: { Password: 's3cr3t-late' } });
+    expect(log.messages.at(-1)?.Message).toBe('user pw=[redacted]');
     // MessageArgs and RelatedProperties are not kept (args may carry values the client sent).
     log.record('GET /b', 200, {
       '@Message.ExtendedInfo': [{ MessageId: 'Y.1', MessageArgs: ['x'], RelatedProperties: ['#/P'] }],
