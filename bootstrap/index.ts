@@ -139,4 +139,3 @@ export {
 } from './job-store.js';
 export { type JobTimeouts, profileInstallerImage } from './device-steps.js';
 export { jobRoutes, type JobRoutesOptions, MAX_JOB_DEVICES } from './routes/jobs.js';
-export { jobEventsToLog } from './job-events.js';

@@ -73,8 +73,10 @@ export interface DeviceRunChange {
 }
 
 /**
- * Where job and device changes go (the event log, SSE, webhooks are built on it). Called after the
- * change is stored; must not throw (a throw is swallowed) and should return quickly.
+ * In-process observers of job and device changes (tests, local watchers). The durable event log that
+ * SSE and webhooks read is not fed from here: the database appends those events in the statement that
+ * stores the change (`JobStore.create`, migration 0080's triggers). Called after the change is stored;
+ * must not throw (a throw is swallowed) and should return quickly.
  */
 export interface JobEvents {
   jobChanged(change: JobChange): void;

@@ -17,6 +17,7 @@ import type {
   JobStep,
   JobStepResult,
 } from '../db/index.js';
+import { appendJobEvent, EventLog } from './events.js';
 
 /** The steps of a provisioning run, in order (issue 13; recorded under these names). */
 export const PROVISION_STEPS = [
@@ -180,7 +181,7 @@ export class JobStore {
     return this.#db;
   }
 
-  /** Creates a job and one queued run per device, in one transaction. Returns the job id and run ids. */
+  /** Creates a job, one queued run per device and its `job.created` event, in one transaction. Returns the job id and run ids. */
   async create(job: NewJob, db: Kysely<Database> = this.#db): Promise<{ id: string; runs: string[] }> {
     const id = randomUUID();
     const now = this.#now();
@@ -215,6 +216,13 @@ export class JobStore {
           )
           .execute();
       }
+      // The job's first event commits with it. Later job and run changes get theirs from the
+      // database's triggers (migration 0080), in the statement that makes the change.
+      await appendJobEvent(
+        new EventLog(tx),
+        { type: 'job.created', job: id, data: { kind: job.kind, devices: job.devices.length } },
+        tx,
+      );
     };
     if (db.isTransaction) await write(db);
     else await db.transaction().execute(write);

@@ -26,7 +26,6 @@ import {
   JobRunner,
   JobStore,
   JobTraceIndex,
-  jobEventsToLog,
   loadOrCreateSecretKeyFile,
   openJobQueue,
   type ReadinessCheck,
@@ -423,7 +422,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           awaitCompleteMs: config.awaitCompleteTimeout * 1000,
         },
         log: log.child({ component: 'jobs' }),
-        events: jobEventsToLog(events, (err) => log.warn({ err }, 'could not record a job event')),
       });
       if (!config.imagesAdvertiseUrl)
         log.warn(

@@ -101,6 +101,29 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
       'running',
       'succeeded',
     ]);
+    // Every change landed with its event (JobStore.create, migration 0080's triggers): the log
+    // alone replays the job — created, running, each step entered and ended, each device done.
+    const events = await rig.db.db
+      .selectFrom('events')
+      .select(['type', 'serial', 'data'])
+      .where('job', '=', job.id)
+      .orderBy('id')
+      .execute();
+    expect(events[0]).toMatchObject({ type: 'job.created', data: { kind: 'provision', devices: 2 } });
+    expect(events.filter((e) => e.type === 'job.state').map((e) => e.data)).toEqual([
+      { from: 'queued', to: 'running', kind: 'provision' },
+      { from: 'running', to: 'succeeded', kind: 'provision' },
+    ]);
+    for (const serial of ['SN-VM', 'SN-BF']) {
+      const mine = events.filter((e) => e.serial === serial);
+      const moves = mine.filter((e) => e.type === 'job.device.state').map((e) => e.data);
+      expect(moves.map((m) => m.step)).toEqual([...STEPS, 'done']);
+      expect(moves[0]).toMatchObject({ from: 'queued', to: 'running', attempt: 1 });
+      expect(moves.at(-1)).toMatchObject({ from: 'running', to: 'succeeded' });
+      expect(
+        mine.filter((e) => e.type === 'job.device.step').map((e) => `${e.data.step}:${e.data.result}`),
+      ).toEqual(STEPS.map((s) => `${s}:done`));
+    }
   });
 
   it("each step keeps the BMC's own messages, successful ones too: the SimpleUpdate task's on a BlueField's prepare, iDRAC's PATCH answers on a virtual-media job", async () => {
