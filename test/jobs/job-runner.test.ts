@@ -180,7 +180,15 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
       'await-device': null,
       'await-complete': null,
       finalize: dell,
-    });
+    }); // The step's event (migration 0080's trigger) carries the same messages.
+    const stepEvents = await rig.db.db
+      .selectFrom('events')
+      .select(['serial', 'data'])
+      .where('job', '=', job.id)
+      .where('type', '=', 'job.device.step')
+      .execute();
+    const prepareEvent = stepEvents.find((e) => e.serial === 'SN-BF' && e.data.step === 'prepare');
+    expect(prepareEvent?.data.bmcMessages).toEqual(prepare?.bmcMessages);
   });
 
   it('a device that never calls home fails at await-device with JOB_ERR_DEVICE_TIMEOUT', async () => {
