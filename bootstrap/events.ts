@@ -20,7 +20,10 @@
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { Database, EventRow } from '../db/index.js';
 
-/** The PostgreSQL notification channel appends raise (payload empty: PostgreSQL folds repeats within a transaction). */
+/**
+ * The PostgreSQL notification channel appends raise (payload empty: PostgreSQL folds repeats within a
+ * transaction). Named again in migration 0080's `dpu_ztp_append_event`.
+ */
 export const EVENT_CHANNEL = 'dpu_ztp_events';
 
 /** Device event types (written by `DeviceStateLifecycle` and the device routes). */
@@ -37,7 +40,11 @@ export const DEVICE_EVENT_TYPES = [
   'device.approved',
 ] as const;
 
-/** Job event types (written by the provisioning jobs through {@link appendJobEvent}). */
+/**
+ * Job event types. `job.created` is appended by `JobStore.create` in the job's own transaction;
+ * `job.state` and `job.device.state` by database triggers (migration 0080) in the very statement
+ * that changes the job or the run, so no change is stored without its event.
+ */
 export const JOB_EVENT_TYPES = [
   /** A job was accepted: `{kind, devices: number, ...}` */
   'job.created',
@@ -45,7 +52,7 @@ export const JOB_EVENT_TYPES = [
   'job.state',
   /** A device of the job moved: `{from?, to, error?}` */
   'job.device.state',
-  /** A device step started or ended: `{step, attempt, result: started|succeeded|failed|retrying, error?, bmcMessages?}` */
+  /** A device step attempt ended: `{step, attempt, result: done|failed|cancelled|interrupted, error?: {code}, bmcMessages?}` (its start is the run's `job.device.state`) */
   'job.device.step',
 ] as const;
 
@@ -146,25 +153,13 @@ export class EventLog {
    * without, in a transaction of its own.
    */
   async append(event: EventInput, tx?: Queryable): Promise<EventView> {
-    // One statement (atomic on its own, one round trip): the row, its webhook
-    // deliveries and the wake-up notification. Webhook patterns match here,
-    // in SQL, so a webhook added on another replica a moment ago is honoured
-    // without a cache to invalidate. A data-modifying CTE always runs; the
-    // notify CTE runs because the final select reads it.
+    // One statement (atomic on its own, one round trip) through the database's one appender
+    // (migration 0080 `dpu_ztp_append_event`, which the job triggers also use): the row, its
+    // webhook deliveries and the wake-up notification. Webhook patterns match there, in SQL, so
+    // a webhook added on another replica a moment ago is honoured without a cache to invalidate.
     const r = await sql<EventRow>`
-      with e as (
-        insert into events (type, serial, job, data)
-        values (${event.type}, ${event.serial ?? null}, ${event.job ?? null}, ${JSON.stringify(event.data ?? {})}::jsonb)
-        returning *),
-      d as (
-        insert into webhook_deliveries (webhook, event_id)
-        select w.id, e.id from webhooks w, e
-        where exists (
-          select 1 from jsonb_array_elements_text(w.events) p(v)
-          where p.v = '*' or p.v = e.type
-             or (p.v like '%.*' and e.type like left(p.v, -1) || '%'))),
-      n as (select pg_notify(${EVENT_CHANNEL}, '') as notified)
-      select e.* from e cross join n`.execute(tx ?? this.#db);
+      select * from dpu_ztp_append_event(${event.type}, ${event.serial ?? null}, ${event.job ?? null},
+        ${JSON.stringify(event.data ?? {})}::jsonb)`.execute(tx ?? this.#db);
     const row = r.rows[0];
     if (!row) throw new Error('event insert returned no row');
     return eventView(row);
@@ -212,15 +207,17 @@ export type JobEventInput =
       data: {
         step: string;
         attempt: number;
-        result: 'started' | 'succeeded' | 'failed' | 'retrying';
-        error?: { code: string; message: string; bmcMessages?: string[] };
+        result: 'done' | 'failed' | 'cancelled' | 'interrupted';
+        error?: { code: string };
+        bmcMessages?: unknown[];
         [k: string]: unknown;
       };
     };
 
 /**
- * What the provisioning jobs call for each job change: appends the event, in
- * `tx` when given (so the job row and its event commit together).
+ * Appends a job event, in `tx` when given (so the job row and its event commit together):
+ * `JobStore.create` for `job.created`; the other job events come from the database's triggers
+ * (migration 0080), in this same shape.
  */
 export function appendJobEvent(log: EventLog, event: JobEventInput, tx?: Queryable): Promise<EventView> {
   return log.append(event, tx);

@@ -22,6 +22,15 @@ export {
 } from './events.js';
 export { type EventRoutesOptions, eventRoutes } from './routes/events.js';
 export { type WebhookRoutesOptions, webhookRoutes } from './routes/webhooks.js';
+export { type RevokedIdevidRoutesOptions, revokedIdevidRoutes } from './routes/revoked-idevids.js';
+export {
+  FINGERPRINT_PATTERN,
+  isFingerprint,
+  REVOKED_IDEVIDS_CHANNEL,
+  type RevokedIdevid,
+  RevokedIdevids,
+  type RevokedIdevidsOptions,
+} from './revoked-idevids.js';
 export {
   signWebhookBody,
   webhookBackoffMs,
@@ -139,4 +148,3 @@ export {
 } from './job-store.js';
 export { type JobTimeouts, profileInstallerImage } from './device-steps.js';
 export { jobRoutes, type JobRoutesOptions, MAX_JOB_DEVICES } from './routes/jobs.js';
-export { jobEventsToLog } from './job-events.js';

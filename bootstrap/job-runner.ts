@@ -16,6 +16,7 @@ import type { Database, JobDevice, JobDeviceState, JobKind, JobState, Notifier }
 import { Attr, recordSpanError, SpanName, tracer } from '../otel/index.js';
 import {
   backoffDelay,
+  BmcMessageLog,
   DEFAULT_WAITS,
   type BmcProbe,
   RedfishClient,
@@ -72,8 +73,10 @@ export interface DeviceRunChange {
 }
 
 /**
- * Where job and device changes go (the event log, SSE, webhooks are built on it). Called after the
- * change is stored; must not throw (a throw is swallowed) and should return quickly.
+ * In-process observers of job and device changes (tests, local watchers). The durable event log that
+ * SSE and webhooks read is not fed from here: the database appends those events in the statement that
+ * stores the change (`JobStore.create`, migration 0080's triggers). Called after the change is stored;
+ * must not throw (a throw is swallowed) and should return quickly.
  */
 export interface JobEvents {
   jobChanged(change: JobChange): void;
@@ -493,6 +496,12 @@ export class JobRunner {
           const stepSeconds = () => (Date.now() - stepStarted) / 1000;
           this.#emitDevice(run);
           const redfishLines: string[] = [];
+          // What the BMC says during this step (successes too), kept on the step's record.
+          const bmcLog = new BmcMessageLog();
+          const stepBmc = async () => {
+            const b = await bmc();
+            return { ...b, client: b.client.withMessageLog(bmcLog) };
+          };
           const ctx: StepContext = {
             run,
             params,
@@ -500,9 +509,9 @@ export class JobRunner {
             store: this.store,
             signal: abort.signal,
             timeouts,
-            bmc,
+            bmc: stepBmc,
             probe: async () => {
-              const { client: c, target: t } = await bmc();
+              const { client: c, target: t } = await stepBmc();
               probe ??= await probeFor(c.withSignal(abort.signal), t);
               return probe;
             },
@@ -561,6 +570,8 @@ export class JobRunner {
               step,
               'done',
               [out.detail, ...redfishLines].filter(Boolean).join('; '),
+              undefined,
+              bmcLog.messages,
             );
             recordStep(runLabels(job.kind, run, probe?.profile.id), step, 'done', stepSeconds());
           } catch (err) {
@@ -586,6 +597,7 @@ export class JobRunner {
                   code: cancelled ? 'JOB_ERR_CANCELLED' : s.code,
                   bmcMessages: s.bmcMessages,
                 },
+                bmcLog.messages,
               )
               .catch(() => undefined);
             throw err;

@@ -17,6 +17,7 @@ import type {
   JobStep,
   JobStepResult,
 } from '../db/index.js';
+import { appendJobEvent, EventLog } from './events.js';
 
 /** The steps of a provisioning run, in order (issue 13; recorded under these names). */
 export const PROVISION_STEPS = [
@@ -66,6 +67,16 @@ export interface JobDeviceView {
   steps?: JobStepView[];
 }
 
+/** One message in the BMC's own words (Redfish Message fields), as a step shows it. */
+export interface BmcMessageView {
+  MessageId: string;
+  Message?: string;
+  Severity?: string;
+  Resolution?: string;
+  MessageArgs?: unknown[];
+  RelatedProperties?: string[];
+}
+
 /** One step attempt as the API shows it. */
 export interface JobStepView {
   step: string;
@@ -75,7 +86,8 @@ export interface JobStepView {
   result: JobStepResult;
   detail: string | null;
   errorCode: string | null;
-  bmcMessages: unknown[] | null;
+  /** What the BMC said during the step, successful or not (a failure's own messages when it has any). */
+  bmcMessages: BmcMessageView[] | null;
 }
 
 /** A job as the API shows it. */
@@ -129,7 +141,7 @@ export function jobDeviceView(r: JobDevice, steps?: JobStep[]): JobDeviceView {
             result: s.result,
             detail: s.detail,
             errorCode: s.error_code,
-            bmcMessages: s.bmc_messages,
+            bmcMessages: (s.bmc_messages as BmcMessageView[] | null) ?? null,
           })),
         }
       : {}),
@@ -169,7 +181,7 @@ export class JobStore {
     return this.#db;
   }
 
-  /** Creates a job and one queued run per device, in one transaction. Returns the job id and run ids. */
+  /** Creates a job, one queued run per device and its `job.created` event, in one transaction. Returns the job id and run ids. */
   async create(job: NewJob, db: Kysely<Database> = this.#db): Promise<{ id: string; runs: string[] }> {
     const id = randomUUID();
     const now = this.#now();
@@ -204,6 +216,13 @@ export class JobStore {
           )
           .execute();
       }
+      // The job's first event commits with it. Later job and run changes get theirs from the
+      // database's triggers (migration 0080), in the statement that makes the change.
+      await appendJobEvent(
+        new EventLog(tx),
+        { type: 'job.created', job: id, data: { kind: job.kind, devices: job.devices.length } },
+        tx,
+      );
     };
     if (db.isTransaction) await write(db);
     else await db.transaction().execute(write);
@@ -487,7 +506,11 @@ export class JobStore {
     return { ok: true, resumed, run: updated };
   }
 
-  /** Records how the run's current attempt of `step` ended (only `owner`'s record). */
+  /**
+   * Records how the run's current attempt of `step` ended (only `owner`'s record). `bmcMessages` are
+   * what the BMC said during the step (every response, success or not); a failure's own BMC messages
+   * (`error.bmcMessages`) take their place when it has any. Without either the stored ones stay.
+   */
   async endStep(
     run: JobDevice,
     owner: string,
@@ -495,7 +518,9 @@ export class JobStore {
     result: JobStepResult,
     detail?: string,
     error?: { code: string; bmcMessages?: unknown[] | undefined },
+    bmcMessages?: readonly unknown[],
   ): Promise<void> {
+    const messages = error?.bmcMessages?.length ? error.bmcMessages : bmcMessages;
     await this.#db
       .updateTable('job_steps')
       .set({
@@ -505,7 +530,7 @@ export class JobStore {
           ? { detail: sql<string>`coalesce(detail || '; ', '') || ${detail.slice(0, 8000)}` }
           : {}),
         ...(error ? { error_code: error.code } : {}),
-        ...(error?.bmcMessages?.length ? { bmc_messages: JSON.stringify(error.bmcMessages) } : {}),
+        ...(messages?.length ? { bmc_messages: JSON.stringify(messages) } : {}),
       })
       .where('run_id', '=', run.id)
       .where('step', '=', step)

@@ -31,6 +31,10 @@ export const API_TAGS = [
   { name: 'webhooks', description: 'Signed HTTP deliveries of events, with a delivery log' },
   { name: 'tokens', description: 'API bearer tokens and their roles' },
   { name: 'owner', description: 'The owner certificate that signs conveyed information' },
+  {
+    name: 'idevids',
+    description: 'Revoked device identities (IDevIDs): refused by every replica from their next request',
+  },
   { name: 'audit', description: 'Every change made through this API' },
   { name: 'dashboard', description: 'What the lab dashboard needs: the signed-in token and settings' },
 ] as const;

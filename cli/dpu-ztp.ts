@@ -35,6 +35,10 @@ const COMMANDS: Array<{ names: readonly string[]; sub?: string; register: () => 
     register: async () => (await import('./commands/demo.js')).registerDemoCommand(program),
   },
   {
+    names: ['idevids'],
+    register: async () => (await import('./commands/idevids.js')).registerIdevidCommands(program),
+  },
+  {
     names: ['images'],
     register: async () => (await import('./commands/images.js')).registerImagesCommands(program),
   },

@@ -47,6 +47,15 @@ export interface CredentialsTable {
   updated_at: Generated<Date>;
 }
 
+/** Revoked device identities: SHA-256 fingerprints (colon hex, lowercase) of IDevID certificates. */
+export interface RevokedIdevidsTable {
+  fingerprint: string;
+  reason: string | null;
+  revoked_at: Generated<Date>;
+  /** The API token's name, or `file:<path>` for a line imported from `revoked-idevids.txt`. */
+  revoked_by: string;
+}
+
 export interface ProfilesTable {
   name: string;
   version: Generated<number>;
@@ -262,6 +271,7 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   credentials: CredentialsTable;
+  revoked_idevids: RevokedIdevidsTable;
 }
 
 export type ApiToken = Selectable<ApiTokensTable>;
@@ -279,3 +289,4 @@ export type EventRow = Selectable<EventsTable>;
 export type Webhook = Selectable<WebhooksTable>;
 export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
 export type CredentialsRow = Selectable<CredentialsTable>;
+export type RevokedIdevidRow = Selectable<RevokedIdevidsTable>;

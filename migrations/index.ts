@@ -13,6 +13,8 @@ import * as idempotencyKeys from './2026-12-04-0031-idempotency-keys.js';
 import * as events from './2026-12-04-0040-events.js';
 import * as credentials from './2026-12-04-0050-credentials.js';
 import * as jobImageToken from './2026-12-04-0070-job-image-token.js';
+import * as jobEventTriggers from './2026-12-04-0080-job-event-triggers.js';
+import * as revokedIdevids from './2026-12-04-0090-revoked-idevids.js';
 
 /** Migration name -> migration. Append only; never edit a landed one. */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
@@ -25,4 +27,6 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '2026-12-04-0040-events': events,
   '2026-12-04-0050-credentials': credentials,
   '2026-12-04-0070-job-image-token': jobImageToken,
+  '2026-12-04-0080-job-event-triggers': jobEventTriggers,
+  '2026-12-04-0090-revoked-idevids': revokedIdevids,
 });

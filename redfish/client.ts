@@ -16,6 +16,7 @@ import {
 } from '../otel/index.js';
 import { Pool } from 'undici';
 import { describeMessages, parseRedfishMessages, RedfishError, type RedfishMessage } from './errors.js';
+import type { BmcMessageLog } from './message-log.js';
 import { SessionCache } from './session-cache.js';
 import { taskStateFromRedfish } from './vocabulary.js';
 import { abortError, backoffDelay, type PollOptions, parseRetryAfter, pollUntil, sleep } from './wait.js';
@@ -202,6 +203,8 @@ export class RedfishClient {
   readonly #view: boolean;
   /** Added to every `redfish.request` span of this view (vendor profile, strategy). */
   readonly #spanAttrs: Readonly<Record<string, string>>;
+  /** Where a {@link withMessageLog} view records the BMC's messages of every response. */
+  readonly #log: BmcMessageLog | undefined;
   /**
    * Hand-off from a view maker to the constructor (set and consumed synchronously): a view shares
    * the pool, sessions and limits of its client instead of building its own.
@@ -212,6 +215,7 @@ export class RedfishClient {
         readonly origin: string;
         readonly signal: AbortSignal | undefined;
         readonly spanAttrs: Readonly<Record<string, string>>;
+        readonly log: BmcMessageLog | undefined;
       }
     | undefined;
 
@@ -224,11 +228,13 @@ export class RedfishClient {
       this.#signal = view.signal;
       this.#view = true;
       this.#spanAttrs = view.spanAttrs;
+      this.#log = view.log;
       return;
     }
     this.#signal = undefined;
     this.#view = false;
     this.#spanAttrs = {};
+    this.#log = undefined;
     let u: URL;
     try {
       u = new URL(options.url);
@@ -291,6 +297,7 @@ export class RedfishClient {
       origin: this.origin,
       signal: this.#signal ? AbortSignal.any([this.#signal, signal]) : signal,
       spanAttrs: this.#spanAttrs,
+      log: this.#log,
     };
     return new RedfishClient(this.#s.opts);
   }
@@ -303,7 +310,32 @@ export class RedfishClient {
   withSpanAttributes(attributes: Readonly<Record<string, string | undefined>>): RedfishClient {
     const extra: Record<string, string> = { ...this.#spanAttrs };
     for (const [k, v] of Object.entries(attributes)) if (v !== undefined) extra[k] = v;
-    RedfishClient.#viewOf = { state: this.#s, origin: this.origin, signal: this.#signal, spanAttrs: extra };
+    RedfishClient.#viewOf = {
+      state: this.#s,
+      origin: this.origin,
+      signal: this.#signal,
+      spanAttrs: extra,
+      log: this.#log,
+    };
+    return new RedfishClient(this.#s.opts);
+  }
+
+  /**
+   * A view of this client (same connections, sessions, limits, signal and span attributes) that
+   * records into `log` the BMC's messages of every response it gets — `@Message.ExtendedInfo` of
+   * successes and errors (retried ones too) and each Task's `Messages` — so that a step can keep
+   * what the BMC said even when nothing failed. The log never sees the client's password, nor a
+   * password sent in a request body. Views made from this view record into the same log.
+   */
+  withMessageLog(log: BmcMessageLog): RedfishClient {
+    log.addSecret(this.#s.opts.password);
+    RedfishClient.#viewOf = {
+      state: this.#s,
+      origin: this.origin,
+      signal: this.#signal,
+      spanAttrs: this.#spanAttrs,
+      log,
+    };
     return new RedfishClient(this.#s.opts);
   }
 
@@ -449,7 +481,11 @@ export class RedfishClient {
     const state = taskStateFromRedfish(task.TaskState);
     if (state === 'running') return undefined;
     if (state === 'completed') return task;
-    const messages: RedfishMessage[] = parseRedfishMessages({ '@Message.ExtendedInfo': task.Messages });
+    const all: RedfishMessage[] = parseRedfishMessages({ '@Message.ExtendedInfo': task.Messages });
+    // A task's Messages grow as it runs (bmcweb task.hpp: TaskStarted, TaskProgressChanged…, then
+    // TaskAborted): the failure names the ones that say why, not the OK progress before them.
+    const bad = all.filter((m) => m.Severity !== undefined && !/^ok$/i.test(m.Severity));
+    const messages = bad.length > 0 ? bad : all;
     throw new RedfishError(
       'REDFISH_ERR_TASK_FAILED',
       `task ${path} ended in ${String(task.TaskState)}${messages.length ? `: ${describeMessages(messages)}` : ''}`,
@@ -510,6 +546,7 @@ export class RedfishClient {
           // Each try after the first is an event on the one span: which try, and what the last one got.
           if (attempts > 1) span.addEvent('retry', { [Attr.redfishAttempt]: attempts });
           let res: RawResponse;
+          if (attempts === 1 && opts.body !== undefined) this.#log?.addSecretsOf(opts.body);
           try {
             const headers: Record<string, string> = { ...opts.headers };
             if (!opts.anonymous) Object.assign(headers, await this.#authHeaders());
@@ -531,6 +568,7 @@ export class RedfishClient {
           }
           span.setAttribute(Attr.redfishStatus, res.status);
           span.setAttribute(Attr.httpStatusCode, res.status);
+          this.#log?.record(`${method} ${path}`, res.status, res.json);
           if (res.status < 300 || opts.passStatuses?.includes(res.status)) {
             try {
               return this.#toResponse<T>(res, method, path);

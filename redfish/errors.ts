@@ -152,7 +152,10 @@ export function describeMessages(messages: readonly RedfishMessage[]): string {
   return messages
     .map((m) => {
       const text = m.Message ? `${m.MessageId}: ${m.Message}` : m.MessageId;
-      return m.Resolution ? `${text} (Resolution: ${m.Resolution})` : text;
+      // Registries say "None." where there is nothing to do (Base Success, TaskEvent): not worth a word.
+      return m.Resolution && !/^none\.?$/i.test(m.Resolution.trim())
+        ? `${text} (Resolution: ${m.Resolution})`
+        : text;
     })
     .join('; ');
 }

@@ -19,6 +19,12 @@ export {
   type RedfishErrorCode,
   type RedfishMessage,
 } from './errors.js';
+export {
+  BmcMessageLog,
+  type LoggedBmcMessage,
+  MESSAGE_LOG_DEFAULTS,
+  type MessageLogOptions,
+} from './message-log.js';
 export { SessionCache } from './session-cache.js';
 export { backoffDelay, type PollOptions, sleep } from './wait.js';
 export * from './vocabulary.js';

@@ -15,7 +15,12 @@ import { createOwnerCertificateArtifact, decodeArtifacts, type Signer } from '..
 import type { AuthThrottleOptions } from './auth-throttle.js';
 import { type ActiveTraceparent, linkToJobTrace, rpcTraceParent } from './job-trace.js';
 import { buildConveyedInformation, type ProfileSpec, type ResolvedImage } from './conveyed-builder.js';
-import { DeviceAuthenticator, type DeviceIdentity, type RequestCredentials } from './device-auth.js';
+import {
+  DeviceAuthenticator,
+  type DeviceIdentity,
+  type RequestCredentials,
+  type RevokedFingerprints,
+} from './device-auth.js';
 import type { DeviceLifecycle } from './device-lifecycle.js';
 import { DeviceRowCache, type DeviceWithProfile } from './device-rows.js';
 import { SztpError } from './errors.js';
@@ -31,7 +36,7 @@ import type { ServerPki } from './server-pki.js';
 import { type SigningMaterial, signingMaterial } from './signing-material.js';
 import { VoucherPolicy } from './voucher-policy.js';
 
-export type { DeviceIdentity, RequestCredentials } from './device-auth.js';
+export type { DeviceIdentity, RequestCredentials, RevokedFingerprints } from './device-auth.js';
 
 /** What to do with a device that authenticates with a valid IDevID but is not registered. */
 export type UnknownDevicePolicy = 'reject' | 'hold';
@@ -49,8 +54,8 @@ export interface BootstrapServiceOptions {
   activeTraceparent?: ActiveTraceparent;
   pki: ServerPki;
   unknownDevicePolicy?: UnknownDevicePolicy;
-  /** SHA-256 fingerprints (colon hex, lowercase) of revoked IDevIDs. */
-  revokedFingerprints?: ReadonlySet<string>;
+  /** SHA-256 fingerprints (colon hex, lowercase) of revoked IDevIDs, asked on every request. */
+  revokedFingerprints?: RevokedFingerprints | undefined;
   /** Looks up an image of the image service: its download URIs (HTTPS first) and SHA-256. */
   resolveImage(name: string, base: ImageBase): Promise<ResolvedImage | undefined>;
   /** Told of device contacts and progress reports; owns what they mean for the device's state (`bootstrap/`). */

@@ -35,13 +35,22 @@ export interface RequestCredentials {
   remoteAddress?: string | undefined;
 }
 
+/**
+ * The revoked IDevIDs, asked on every request with a client certificate: a plain set, or a
+ * live one that follows the database (`RevokedIdevids` in bootstrap/, wired by `serve`).
+ */
+export interface RevokedFingerprints {
+  /** Whether the certificate with this SHA-256 fingerprint (colon hex, lowercase) is revoked. */
+  has(fingerprint: string): boolean;
+}
+
 /** Options of {@link DeviceAuthenticator}. */
 export interface DeviceAuthOptions {
   db: Kysely<Database>;
   /** Manufacturer trust anchors (DER) that IDevIDs chain to. */
   manufacturerAnchors: Uint8Array[];
-  /** SHA-256 fingerprints (colon hex, lowercase) of revoked IDevIDs. */
-  revokedFingerprints?: ReadonlySet<string> | undefined;
+  /** SHA-256 fingerprints (colon hex, lowercase) of revoked IDevIDs; asked on every request. */
+  revokedFingerprints?: RevokedFingerprints | undefined;
   now: () => Date;
   /** Entries kept in each cache (default 10 000). */
   cacheSize?: number | undefined;
@@ -120,18 +129,29 @@ export class DeviceAuthenticator {
     }
   }
 
+  /** The SHA-256 fingerprint of the leaf (colon hex), as `parseCertificate` gives it; undefined with no revocation list. */
+  #leafFingerprint(chain: Uint8Array[]): string | undefined {
+    if (!this.#o.revokedFingerprints) return undefined;
+    const known = this.#chainsBySocket.get(chain);
+    if (known) return known.certificate.fingerprintSha256;
+    return createHash('sha256')
+      .update(chain[0] as Uint8Array)
+      .digest('hex')
+      .replace(/(..)(?!$)/g, '$1:');
+  }
+
   /** Authenticates a request (RFC 8572 §5.3): IDevID chain and/or HTTP Basic; both must name the same device. */
   async authenticate(cred: RequestCredentials): Promise<DeviceIdentity> {
     let certSerial: string | undefined;
     let certificate: CertificateInfo | undefined;
     if (cred.peerChain.length > 0) {
-      certificate = this.#validatedChain(cred.peerChain);
-      if (this.#o.revokedFingerprints?.has(certificate.fingerprintSha256)) {
-        throw new SztpError(
-          'SZTP_ERR_REVOKED_IDEVID',
-          `client certificate ${certificate.fingerprintSha256} is revoked`,
-        );
+      // Checked first and on every request (a keep-alive connection included), so a device
+      // revoked on any replica is refused on its next request, before a path validation.
+      const fingerprint = this.#leafFingerprint(cred.peerChain);
+      if (fingerprint !== undefined && this.#o.revokedFingerprints?.has(fingerprint)) {
+        throw new SztpError('SZTP_ERR_REVOKED_IDEVID', `client certificate ${fingerprint} is revoked`);
       }
+      certificate = this.#validatedChain(cred.peerChain);
       // RFC 8572 §5.3 / IEEE 802.1AR: the serial number is in the subject serialNumber attribute.
       certSerial = certificate.subjectSerialNumber ?? certificate.commonName;
       if (!certSerial)

@@ -5,6 +5,7 @@ export {
   type DeviceIdentity,
   type ImageBase,
   type RequestCredentials,
+  type RevokedFingerprints,
   type UnknownDevicePolicy,
 } from './bootstrap-rpc.js';
 export { AUTH_THROTTLE_DEFAULTS, type AuthThrottleOptions } from './auth-throttle.js';

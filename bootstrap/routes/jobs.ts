@@ -74,6 +74,20 @@ const JobBody = Type.Object(
 );
 type JobBodyT = Static<typeof JobBody>;
 
+/**
+ * One message in the BMC's own words (Redfish `@Message.ExtendedInfo` or a task's `Messages`). A step
+ * keeps MessageId, Message, Severity and Resolution of what the BMC said during it; a failed step's
+ * messages (those of its error) may also carry MessageArgs and RelatedProperties.
+ */
+const BmcMessage = Type.Object({
+  MessageId: Type.String(),
+  Message: Type.Optional(Type.String()),
+  Severity: Type.Optional(Type.String()),
+  Resolution: Type.Optional(Type.String()),
+  MessageArgs: Type.Optional(Type.Array(Type.Unknown())),
+  RelatedProperties: Type.Optional(Type.Array(Type.String())),
+});
+
 const StepView = Type.Object({
   step: Type.String(),
   attempt: Type.Integer(),
@@ -82,7 +96,10 @@ const StepView = Type.Object({
   result: Type.String(),
   detail: Type.Union([Type.String(), Type.Null()]),
   errorCode: Type.Union([Type.String(), Type.Null()]),
-  bmcMessages: Type.Union([Type.Array(Type.Unknown()), Type.Null()]),
+  bmcMessages: Type.Union([Type.Array(BmcMessage), Type.Null()], {
+    description:
+      "What the BMC said during this step attempt, successful or not: the newest 20 distinct messages of its answers (ExtendedInfo, task Messages, retried errors); a failed step's own error messages when it has any; null when the BMC said nothing.",
+  }),
 });
 const DeviceRunView = Type.Object({
   serial: Type.String(),

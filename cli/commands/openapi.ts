@@ -22,6 +22,7 @@ import {
   EventLog,
   ImageStore,
   JobRunner,
+  RevokedIdevids,
   SecretBox,
 } from '../../bootstrap/index.js';
 import { type Database, LocalNotifier } from '../../db/index.js';
@@ -75,6 +76,7 @@ export async function buildOpenApiDocument(
         imageStore: new ImageStore(db, { dir }),
         bmcStore,
         runner,
+        revokedIdevids: new RevokedIdevids({ db }),
       }),
     });
     try {

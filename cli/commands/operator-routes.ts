@@ -16,6 +16,8 @@ import {
   imageRoutes,
   type JobRunner,
   jobRoutes,
+  type RevokedIdevids,
+  revokedIdevidRoutes,
   type SecretBox,
   webhookRoutes,
 } from '../../bootstrap/index.js';
@@ -27,6 +29,8 @@ export interface OperatorRouteDeps {
   secretBox: SecretBox;
   imageStore: ImageStore;
   bmcStore: BmcStore;
+  /** The revoked IDevIDs (rows and this process's live set); absent while migrations are pending. */
+  revokedIdevids?: RevokedIdevids | undefined;
   /** Absent while migrations are pending (`serve --no-migrate`): no job routes then. */
   runner?: JobRunner | undefined;
   imageUrls?: (
@@ -50,5 +54,6 @@ export function operatorRoutes(d: OperatorRouteDeps): ApiRoutes[] {
     bmcRoutes({ store: d.bmcStore }),
     deviceImportRoutes({ store: d.bmcStore }),
     ...(d.runner ? [jobRoutes({ runner: d.runner })] : []),
+    ...(d.revokedIdevids ? [revokedIdevidRoutes({ revoked: d.revokedIdevids })] : []),
   ];
 }

@@ -76,12 +76,7 @@ export async function loadServerPki(
     masaCrt && masaKey
       ? signerFromPrivateKey(masaKey.toString('utf8'), { certificates: [...certs(masaCrt, 'masa.crt')] })
       : undefined;
-  const revoked = new Set<string>();
-  const revokedFile = await optional(join(pkiDir, 'revoked-idevids.txt'));
-  for (const line of revokedFile?.toString('utf8').split('\n') ?? []) {
-    const t = line.replace(/#.*/, '').trim().toLowerCase();
-    if (t) revoked.add(t);
-  }
+  const revoked = new Set((await readRevokedFile(pkiDir)).fingerprints);
   log.info(
     {
       pkiDir,
@@ -165,13 +160,49 @@ export async function readPkiDir(dir: string): Promise<CredentialsInput> {
   };
 }
 
-/** The revoked-IDevID fingerprints listed in `<pkiDir>/revoked-idevids.txt` (one per line, `#` comments). */
-export async function readRevoked(pkiDir: string): Promise<Set<string>> {
-  const revoked = new Set<string>();
-  const revokedFile = await optional(join(pkiDir, 'revoked-idevids.txt'));
-  for (const line of revokedFile?.toString('utf8').split('\n') ?? []) {
-    const t = line.replace(/#.*/, '').trim().toLowerCase();
-    if (t) revoked.add(t);
-  }
-  return revoked;
+/** What `<pkiDir>/revoked-idevids.txt` lists. */
+export interface RevokedFile {
+  path: string;
+  /** Fingerprints in the one stored shape (colon hex, lowercase), in file order, without repeats. */
+  fingerprints: string[];
+  /** Lines that are not a SHA-256 fingerprint (1-based line numbers), skipped. */
+  bad: Array<{ line: number; text: string }>;
+}
+
+/**
+ * Reads `<pkiDir>/revoked-idevids.txt`: one SHA-256 fingerprint per line, `#` starts a
+ * comment. A line may be in either case, and with or without colons (`openssl x509
+ * -fingerprint -sha256` prints upper case); it is stored as colon hex, lowercase. A missing
+ * file lists nothing.
+ */
+export async function readRevokedFile(pkiDir: string): Promise<RevokedFile> {
+  const path = join(pkiDir, 'revoked-idevids.txt');
+  const text = (await optional(path))?.toString('utf8') ?? '';
+  const fingerprints = new Set<string>();
+  const bad: RevokedFile['bad'] = [];
+  text.split('\n').forEach((raw, i) => {
+    const t = raw.replace(/#.*/, '').trim().toLowerCase();
+    if (!t) return;
+    const fp = normalizeFingerprint(t);
+    if (fp) fingerprints.add(fp);
+    else bad.push({ line: i + 1, text: t.slice(0, 120) });
+  });
+  return { path, fingerprints: [...fingerprints], bad };
+}
+
+/**
+ * A SHA-256 fingerprint as colon hex, lowercase, from the forms people paste: either case,
+ * with colons or without (`SHA256 Fingerprint=` prefix of openssl allowed); else undefined.
+ */
+export function normalizeFingerprint(input: string): string | undefined {
+  const t = input
+    .trim()
+    .replace(/^sha256 fingerprint=/i, '')
+    .toLowerCase();
+  const hex = /^[0-9a-f]{64}$/.test(t)
+    ? t
+    : /^[0-9a-f]{2}(:[0-9a-f]{2}){31}$/.test(t)
+      ? t.replace(/:/g, '')
+      : '';
+  return hex ? hex.replace(/(..)(?!$)/g, '$1:') : undefined;
 }

@@ -26,10 +26,10 @@ import {
   JobRunner,
   JobStore,
   JobTraceIndex,
-  jobEventsToLog,
   loadOrCreateSecretKeyFile,
   openJobQueue,
   type ReadinessCheck,
+  RevokedIdevids,
   SecretBox,
   WebhookSender,
 } from '../../bootstrap/index.js';
@@ -51,6 +51,7 @@ import {
   ImageFetchLog,
   imageBaseResolver,
   imageUrl,
+  type RevokedFingerprints,
   type ServerPki,
   setDeviceTls,
 } from '../../sztp-server/index.js';
@@ -62,7 +63,7 @@ import { observeDevicesByState } from '../../otel/index.js';
 import { startTelemetry } from '../../otel/sdk.js';
 import { readPackageVersion } from '../version.js';
 import { operatorRoutes } from './operator-routes.js';
-import { ensurePki, fileOwnerStore, loadServerPki, readPkiDir, readRevoked } from './serve-pki.js';
+import { ensurePki, fileOwnerStore, loadServerPki, readPkiDir, readRevokedFile } from './serve-pki.js';
 
 /** SDK diagnostics (a collector that is down, a dropped batch) as warnings in the service log. */
 function otelDiagLogger(log: Logger) {
@@ -288,7 +289,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
     // first replica to start seeds them from its --pki-dir); the embedded database serves
     // one process, which reads --pki-dir as before.
     let pki: ServerPki;
-    let revoked: Set<string>;
     let credStore: CredentialStore | undefined;
     let live: Credentials | undefined;
     if (handle.kind === 'postgres' && migrated) {
@@ -303,7 +303,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           );
       }
       live = await credStore.load();
-      revoked = await readRevoked(config.pkiDir);
       pki = {
         tls: live.tls,
         manufacturerAnchors: live.manufacturerAnchors,
@@ -316,13 +315,49 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           credentials: live.stamp,
           owner: Boolean(live.owner),
           labMasa: Boolean(live.masa),
-          revoked: revoked.size,
         },
         'PKI loaded from the database',
       );
     } else {
       await ensurePki(config.pkiDir, log);
-      ({ pki, revoked } = await loadServerPki(config.pkiDir, log));
+      ({ pki } = await loadServerPki(config.pkiDir, log));
+    }
+    // Revoked IDevIDs: rows every replica shares, followed live (NOTIFY, and a re-check every
+    // 10 s); <pki-dir>/revoked-idevids.txt, when there, is imported into them on every start
+    // (a line already stored is left alone), so a set-up that used the file loses nothing.
+    const revokedFile = await readRevokedFile(config.pkiDir);
+    for (const b of revokedFile.bad)
+      log.warn(
+        { file: revokedFile.path, line: b.line, text: b.text },
+        'not a SHA-256 fingerprint: line skipped',
+      );
+    let revoked: RevokedFingerprints;
+    let revokedIdevids: RevokedIdevids | undefined;
+    if (migrated) {
+      const list = new RevokedIdevids({
+        db: handle.db,
+        notifier,
+        onError: (err) =>
+          log.warn({ err }, 'reloading the revoked IDevIDs failed; retrying on the next change or check'),
+      });
+      const imported = await list.importList(
+        revokedFile.fingerprints,
+        `file:${revokedFile.path}`,
+        `listed in ${revokedFile.path}`,
+      );
+      if (imported.length)
+        log.info(
+          { file: revokedFile.path, imported: imported.length },
+          'imported revoked IDevIDs from the file',
+        );
+      await list.start();
+      background.push({ stop: async () => list.stop() });
+      log.info({ revoked: list.size }, 'revoked IDevIDs loaded from the database');
+      revoked = list;
+      revokedIdevids = list;
+    } else {
+      // No table yet (--no-migrate with migrations pending): the file alone, as before.
+      revoked = new Set(revokedFile.fingerprints);
     }
     // Events: one log, one tail per process (woken by LISTEN/NOTIFY or PGlite's
     // in-process notifications) feeding SSE streams and the webhook sender.
@@ -423,7 +458,6 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           awaitCompleteMs: config.awaitCompleteTimeout * 1000,
         },
         log: log.child({ component: 'jobs' }),
-        events: jobEventsToLog(events, (err) => log.warn({ err }, 'could not record a job event')),
       });
       if (!config.imagesAdvertiseUrl)
         log.warn(
@@ -480,6 +514,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
           onImageChange: (name) => imageCatalog.invalidate(name),
           bmcStore,
           runner,
+          revokedIdevids,
         }),
       }),
       await buildDeviceServer({

@@ -13,6 +13,8 @@ export interface MessageOptions {
   readonly resolution?: string;
   readonly related?: string[];
   readonly args?: string[];
+  /** `MessageSeverity` (default Warning: the emulator's own messages are mostly refusals). */
+  readonly severity?: 'OK' | 'Warning' | 'Critical';
 }
 
 /** One `#Message.v1_1_1.Message` (an entry of `@Message.ExtendedInfo`). */
@@ -23,7 +25,7 @@ export function message(messageId: string, text: string, opts: MessageOptions = 
     Message: text,
     MessageArgs: opts.args ?? [],
     RelatedProperties: opts.related ?? [],
-    MessageSeverity: 'Warning',
+    MessageSeverity: opts.severity ?? 'Warning',
     Resolution: opts.resolution ?? 'Correct the request and resubmit it.',
   };
 }

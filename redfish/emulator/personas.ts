@@ -13,6 +13,38 @@ export interface EmulatedSlot {
   readonly actions: boolean;
 }
 
+/** Requests whose success a BMC may answer with messages instead of a bare 204 (or the resource). */
+export type SuccessKind = 'reset' | 'insert' | 'eject' | 'patch' | 'rshim';
+
+/** One `@Message.ExtendedInfo` entry of a success answer, as the firmware words it. */
+export interface SuccessMessage {
+  readonly id: string;
+  /** Absent where the firmware sends only the MessageId (HPE iLO). */
+  readonly text?: string;
+  readonly severity?: string;
+  readonly resolution?: string;
+}
+
+/**
+ * How a BMC answers successful requests when it says more than 204 (DSP0266 allows a 200 with
+ * `@Message.ExtendedInfo`): the messages per request kind, and — HPE iLO — the `error.code` its
+ * successes are wrapped in. Kinds not listed answer as DMTF's minimum (204, or the resource).
+ */
+export interface SuccessAnswers {
+  readonly messages: Partial<Record<SuccessKind, readonly SuccessMessage[]>>;
+  readonly wrapInError?: string;
+}
+
+/** bmcweb `messages::success` (Base registry "Success"), as OpenBMC-based BMCs answer actions. */
+const BMCWEB_SUCCESS: readonly SuccessMessage[] = [
+  {
+    id: 'Base.1.16.Success',
+    text: 'The request completed successfully.',
+    severity: 'OK',
+    resolution: 'None',
+  },
+];
+
 /** Emulated BMC dialect: identity, layout and rules it enforces. Read-only data. */
 export interface EmulatorPersona {
   readonly id: string;
@@ -44,6 +76,8 @@ export interface EmulatorPersona {
    * first is set when the reset starts, the rest follow once it is On, the last one stays.
    */
   readonly bootProgress?: readonly string[];
+  /** Messages on success (see {@link SuccessAnswers}); unset: 204 / the resource, no messages. */
+  readonly success?: SuccessAnswers;
   readonly rules: {
     /** Supermicro X11/X12: 400 when InsertMedia carries `Inserted`/`WriteProtected`. */
     readonly rejectInsertedProps?: boolean;
@@ -121,6 +155,16 @@ export const EMULATOR_PERSONAS = Object.freeze({
     // NVIDIA BlueField BMC docs, "BlueField Arm State" (BMC 24.04–25.07): the Arm boot stages as
     // OemLastState under BootProgress; OsIsRunning = booted in DPU mode.
     bootProgress: ['BootRom', 'BL2', 'BL31', 'UEFI', 'OsStarting', 'OsIsRunning'],
+    success: {
+      messages: {
+        // bmcweb systems.hpp processComputerSystemResetActionPost → setDbusPropertyAction, which ends in
+        // messages::success (redfish-core/src/utils/dbus_utils.cpp afterSetPropertyAction).
+        reset: BMCWEB_SUCCESS,
+        // NVIDIA/bmcweb nvidia_oem_dpu.hpp requestOemNvidiaRshim → messages::success; NVIDIA DPF's
+        // EnableBMCRShim decodes the answer as ExtendedInfo and wants 200.
+        rshim: BMCWEB_SUCCESS,
+      },
+    },
     rules: {},
   },
   idrac: {
@@ -162,6 +206,26 @@ export const EMULATOR_PERSONAS = Object.freeze({
       'Nmi',
       'PowerCycle',
     ],
+    success: {
+      messages: {
+        // iDRAC9 answers a PATCH 200 with these two (sample of dellemc/openmanage-ansible-modules
+        // idrac_user, iDRAC 4.x/5.x); Reset and the media actions answer 204.
+        patch: [
+          {
+            id: 'Base.1.12.Success',
+            text: 'Successfully Completed Request',
+            severity: 'OK',
+            resolution: 'None',
+          },
+          {
+            id: 'IDRAC.2.8.SYS413',
+            text: 'The operation successfully completed.',
+            severity: 'Informational',
+            resolution: 'No response action is required.',
+          },
+        ],
+      },
+    },
     rules: { staleInsertedReads: 2 },
   },
   ilo: {
@@ -204,6 +268,17 @@ export const EMULATOR_PERSONAS = Object.freeze({
       'PushPowerButton',
       'GracefulRestart',
     ],
+    success: {
+      // HewlettPackard/ilo-rest-api-docs: actions and PATCHes answer 200 with only a MessageId, under
+      // `error` even on success.
+      messages: {
+        reset: [{ id: 'Base.1.12.Success' }],
+        insert: [{ id: 'Base.1.12.Success' }],
+        eject: [{ id: 'Base.1.12.Success' }],
+        patch: [{ id: 'Base.1.12.Success' }],
+      },
+      wrapInError: 'iLO.0.10.ExtendedInfo',
+    },
     rules: { ejectNeedsBody: true, rejectBootDuringPost: true },
   },
   supermicro: {
@@ -284,6 +359,8 @@ export const EMULATOR_PERSONAS = Object.freeze({
       'PowerCycle',
       'Nmi',
     ],
+    // bmcweb: ComputerSystem.Reset ends in messages::success (as for the BlueField above).
+    success: { messages: { reset: BMCWEB_SUCCESS } },
     rules: { httpsOnly: true, requireTransferMethod: true },
   },
 } as const satisfies Record<string, EmulatorPersona>);

@@ -25,7 +25,12 @@ import type { ImageFetchOptions } from './image-fetch.js';
 import { errorBody, fail, HttpFailure, REG, type Reply } from './messages.js';
 import { describedBy, metadataXml, odataServiceDocument } from './metadata.js';
 import { PatchHandler } from './patch.js';
-import { EMULATOR_PERSONAS, type EmulatorPersona, type EmulatorPersonaId } from './personas.js';
+import {
+  EMULATOR_PERSONAS,
+  type EmulatorPersona,
+  type EmulatorPersonaId,
+  type SuccessKind,
+} from './personas.js';
 import { PowerAndBoot } from './power-boot.js';
 import {
   buildPersonaTree,
@@ -296,7 +301,10 @@ class Emulator {
         return this.#post(path, body, text);
       case 'PATCH':
         try {
-          return this.#patch.patch(path, body, headerValue(req.headers['if-match']));
+          return this.#succeeded(
+            path.endsWith('/Oem/Nvidia') ? 'rshim' : 'patch',
+            this.#patch.patch(path, body, headerValue(req.headers['if-match'])),
+          );
         } catch (err) {
           // The resource's full Allow (GET, HEAD, …) rather than the PATCH handler's view of it.
           if (err instanceof HttpFailure && err.status === 405 && !this.ctx.allow.has(path))
@@ -365,6 +373,33 @@ class Emulator {
     return { status: 200, body: this.#media.view(path, json), headers };
   }
 
+  /**
+   * A success as the persona words it: 200 with its `@Message.ExtendedInfo` (under `error` for HPE
+   * iLO) where it sends messages for this kind of request, else the handler's own answer.
+   */
+  #succeeded(kind: SuccessKind, reply: Reply): Reply {
+    const success = this.ctx.persona?.success;
+    const list = success?.messages[kind];
+    if (!list?.length || reply.status >= 300) return reply;
+    const info = list.map((m) => ({
+      '@odata.type': '#Message.v1_1_1.Message',
+      MessageId: m.id,
+      ...(m.text !== undefined ? { Message: m.text, MessageArgs: [] } : {}),
+      ...(m.severity !== undefined ? { MessageSeverity: m.severity } : {}),
+      ...(m.resolution !== undefined ? { Resolution: m.resolution } : {}),
+    }));
+    const body: Json = success?.wrapInError
+      ? {
+          error: {
+            code: success.wrapInError,
+            message: 'See @Message.ExtendedInfo for more information.',
+            '@Message.ExtendedInfo': info,
+          },
+        }
+      : { '@Message.ExtendedInfo': info };
+    return { status: 200, body, headers: reply.headers ?? {} };
+  }
+
   async #post(path: string, body: unknown, text: string): Promise<Reply> {
     const m = /^(.*)\/Actions\/([A-Za-z]+\.[A-Za-z]+)$/.exec(path);
     if (!m) throw this.#notAllowed('POST', path);
@@ -373,11 +408,11 @@ class Emulator {
     const b = (body ?? {}) as Json;
     switch (action) {
       case 'ComputerSystem.Reset':
-        return this.#power.reset(owner, b);
+        return this.#succeeded('reset', this.#power.reset(owner, b));
       case 'VirtualMedia.InsertMedia':
-        return this.#media.insert(owner, b);
+        return this.#succeeded('insert', this.#media.insert(owner, b));
       case 'VirtualMedia.EjectMedia':
-        return this.#media.eject(owner, text);
+        return this.#succeeded('eject', this.#media.eject(owner, text));
       case 'UpdateService.SimpleUpdate':
         return this.#update.simpleUpdate(b);
       case 'Manager.Reset':

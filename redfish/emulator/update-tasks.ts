@@ -5,7 +5,7 @@
  */
 import type { BootEvent, EmulatorContext } from './context.js';
 import { fetchImageLikeABmc } from './image-fetch.js';
-import { fail, REG, type Reply } from './messages.js';
+import { fail, message, REG, type Reply } from './messages.js';
 import type { PowerAndBoot } from './power-boot.js';
 import { type Json, normalisePath } from './resources.js';
 
@@ -85,7 +85,9 @@ export class UpdateAndTasks {
       PercentComplete: 0,
       TaskMonitor: monitor,
       StartTime: new Date().toISOString(),
-      Messages: [],
+      // bmcweb (task.hpp, update_service.hpp) appends to Messages as the task runs: TaskStarted when
+      // it is made, TaskProgressChanged at each progress, then TaskCompletedOK or TaskAborted.
+      Messages: [taskEvent('TaskStarted', `The task with Id '${id}' has started.`, [id], 'OK')],
     };
     ctx.r.set(taskPath, task);
     ctx.syncCollection(TASKS);
@@ -102,22 +104,30 @@ export class UpdateAndTasks {
         }
         if (ctx.stopped) return;
         task.PercentComplete = 50;
+        task.Messages.push(
+          taskEvent(
+            'TaskProgressChanged',
+            `The task with Id '${id}' has changed to progress 50 percent complete.`,
+            [id, '50'],
+            'OK',
+          ),
+        );
         if (ctx.faults.stallTasks) return; // fault: the task never finishes
         await new Promise<void>((r) => ctx.later(this.taskMs, r));
         if (ctx.stopped) return;
-        const finish = (state: string, messageId: string, message: string) => {
+        const finish = (state: string, messageId: string, text: string) => {
           Object.assign(task, {
             TaskState: state,
             TaskStatus: state === 'Completed' ? 'OK' : 'Critical',
             PercentComplete: state === 'Completed' ? 100 : task.PercentComplete,
             EndTime: new Date().toISOString(),
             Messages: [
-              {
-                MessageId: messageId,
-                Message: message,
-                MessageArgs: [id],
-                Severity: state === 'Completed' ? 'OK' : 'Critical',
-              },
+              ...task.Messages,
+              message(messageId, text, {
+                args: [id],
+                severity: state === 'Completed' ? 'OK' : 'Critical',
+                resolution: 'None.',
+              }),
             ],
           });
           ctx.touch(taskPath);
@@ -150,4 +160,9 @@ export class UpdateAndTasks {
     );
     return { status: 202, body: task, headers: { Location: monitor, 'Retry-After': '1' } };
   }
+}
+
+/** A TaskEvent registry message (bmcweb task_messages.cpp: `MessageSeverity`, Resolution "None."). */
+function taskEvent(name: string, text: string, args: string[], severity: 'OK' | 'Critical'): Json {
+  return message(`TaskEvent.1.0.${name}`, text, { args, severity, resolution: 'None.' });
 }

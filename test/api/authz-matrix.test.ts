@@ -5,7 +5,7 @@
  * role was let through). Each operation publishes its role as
  * `x-required-role`; the table below must name every operation with the role
  * the product intends (viewer reads; operator runs jobs and edits devices,
- * BMCs, profiles and images; admin manages tokens, webhooks, owner keys and
+ * BMCs, profiles and images; admin manages tokens, webhooks, owner keys, revoked IDevIDs and
  * reads the audit log), so a new route fails here until it is placed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +20,8 @@ import {
   eventRoutes,
   ImageStore,
   imageRoutes,
+  RevokedIdevids,
+  revokedIdevidRoutes,
   SecretBox,
   webhookRoutes,
 } from '../../bootstrap/index.js';
@@ -46,6 +48,11 @@ const EXPECTED: Record<string, Role> = {
   'GET /owner': 'viewer',
   'PUT /owner': 'admin',
   'GET /profiles': 'viewer',
+  'GET /revoked-idevids': 'viewer',
+  'POST /revoked-idevids': 'admin',
+  'GET /revoked-idevids/{fingerprint}': 'viewer',
+  'PUT /revoked-idevids/{fingerprint}': 'admin',
+  'DELETE /revoked-idevids/{fingerprint}': 'admin',
   'GET /session': 'viewer',
   'GET /profiles/{name}': 'viewer',
   'PUT /profiles/{name}': 'operator',
@@ -89,6 +96,7 @@ beforeAll(async () => {
       imageRoutes({ store }),
       eventRoutes({ log: new EventLog(t.db), hub }),
       webhookRoutes({ box: new SecretBox(randomBytes(32)) }),
+      revokedIdevidRoutes({ revoked: new RevokedIdevids({ db: t.db }) }),
     ];
   });
   await api.app.listen({ host: '127.0.0.1', port: 0 });

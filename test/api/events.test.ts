@@ -159,7 +159,7 @@ describe(`GET /api/v1/events (${backend})`, () => {
       type: 'job.device.step',
       job: 'job-f',
       serial: 'EV-F',
-      data: { step: 'preflight', attempt: 1, result: 'started' },
+      data: { step: 'preflight', attempt: 1, result: 'done' },
     });
     await log.append({ type: 'job.state', job: 'job-f', data: { to: 'running' } });
     await api.req({ method: 'DELETE', url: '/api/v1/devices/EV-F' });

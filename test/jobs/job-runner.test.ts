@@ -92,6 +92,94 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
       'running',
       'succeeded',
     ]);
+    // Every change landed with its event (JobStore.create, migration 0080's triggers): the log
+    // alone replays the job — created, running, each step entered and ended, each device done.
+    const events = await rig.db.db
+      .selectFrom('events')
+      .select(['type', 'serial', 'data'])
+      .where('job', '=', job.id)
+      .orderBy('id')
+      .execute();
+    expect(events[0]).toMatchObject({ type: 'job.created', data: { kind: 'provision', devices: 2 } });
+    expect(events.filter((e) => e.type === 'job.state').map((e) => e.data)).toEqual([
+      { from: 'queued', to: 'running', kind: 'provision' },
+      { from: 'running', to: 'succeeded', kind: 'provision' },
+    ]);
+    for (const serial of ['SN-VM', 'SN-BF']) {
+      const mine = events.filter((e) => e.serial === serial);
+      const moves = mine.filter((e) => e.type === 'job.device.state').map((e) => e.data);
+      expect(moves.map((m) => m.step)).toEqual([...STEPS, 'done']);
+      expect(moves[0]).toMatchObject({ from: 'queued', to: 'running', attempt: 1 });
+      expect(moves.at(-1)).toMatchObject({ from: 'running', to: 'succeeded' });
+      expect(
+        mine.filter((e) => e.type === 'job.device.step').map((e) => `${e.data.step}:${e.data.result}`),
+      ).toEqual(STEPS.map((s) => `${s}:done`));
+    }
+  });
+
+  it("each step keeps the BMC's own messages, successful ones too: the SimpleUpdate task's on a BlueField's prepare, iDRAC's PATCH answers on a virtual-media job", async () => {
+    await rig.device('SN-BF', 'bluefield');
+    await rig.device('SN-DELL', 'idrac');
+    const runner = await rig.runner();
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [
+        { serial: 'SN-BF', bmc: 'bmc-SN-BF' },
+        { serial: 'SN-DELL', bmc: 'bmc-SN-DELL' },
+      ],
+      params: { strategy: 'auto', installerImage: 'installer.iso' },
+    });
+    const v = await settle(runner, job.id);
+    expect(v.state, JSON.stringify(v.devices)).toBe('succeeded');
+    const said = (serial: string) =>
+      Object.fromEntries(
+        (v.devices.find((d) => d.serial === serial)?.steps ?? []).map((s) => [
+          s.step,
+          s.bmcMessages?.map((m) => m.MessageId) ?? null,
+        ]),
+      );
+    expect(said('SN-BF')).toEqual({
+      preflight: null,
+      // The RShim switch (bmcweb messages::success), then the task's Messages — polled many times, kept once.
+      prepare: [
+        'Base.1.16.Success',
+        'TaskEvent.1.0.TaskStarted',
+        'TaskEvent.1.0.TaskProgressChanged',
+        'TaskEvent.1.0.TaskCompletedOK',
+      ],
+      'boot-override': null,
+      'power-cycle': ['Base.1.16.Success'],
+      'await-device': null,
+      'await-complete': null,
+      finalize: null,
+    });
+    const prepare = v.devices.find((d) => d.serial === 'SN-BF')?.steps?.find((s) => s.step === 'prepare');
+    expect(prepare?.bmcMessages?.at(-1)).toEqual({
+      MessageId: 'TaskEvent.1.0.TaskCompletedOK',
+      Message: expect.stringMatching(/^The task with Id '\d+' has completed\.$/),
+      Severity: 'OK',
+      Resolution: 'None.',
+    });
+    // iDRAC answers its PATCHes with Success + SYS413 and its actions with 204: only the override and
+    // its clearing carry messages.
+    const dell = ['Base.1.12.Success', 'IDRAC.2.8.SYS413'];
+    expect(said('SN-DELL')).toEqual({
+      preflight: null,
+      prepare: null,
+      'boot-override': dell,
+      'power-cycle': null,
+      'await-device': null,
+      'await-complete': null,
+      finalize: dell,
+    }); // The step's event (migration 0080's trigger) carries the same messages.
+    const stepEvents = await rig.db.db
+      .selectFrom('events')
+      .select(['serial', 'data'])
+      .where('job', '=', job.id)
+      .where('type', '=', 'job.device.step')
+      .execute();
+    const prepareEvent = stepEvents.find((e) => e.serial === 'SN-BF' && e.data.step === 'prepare');
+    expect(prepareEvent?.data.bmcMessages).toEqual(prepare?.bmcMessages);
   });
 
   it('a device that never calls home fails at await-device with JOB_ERR_DEVICE_TIMEOUT', async () => {
@@ -177,6 +265,12 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
     const v = await settle(runner, job.id);
     expect(v.state, JSON.stringify(v.devices[0]?.steps)).toBe('succeeded');
     expect(emu.requests.filter((r) => r.path.endsWith('ComputerSystem.Reset'))).toHaveLength(1);
+    // The 503s retried on the way stay on the step that got them, though it succeeded.
+    const override = v.devices[0]?.steps?.find((s) => s.step === 'boot-override');
+    expect(override?.result).toBe('done');
+    expect(override?.bmcMessages?.map((m) => m.MessageId)).toContain(
+      'Base.1.16.ServiceTemporarilyUnavailable',
+    );
   });
 
   it('a BMC that keeps answering 503 fails the step with the BMC status, after bounded retries', async () => {
@@ -196,6 +290,9 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
       error: { code: 'REDFISH_ERR_HTTP' },
     });
     expect(v.devices[0]?.steps?.at(-1)?.detail).toMatch(/retrying in \d+ ms/);
+    // A failed step keeps its error's own BMC messages, as the run's error does.
+    expect(v.devices[0]?.error?.bmcMessages?.length).toBeGreaterThan(0);
+    expect(v.devices[0]?.steps?.at(-1)?.bmcMessages).toEqual(v.devices[0]?.error?.bmcMessages);
   });
 
   it('cancel mid-job stops the run, leaves it cancelled, and ejects the media it inserted', async () => {

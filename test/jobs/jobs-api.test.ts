@@ -161,6 +161,34 @@ describe('jobs API', () => {
     expect((await req('GET', '/api/v1/jobs?cursor=bogus')).json().code).toBe('API_ERR_BAD_REQUEST');
   });
 
+  it("GET /jobs/{id}?steps=true shows each step's BMC messages, of successful steps too", async () => {
+    await rig.device('API-BF', 'bluefield');
+    const created = await req('POST', '/api/v1/jobs', {
+      body: { kind: 'power', action: 'cycle', devices: ['API-BF'] },
+      key: 'bmc-messages-1',
+    });
+    expect(created.statusCode).toBe(202);
+    const id = created.json().id as string;
+    expect((await settle(id)).state).toBe('succeeded');
+    const r = await req('GET', `/api/v1/jobs/${id}?steps=true`, { as: 'viewer' });
+    expect(r.statusCode).toBe(200);
+    const steps = r.json().devices[0].steps as Array<{ step: string; result: string; bmcMessages: unknown }>;
+    expect(steps.map((s) => [s.step, s.result])).toEqual([
+      ['preflight', 'done'],
+      ['power', 'done'],
+    ]);
+    expect(steps[0]?.bmcMessages).toBeNull();
+    // bmcweb answers ComputerSystem.Reset with messages::success.
+    expect(steps[1]?.bmcMessages).toEqual([
+      {
+        MessageId: 'Base.1.16.Success',
+        Message: 'The request completed successfully.',
+        Severity: 'OK',
+        Resolution: 'None',
+      },
+    ]);
+  });
+
   it('the device of a job not yet finished cannot join another job', async () => {
     rig.behaviour.set('API-3', 'silent');
     const a = await req('POST', '/api/v1/jobs', {

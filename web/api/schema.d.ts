@@ -654,6 +654,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/revoked-idevids/{fingerprint}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read one revocation
+         * @description 404 when the fingerprint is not revoked.
+         *
+         *     Needs the `viewer` role.
+         */
+        get: operations["getRevokedIdevid"];
+        /**
+         * Revoke a device identity (IDevID) by fingerprint
+         * @description Every replica refuses a TLS client certificate with this SHA-256 fingerprint from its next request on (`SZTP_ERR_REVOKED_IDEVID`): this one before answering, the others on a database NOTIFY (within a second; a periodic re-check covers a lost one). 201 when newly revoked; 200 when it already was (the reason is replaced, time and author kept).
+         *
+         *     Needs the `admin` role.
+         */
+        put: operations["revokeIdevid"];
+        post?: never;
+        /**
+         * Lift the revocation of a device identity
+         * @description The device is accepted again from its next request on, on every replica. A fingerprint that is also listed in `<pki-dir>/revoked-idevids.txt` is revoked again when a replica starts: remove it there too.
+         *
+         *     Needs the `admin` role.
+         */
+        delete: operations["deleteRevokedIdevid"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/revoked-idevids": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List revoked device identities, by fingerprint
+         * @description Cursor pages ordered by fingerprint (keyset: an entry added while paging is never repeated).
+         *
+         *     Needs the `viewer` role.
+         */
+        get: operations["listRevokedIdevids"];
+        put?: never;
+        /**
+         * Revoke a device identity (IDevID) by its certificate
+         * @description As `PUT /revoked-idevids/{fingerprint}`, the fingerprint computed from the PEM certificate given (which is not stored). Revoking the same certificate again is harmless (200).
+         *
+         *     Needs the `admin` role.
+         */
+        post: operations["revokeIdevidCertificate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -874,6 +936,15 @@ export interface components {
                 cancelled: number;
                 total: number;
             };
+        };
+        RevokedIdevid: {
+            /** @description SHA-256 of the certificate's DER, colon hex, lowercase (`openssl x509 -noout -fingerprint -sha256`, lowercased) */
+            fingerprint: string;
+            reason: string | null;
+            /** Format: date-time */
+            revokedAt: string;
+            /** @description the API token that revoked it, or `file:<path>` for a line of `revoked-idevids.txt` */
+            revokedBy: string;
         };
         TokenInput: {
             role: "admin" | "operator" | "viewer";
@@ -1135,12 +1206,35 @@ export interface components {
                     result: string;
                     detail: string | null;
                     errorCode: string | null;
-                    bmcMessages: unknown[] | null;
+                    /** @description What the BMC said during this step attempt, successful or not: the newest 20 distinct messages of its answers (ExtendedInfo, task Messages, retried errors); a failed step's own error messages when it has any; null when the BMC said nothing. */
+                    bmcMessages: {
+                        MessageId: string;
+                        Message?: string;
+                        Severity?: string;
+                        Resolution?: string;
+                        MessageArgs?: unknown[];
+                        RelatedProperties?: string[];
+                    }[] | null;
                 }[];
             }[];
         };
         JobPage: {
             items: components["schemas"]["JobSummary"][];
+            /** @description give it as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        RevokeIdevidInput: {
+            /** @description why (free text, kept with the revocation and in the audit log) */
+            reason?: string;
+        };
+        RevokeIdevidCertificateInput: {
+            /** @description the IDevID certificate, PEM (one CERTIFICATE block) */
+            certificate: string;
+            /** @description why (free text, kept with the revocation and in the audit log) */
+            reason?: string;
+        };
+        RevokedIdevidPage: {
+            items: components["schemas"]["RevokedIdevid"][];
             /** @description give it as `cursor` for the next page; null on the last page */
             nextCursor: string | null;
         };
@@ -2712,6 +2806,195 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getRevokedIdevid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description SHA-256 of the certificate's DER, colon hex, lowercase (`openssl x509 -noout -fingerprint -sha256`, lowercased) */
+                fingerprint: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedIdevid"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeIdevid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description SHA-256 of the certificate's DER, colon hex, lowercase (`openssl x509 -noout -fingerprint -sha256`, lowercased) */
+                fingerprint: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "DPU returned to vendor"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RevokeIdevidInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedIdevid"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedIdevid"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteRevokedIdevid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description SHA-256 of the certificate's DER, colon hex, lowercase (`openssl x509 -noout -fingerprint -sha256`, lowercased) */
+                fingerprint: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done; no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            414: components["responses"]["UriTooLong"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listRevokedIdevids: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description opaque: the `nextCursor` (or `Link: rel="next"`) of the previous page; pages are keyed, so rows inserted while paging are neither skipped nor repeated */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedIdevidPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeIdevidCertificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "certificate": "-----BEGIN CERTIFICATE-----\nMIIB…\n-----END CERTIFICATE-----\n",
+                 *       "reason": "key compromised"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RevokeIdevidCertificateInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedIdevid"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedIdevid"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

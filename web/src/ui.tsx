@@ -124,8 +124,9 @@ export function BmcMessages({ messages }: { messages: unknown[] | null | undefin
     <ul class="bmc-messages" aria-label="Messages from the BMC">
       {messages.map((m, i) => {
         const o = (m ?? {}) as Record<string, unknown>;
-        const text = typeof o.Message === 'string' ? o.Message : JSON.stringify(m);
         const id = typeof o.MessageId === 'string' ? o.MessageId : undefined;
+        // Some BMCs (iLO) send only a MessageId: show it alone, not the raw JSON.
+        const text = typeof o.Message === 'string' ? o.Message : id ? '' : JSON.stringify(m);
         return (
           <li key={i}>
             {id && <code>{id}</code>} {text}
