@@ -636,6 +636,16 @@ export class JobStore {
    */
   async cancel(jobId: string): Promise<JobDevice[] | undefined> {
     return this.#db.transaction().execute(async (tx) => {
+      // Lock order: runs (in id order), then the job — the order a claim takes them in (its run,
+      // then the job it marks running). Taking the job first deadlocked against claims (40P01).
+      await tx
+        .selectFrom('job_devices')
+        .select('id')
+        .where('job_id', '=', jobId)
+        .where('state', 'in', ['queued', 'running'])
+        .orderBy('id')
+        .forUpdate()
+        .execute();
       const job = await tx
         .selectFrom('jobs')
         .select(['state'])
