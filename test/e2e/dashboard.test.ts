@@ -292,6 +292,10 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       await expect
         .poll(() => okRow.getByTestId('device-state').textContent(), { timeout: timeout(90_000) })
         .toBe('provisioned');
+      // The run's live step comes from its state events (each carries the step it moved to).
+      await expect
+        .poll(() => okRow.locator('.c-step').textContent(), { timeout: timeout(30_000) })
+        .toBe('succeeded · done');
       const failRow = page.locator(`tr[data-serial="${FAIL}"]`);
       await expect
         .poll(() => failRow.locator('.c-step').textContent(), { timeout: timeout(60_000) })

@@ -101,7 +101,8 @@ export class Fleet {
             this.runs.set(serial, {
               job: e.job,
               state: String(e.data.to),
-              step: prev?.job === e.job ? prev.step : '',
+              // The run's state events carry the step it moved to (migration 0080's trigger).
+              step: typeof e.data.step === 'string' ? e.data.step : prev?.job === e.job ? prev.step : '',
               ...(err ? { error: `${err.code ?? ''}: ${err.message ?? ''}` } : {}),
             });
           }
