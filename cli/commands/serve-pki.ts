@@ -16,6 +16,7 @@ import {
   type OwnerStore,
   ownerView,
 } from '../../bootstrap/index.js';
+import { isFingerprint } from '../../bootstrap/revoked-idevids.js';
 import { createLabPki, decodeArtifacts, type Signer, signerFromPrivateKey, toPem } from '../../pki/index.js';
 import type { ServerPki } from '../../sztp-server/index.js';
 import { CliError } from '../exit.js';
@@ -47,11 +48,8 @@ export async function ensurePki(pkiDir: string, log: Logger): Promise<void> {
   );
 }
 
-/** Reads the server's PKI material from `pkiDir`. */
-export async function loadServerPki(
-  pkiDir: string,
-  log: Logger,
-): Promise<{ pki: ServerPki; revoked: Set<string> }> {
+/** Reads the server's PKI material from `pkiDir` (revoked IDevIDs: {@link readRevokedFile}). */
+export async function loadServerPki(pkiDir: string, log: Logger): Promise<{ pki: ServerPki }> {
   const need = async (name: string) => {
     const b = await optional(join(pkiDir, name));
     if (!b)
@@ -76,21 +74,16 @@ export async function loadServerPki(
     masaCrt && masaKey
       ? signerFromPrivateKey(masaKey.toString('utf8'), { certificates: [...certs(masaCrt, 'masa.crt')] })
       : undefined;
-  const revoked = new Set((await readRevokedFile(pkiDir)).fingerprints);
   log.info(
     {
       pkiDir,
       manufacturerAnchors: manufacturerAnchors.length,
       owner: Boolean(owner),
       labMasa: Boolean(masa),
-      revoked: revoked.size,
     },
     'PKI loaded',
   );
-  return {
-    pki: { tls, manufacturerAnchors, owner, pinnedDomainCert: ownerCa[0], masa },
-    revoked,
-  };
+  return { pki: { tls, manufacturerAnchors, owner, pinnedDomainCert: ownerCa[0], masa } };
 }
 
 /**
@@ -199,10 +192,6 @@ export function normalizeFingerprint(input: string): string | undefined {
     .trim()
     .replace(/^sha256 fingerprint=/i, '')
     .toLowerCase();
-  const hex = /^[0-9a-f]{64}$/.test(t)
-    ? t
-    : /^[0-9a-f]{2}(:[0-9a-f]{2}){31}$/.test(t)
-      ? t.replace(/:/g, '')
-      : '';
-  return hex ? hex.replace(/(..)(?!$)/g, '$1:') : undefined;
+  if (isFingerprint(t)) return t;
+  return /^[0-9a-f]{64}$/.test(t) ? t.replace(/(..)(?!$)/g, '$1:') : undefined;
 }
