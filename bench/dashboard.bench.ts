@@ -13,9 +13,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Report } from './run.js';
+import { CHROMIUM, launchChromium } from './chromium.js';
 import { spawnServe } from './serve-process.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 export default async function bench(report: Report): Promise<void> {
   if (!existsSync(CHROMIUM)) {
@@ -27,21 +26,7 @@ export default async function bench(report: Report): Promise<void> {
   delete env.DATABASE_URL;
   const dir = mkdtempSync(join(tmpdir(), 'dpu-ztp-bench-dashboard-'));
   const serve = await spawnServe(['--data-dir', dir], env, { timeoutMs: 180_000, stderr: 'collect' });
-  const { chromium } = await import('playwright-core');
-  const context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1366, height: 768 },
-  });
+  const context = await launchChromium(mkdtempSync(join(dir, 'chromium-')));
   try {
     const token = readFileSync(join(dir, 'admin-token'), 'utf8').trim();
     const auth = { authorization: `Bearer ${token}` };

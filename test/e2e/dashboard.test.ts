@@ -32,9 +32,9 @@ import {
 import { type OtlpReceiver, startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { operatorApi } from '../helpers/provision-lab.js';
 import { haveTool } from '../helpers/tools.js';
+import { launchChromium } from '../../bench/chromium.js';
 import { repeatsPgliteRun } from '../helpers/db.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = haveTool('chromium');
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-dashboard-'));
 const pki = join(root, 'pki');
@@ -216,22 +216,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         });
         expect(r.status, JSON.stringify(r.body)).toBe(201);
       }
-
-      const { chromium } = await import('playwright-core');
-      context = await chromium.launchPersistentContext(mkdtempSync(join(root, 'chromium-')), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-        viewport: { width: 1366, height: 768 },
-      });
+      context = await launchChromium(mkdtempSync(join(root, 'chromium-')));
       page = context.pages()[0] ?? (await context.newPage());
       page.setDefaultTimeout(timeout(20_000));
       page.on('pageerror', (err) => pageErrors.push(err.message));

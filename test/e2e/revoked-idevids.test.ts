@@ -42,24 +42,7 @@ const fingerprints = new Map<string, string>();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function start(name: string): Promise<ServeProcess> {
-  const s = await startServe(
-    [
-      '--data-dir',
-      join(root, `data-${name}`),
-      '--pki-dir',
-      pkiDir,
-      '--host',
-      '127.0.0.1',
-      '--api-port',
-      '0',
-      '--device-port',
-      '0',
-      '--images-port',
-      '0',
-    ],
-    env,
-    120_000,
-  );
+  const s = await startServe(['--data-dir', join(root, `data-${name}`), '--pki-dir', pkiDir], env, 120_000);
   serves.push(s);
   return s;
 }
