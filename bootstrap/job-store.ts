@@ -18,27 +18,9 @@ import type {
   JobStepResult,
 } from '../db/index.js';
 import { appendJobEvent, EventLog } from './events.js';
+import { stepsOf } from './job-steps.js';
 
-/** The steps of a provisioning run, in order (issue 13; recorded under these names). */
-export const PROVISION_STEPS = [
-  'preflight',
-  'prepare',
-  'boot-override',
-  'power-cycle',
-  'await-device',
-  'await-complete',
-  'finalize',
-  'done',
-] as const;
-/** The steps of a power job. */
-export const POWER_STEPS = ['preflight', 'power', 'done'] as const;
-/** The steps of a decommission job: eject and clear the override, power off, device back to `registered`. */
-export const DECOMMISSION_STEPS = ['preflight', 'finalize', 'power-off', 'done'] as const;
-
-/** The steps of a job kind, in order. */
-export function stepsOf(kind: JobKind): readonly string[] {
-  return kind === 'provision' ? PROVISION_STEPS : kind === 'power' ? POWER_STEPS : DECOMMISSION_STEPS;
-}
+export { DECOMMISSION_STEPS, POWER_STEPS, PROVISION_STEPS, stepsOf } from './job-steps.js';
 
 /** Run states after which nothing more happens (until a retry). */
 export const TERMINAL_RUN_STATES: readonly JobDeviceState[] = [

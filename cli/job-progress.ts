@@ -6,6 +6,7 @@
  * terminal (logs, CI) a plain line per device each time its state or step
  * changes.
  */
+import { STEP_ORDER } from '../bootstrap/job-steps.js';
 
 /** A device run as `GET /api/v1/jobs/{id}` shows it. */
 export interface DeviceRow {
@@ -88,19 +89,7 @@ export function compactTable(j: JobJson, now = Date.now(), maxFailures = 5): str
     const row = cells.get(d.step) as Map<string, number>;
     row.set(d.state, (row.get(d.state) ?? 0) + 1);
   }
-  const order = [
-    'preflight',
-    'prepare',
-    'boot-override',
-    'power-cycle',
-    'await-device',
-    'await-complete',
-    'finalize',
-    'power',
-    'power-off',
-    'done',
-  ];
-  steps.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
+  steps.sort((a, b) => (STEP_ORDER.indexOf(a) + 1 || 99) - (STEP_ORDER.indexOf(b) + 1 || 99));
   const head = `${'step'.padEnd(16)}${TABLE_STATES.map((s) => s.padStart(16)).join('')}`;
   const lines = [head];
   for (const step of steps) {
