@@ -2,7 +2,7 @@
  * The steps of each job kind, in order (issue 13; runs record them under these names).
  * Without imports, so the CLI's progress view can order its table by them cheaply.
  */
-import type { JobKind } from '../db/schema.js';
+import type { JobKind } from '../db/index.js';
 
 /** The steps of a provisioning run, in order (issue 13; recorded under these names). */
 export const PROVISION_STEPS = [

@@ -15,8 +15,8 @@ import {
   checkOwnerUpload,
   type OwnerStore,
   ownerView,
+  isFingerprint,
 } from '../../bootstrap/index.js';
-import { isFingerprint } from '../../bootstrap/revoked-idevids.js';
 import { createLabPki, decodeArtifacts, type Signer, signerFromPrivateKey, toPem } from '../../pki/index.js';
 import type { ServerPki } from '../../sztp-server/index.js';
 import { CliError } from '../exit.js';

@@ -26,7 +26,9 @@ const MAY_IMPORT: Record<string, string[]> = {
 /** Entry points besides `index` files that other folders may import. */
 // pki/verify.ts: the agent's device-side face of pki. otel/sdk.ts: the SDK, kept out of
 // otel/index.ts so that code using only @opentelemetry/api never loads it (cli/ starts it).
-const ENTRY_FILES = new Set(['pki/verify.js', 'otel/sdk.js', 'otel/agent-sdk.js']);
+// bootstrap/job-steps.js: the job kinds' step lists, import-free, so the CLI's progress table
+// can use them without loading the whole service.
+const ENTRY_FILES = new Set(['pki/verify.js', 'otel/sdk.js', 'otel/agent-sdk.js', 'bootstrap/job-steps.js']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
