@@ -69,6 +69,8 @@ describe('script runner', () => {
 describe('resumable download', () => {
   const image = randomBytes(3 * 1024 * 1024 + 17);
   const sha = new Uint8Array(createHash('sha256').update(image).digest());
+  const flipped = Buffer.from(image);
+  flipped[10] = (flipped[10] ?? 0) ^ 0xff;
   let server: Server;
   let base: string;
   const log: string[] = [];
@@ -80,7 +82,8 @@ describe('resumable download', () => {
       log.push(`${req.url} ${req.headers.range ?? 'full'}`);
       const ignoresRange = req.url?.startsWith('/norange');
       const start = range && !ignoresRange ? Number(range[1]) : 0;
-      const body = req.url?.startsWith('/wrong') ? Buffer.from(image).fill(1, 10, 11) : image;
+      // One byte flipped (not overwritten: a random image holds any given value at 1 in 256).
+      const body = req.url?.startsWith('/wrong') ? flipped : image;
       if (req.url?.startsWith('/missing')) {
         res.writeHead(404).end();
         return;
