@@ -4,9 +4,12 @@
  * dashboard) with emulated BMCs whose boot hook runs the real agent bundle:
  * a wrong token's message; sign in; the fleet; a provisioning job started from
  * the page; a device reaching `provisioned` without a reload (live events);
- * its step timeline; a failed device's reason with the BMC's own message; a
- * job cancelled from the page; the BMC check report; images and profiles; and
- * the message when the API goes away. Every page gets a screenshot under
+ * its step timeline; a failed device's reason with the BMC's own message; its
+ * job retried from the page once the fault is cleared; a job cancelled from the
+ * page; the BMC check report; a BMC added through the form (the API's refusals
+ * shown in the form, then listed and checked); a viewer's pages without write
+ * controls and the API's refusal of a write; images and profiles; and the
+ * message when the API goes away. Every page gets a screenshot under
  * `.tmp/dashboard/` and an axe-core scan with no serious or critical
  * violation; no Content-Security-Policy violation and no uncaught page error.
  */
@@ -44,6 +47,8 @@ const bundle = join(repoRoot, 'dist', 'sztp-client.mjs');
 const OK = 'DASH-OK-1';
 const FAIL = 'DASH-FAIL-1';
 const HANG = 'DASH-HANG-1';
+/** A BMC nobody registered yet: the technician adds it through the form. */
+const NEW_BMC = 'bmc-dash-new';
 const LAB = Array.from({ length: 6 }, (_, i) => `DASH-LAB-${i}`);
 const RESET_REFUSED: FaultRule = {
   method: 'POST',
@@ -59,6 +64,10 @@ let otlp: OtlpReceiver | undefined;
 let context: BrowserContext;
 let page: Page;
 const emulators: BmcEmulator[] = [];
+let newBmc: BmcEmulator;
+let viewerToken: string;
+/** Serials whose emulated BMC boots the agent; FAIL joins once its fault is "fixed". */
+const bootsAgent = new Set([OK]);
 const agents: Promise<number | null>[] = [];
 const pageErrors: string[] = [];
 const cspViolations: string[] = [];
@@ -123,10 +132,27 @@ async function axeScan(p: Page): Promise<string[]> {
     .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.join(', ')})`);
 }
 
-/** Screenshot and accessibility scan of the page under `name`. */
-async function checkPage(name: string): Promise<void> {
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  expect(await axeScan(page), `axe on ${name}`).toEqual([]);
+/** Screenshot and accessibility scan of the page (the main tab unless told) under `name`. */
+async function checkPage(name: string, p: Page = page): Promise<void> {
+  await p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  expect(await axeScan(p), `axe on ${name}`).toEqual([]);
+}
+
+/** Default timeout, and uncaught errors and CSP violations of `p` recorded for afterAll. */
+function watch(p: Page): void {
+  p.setDefaultTimeout(timeout(20_000));
+  p.on('pageerror', (err) => pageErrors.push(err.message));
+  p.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+}
+
+/** Signs in on `p` (a fresh tab: its own session storage) with `token`. */
+async function signIn(p: Page, token: string): Promise<void> {
+  await p.goto(`${serve?.api}/`);
+  await p.getByLabel('API token').fill(token);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('heading', { name: 'Fleet' }).waitFor();
 }
 
 const apiCall = (method: string, path: string, body?: Uint8Array | object) =>
@@ -150,7 +176,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       const ports: { device?: number } = {};
       // The emulators speak HTTPS with the lab PKI's server certificate; their BMC records trust its CA.
       const tls = { key: readFileSync(join(pki, 'server.key')), cert: readFileSync(join(pki, 'server.crt')) };
-      const emu = (serial: string, agent: boolean, faults: FaultRule[] = []) =>
+      const emu = (serial: string, faults: FaultRule[] = []) =>
         startBmcEmulator({
           ...FAST_EMULATOR,
           persona: 'generic',
@@ -158,10 +184,13 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
           faults,
           tls,
           onBoot: (e) => {
-            if (agent && !('error' in e.fetch) && ports.device) agents.push(runAgent(serial, ports.device));
+            if (bootsAgent.has(serial) && !('error' in e.fetch) && ports.device)
+              agents.push(runAgent(serial, ports.device));
           },
         });
-      emulators.push(await emu(OK, true), await emu(FAIL, false, [RESET_REFUSED]), await emu(HANG, false));
+      emulators.push(await emu(OK), await emu(FAIL, [RESET_REFUSED]), await emu(HANG));
+      newBmc = await emu('DASH-NEW-1');
+      emulators.push(newBmc);
       otlp = await startOtlpReceiver();
       serve = await startServe(
         [
@@ -216,13 +245,12 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         });
         expect(r.status, JSON.stringify(r.body)).toBe(201);
       }
+      const viewer = await apiCall('POST', '/api/v1/tokens', { role: 'viewer', name: 'lab-visitor' });
+      expect(viewer.status, JSON.stringify(viewer.body)).toBe(201);
+      viewerToken = (viewer.body as { token: string }).token;
       context = await launchChromium(mkdtempSync(join(root, 'chromium-')));
       page = context.pages()[0] ?? (await context.newPage());
-      page.setDefaultTimeout(timeout(20_000));
-      page.on('pageerror', (err) => pageErrors.push(err.message));
-      page.on('console', (m) => {
-        if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-      });
+      watch(page);
     }, 300_000);
 
     afterAll(async () => {
@@ -319,6 +347,32 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       await checkPage('07-job-failed');
     });
 
+    it("retries a failed job's devices from the page once the cause is fixed", async () => {
+      // Still on the failed job's page. The technician clears the fault (the chassis switch) ...
+      const failRow = page.locator(`tr[data-serial="${FAIL}"]`);
+      expect(await failRow.textContent()).toMatch(/failed.*REDFISH_ERR_\w+/);
+      const attempt = failRow.getByTestId('run-attempt');
+      expect(await attempt.textContent()).toBe('1');
+      (emulators[1] as BmcEmulator).faults.clear();
+      bootsAgent.add(FAIL);
+      // ... and retries from the page: the same job runs the device again as attempt 2.
+      await page.getByRole('button', { name: 'Retry failed devices' }).click();
+      await expect.poll(() => attempt.textContent(), { timeout: timeout(20_000) }).toBe('2');
+      await expect
+        .poll(() => page.getByRole('heading', { name: /^Job / }).textContent(), { timeout: timeout(90_000) })
+        .toMatch(/succeeded/);
+      await expect.poll(() => failRow.getByTestId('run-state').textContent()).toBe('succeeded');
+      expect(await page.getByTestId('job-failed').count()).toBe(0);
+      // The device's own page shows both attempts of the failed step and the device provisioned.
+      await page.getByRole('link', { name: FAIL, exact: true }).click();
+      await expect
+        .poll(() => page.getByTestId('device-state').textContent(), { timeout: timeout(20_000) })
+        .toBe('provisioned');
+      const steps = page.getByRole('list', { name: `Steps of ${FAIL}` });
+      await expect.poll(() => steps.textContent()).toMatch(/power-cycle\s*failed.*power-cycle #2\s*done/s);
+      await checkPage('07b-job-retried');
+    });
+
     it('cancels a running job from the page', async () => {
       await page.getByRole('link', { name: 'Fleet', exact: true }).click();
       await page.getByLabel(`Select ${HANG}`).check();
@@ -352,6 +406,108 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       await page.getByRole('link', { name: 'Profiles', exact: true }).click();
       await page.getByRole('cell', { name: 'dpu', exact: true }).waitFor();
       await checkPage('12-profiles');
+    });
+
+    it("adds a BMC through the form: the API's refusals next to the form, then listed and checked", async () => {
+      // Still on the Profiles page.
+      await page.getByRole('link', { name: 'BMCs', exact: true }).click();
+      const form = page.getByRole('form', { name: 'Add a BMC' });
+      const row = page.locator(`tr[data-bmc="${NEW_BMC}"]`);
+      await form.getByLabel('Id', { exact: true }).fill(NEW_BMC);
+      await form.getByLabel('Username', { exact: true }).fill('admin');
+      await form.getByLabel('Password', { exact: true }).fill('secret');
+      await form.getByLabel(/Skip TLS verification/).check();
+      // The browser lets these through (the fields are only `required`); the API refuses them.
+      const refusals: Array<[string, RegExp]> = [
+        [
+          `${newBmc.url}/redfish/v1`,
+          /Could not add the BMC\. API_ERR_BAD_REQUEST: address: only https:\/\/host\[:port\]/,
+        ],
+        [
+          newBmc.url.replace('https:', 'http:'),
+          /Could not add the BMC\. API_ERR_VALIDATION: .*address.*https/,
+        ],
+      ];
+      for (const [address, message] of refusals) {
+        await form.getByLabel('Address', { exact: true }).fill(address);
+        await form.getByRole('button', { name: 'Add BMC' }).click();
+        await expect.poll(() => form.getByRole('alert').textContent()).toMatch(message);
+        // What was typed stays, to be corrected; nothing was added.
+        expect(await form.getByLabel('Address', { exact: true }).inputValue()).toBe(address);
+        expect(await row.count()).toBe(0);
+      }
+      await checkPage('14-bmc-form-refused');
+      await form.getByLabel('Address', { exact: true }).fill(newBmc.url);
+      await form.getByRole('button', { name: 'Add BMC' }).click();
+      await row.waitFor();
+      expect(await form.getByRole('alert').count()).toBe(0);
+      expect(await form.getByLabel('Id', { exact: true }).inputValue()).toBe('');
+      expect(await row.textContent()).toContain(newBmc.url);
+      await row.getByRole('button', { name: 'Check' }).click();
+      await expect
+        .poll(() => page.getByTestId(`check-${NEW_BMC}`).textContent(), { timeout: timeout(60_000) })
+        .toMatch(/^ok checked .*recommended strategy/);
+      // The row shows the stored check result too, as the list reads it back from the API.
+      await expect.poll(() => row.getByTestId('bmc-last-check').textContent()).toMatch(/^ok · /);
+      expect(newBmc.requests.length).toBeGreaterThan(0);
+      const stored = await apiCall('GET', `/api/v1/bmcs/${NEW_BMC}`);
+      expect(stored.body).toMatchObject({ address: newBmc.url, username: 'admin', insecure: true });
+      await checkPage('15-bmc-added');
+    });
+
+    it('gives a viewer every page but no write controls; the API refuses a write the page offered', async () => {
+      const viewer = await context.newPage();
+      watch(viewer);
+      try {
+        await signIn(viewer, viewerToken);
+        expect(await viewer.getByRole('banner').textContent()).toContain('lab-visitor (viewer)');
+        await expect
+          .poll(() => viewer.locator('.vbody tbody tr[data-serial]').count(), { timeout: timeout(20_000) })
+          .toBe(9);
+        expect(await viewer.getByRole('checkbox').count()).toBe(0);
+        expect(await viewer.getByRole('button', { name: /Provision/ }).count()).toBe(0);
+        await checkPage('16-viewer-fleet', viewer);
+
+        await viewer.getByRole('link', { name: 'Jobs', exact: true }).click();
+        await viewer.locator('tbody tr a').first().click();
+        await viewer.getByRole('heading', { name: /^Job [0-9a-f]{8} \w+/ }).waitFor();
+        await viewer.locator('tbody tr[data-serial]').first().waitFor();
+        expect(await viewer.getByRole('button', { name: /Cancel job|Retry failed devices/ }).count()).toBe(0);
+
+        await viewer.getByRole('link', { name: 'BMCs', exact: true }).click();
+        await viewer.locator(`tr[data-bmc="${NEW_BMC}"]`).waitFor();
+        expect(await viewer.getByRole('button', { name: 'Report' }).count()).toBe(4);
+        expect(await viewer.getByRole('button', { name: /Check/ }).count()).toBe(0);
+        expect(await viewer.getByRole('form', { name: 'Add a BMC' }).count()).toBe(0);
+        expect(await viewer.getByRole('textbox').count()).toBe(0);
+        await checkPage('17-viewer-bmcs', viewer);
+      } finally {
+        await viewer.close();
+      }
+
+      // The API checks the role of every write itself: a page that offered the viewer a write
+      // (here: told by a rewritten session answer that the token is an operator's) gets a
+      // refusal it shows in words, and the viewer stays signed in.
+      const fooled = await context.newPage();
+      watch(fooled);
+      try {
+        await fooled.route('**/api/v1/session', async (route) => {
+          const r = await route.fetch();
+          await route.fulfill({ response: r, json: { ...(await r.json()), role: 'operator' } });
+        });
+        await signIn(fooled, viewerToken);
+        await fooled.getByRole('link', { name: 'BMCs', exact: true }).click();
+        await fooled.locator(`tr[data-bmc="${NEW_BMC}"]`).getByRole('button', { name: 'Check' }).click();
+        await expect
+          .poll(() => fooled.getByRole('alert').first().textContent())
+          .toBe(
+            `Could not check ${NEW_BMC}. Not allowed: this needs the operator role; the token has viewer`,
+          );
+        await fooled.getByRole('heading', { name: 'BMCs' }).waitFor();
+        await checkPage('18-viewer-refused', fooled);
+      } finally {
+        await fooled.close();
+      }
     });
 
     it('says so in the page when the API goes away', async () => {

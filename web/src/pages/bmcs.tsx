@@ -180,7 +180,7 @@ export function BmcsPage() {
                 <td>{b.id}</td>
                 <td>{b.address}</td>
                 <td>{b.username}</td>
-                <td>
+                <td data-testid="bmc-last-check">
                   {b.lastCheck
                     ? `${b.lastCheck.ok ? 'ok' : (b.lastCheck.error?.code ?? 'failed')} · ${when(b.lastCheck.at)}`
                     : '—'}

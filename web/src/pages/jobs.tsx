@@ -146,11 +146,11 @@ export function JobPage({ id }: { id: string }) {
                   <td>
                     <a href={`#/devices/${encodeURIComponent(d.serial)}`}>{d.serial}</a>
                   </td>
-                  <td>
+                  <td data-testid="run-state">
                     <StateBadge state={d.state} />
                   </td>
                   <td>{d.step}</td>
-                  <td>{d.attempt}</td>
+                  <td data-testid="run-attempt">{d.attempt}</td>
                   <td>{duration(d.startedAt, d.finishedAt)}</td>
                   <td>
                     {d.error ? (
