@@ -1,6 +1,7 @@
 /** The BMC inventory: list, add, check, and each BMC's capability report. */
 import { useState } from 'preact/hooks';
 import type { Bmc } from '../api';
+import { type Column, Table } from '../table';
 import { ErrorBox, failureText, Labels, useCtx, useLoad, when } from '../ui';
 
 type Strategy = { strategy: string; usable: boolean; reasons: string[] };
@@ -134,6 +135,22 @@ function AddBmc({ onAdded }: { onAdded(): void }) {
   );
 }
 
+/** What the inventory shows of each BMC (its actions are added by the page, which knows the role). */
+const BMC_COLUMNS: Column<Bmc>[] = [
+  { head: 'Id', cell: (b) => b.id },
+  { head: 'Address', cell: (b) => b.address },
+  { head: 'User', cell: (b) => b.username },
+  {
+    head: 'Last check',
+    cell: (b) =>
+      b.lastCheck
+        ? `${b.lastCheck.ok ? 'ok' : (b.lastCheck.error?.code ?? 'failed')} · ${when(b.lastCheck.at)}`
+        : '—',
+    testId: 'bmc-last-check',
+  },
+  { head: 'Labels', cell: (b) => <Labels labels={b.labels} /> },
+];
+
 export function BmcsPage() {
   const { api, session, fail } = useCtx();
   const bmcs = useLoad(() => api.bmcs(), []);
@@ -160,54 +177,36 @@ export function BmcsPage() {
       <h1 id="bmcs-h">BMCs</h1>
       <ErrorBox text={bmcs.error} />
       <ErrorBox text={error} />
-      {bmcs.data?.length === 0 && <p class="muted">No BMCs yet.</p>}
-      {bmcs.data && bmcs.data.length > 0 && (
-        <table class="plain">
-          <caption class="sr-only">BMC inventory</caption>
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Address</th>
-              <th scope="col">User</th>
-              <th scope="col">Last check</th>
-              <th scope="col">Labels</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {bmcs.data.map((b) => (
-              <tr key={b.id} data-bmc={b.id}>
-                <td>{b.id}</td>
-                <td>{b.address}</td>
-                <td>{b.username}</td>
-                <td data-testid="bmc-last-check">
-                  {b.lastCheck
-                    ? `${b.lastCheck.ok ? 'ok' : (b.lastCheck.error?.code ?? 'failed')} · ${when(b.lastCheck.at)}`
-                    : '—'}
-                </td>
-                <td>
-                  <Labels labels={b.labels} />
-                </td>
-                <td>
-                  {canRun && (
-                    <button type="button" disabled={checking === b.id} onClick={() => check(b.id)}>
-                      {checking === b.id ? 'Checking…' : 'Check'}
-                    </button>
-                  )}{' '}
-                  <button
-                    type="button"
-                    class="link"
-                    aria-expanded={open === b.id}
-                    onClick={() => setOpen(open === b.id ? undefined : b.id)}
-                  >
-                    Report
+      <Table
+        caption="BMC inventory"
+        columns={[
+          ...BMC_COLUMNS,
+          {
+            head: 'Actions',
+            cell: (b) => (
+              <>
+                {canRun && (
+                  <button type="button" disabled={checking === b.id} onClick={() => check(b.id)}>
+                    {checking === b.id ? 'Checking…' : 'Check'}
                   </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+                )}{' '}
+                <button
+                  type="button"
+                  class="link"
+                  aria-expanded={open === b.id}
+                  onClick={() => setOpen(open === b.id ? undefined : b.id)}
+                >
+                  Report
+                </button>
+              </>
+            ),
+          },
+        ]}
+        rows={bmcs.data}
+        rowKey={(b) => b.id}
+        rowProps={(b) => ({ 'data-bmc': b.id })}
+        empty="No BMCs yet."
+      />
       {open && bmcs.data?.find((b) => b.id === open) && (
         <article class="card" aria-label={`Check report of ${open}`}>
           <h2>Check report: {open}</h2>

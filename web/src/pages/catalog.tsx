@@ -1,4 +1,6 @@
 /** Images and profiles, read-only (they are changed with the CLI or the API). */
+import type { Image, Profile } from '../api';
+import { type Column, Table } from '../table';
 import { ErrorBox, useCtx, useLoad, when } from '../ui';
 
 function size(n: number): string {
@@ -13,6 +15,42 @@ function size(n: number): string {
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
+const IMAGE_COLUMNS: Column<Image>[] = [
+  { head: 'Name', cell: (i) => i.name },
+  { head: 'Size', cell: (i) => size(i.size) },
+  { head: 'OS', cell: (i) => [i.osName, i.osVersion].filter(Boolean).join(' ') || '—' },
+  {
+    head: 'SHA-256',
+    cell: (i) => (
+      <code class="hash" title={i.sha256}>
+        {i.sha256.slice(0, 16)}…
+      </code>
+    ),
+  },
+  { head: 'Added', cell: (i) => when(i.createdAt as string) },
+];
+
+const PROFILE_COLUMNS: Column<Profile>[] = [
+  { head: 'Name', cell: (p) => p.name },
+  { head: 'Version', cell: (p) => String(p.version ?? '') },
+  { head: 'Type', cell: (p) => String(p.type ?? '') },
+  {
+    head: 'Boot image',
+    cell: (p) => {
+      const boot = p.bootImage as { osName?: string; osVersion?: string; image?: string } | undefined;
+      return boot ? `${boot.osName ?? ''} ${boot.osVersion ?? ''} (${boot.image ?? ''})` : '—';
+    },
+  },
+  { head: 'Installer image', cell: (p) => String(p.installerImage ?? '—') },
+  {
+    head: 'Configuration',
+    cell: (p) =>
+      p.configuration
+        ? `${String(p.configurationHandling ?? '')}, ${String(p.configuration).length} chars`
+        : '—',
+  },
+];
+
 export function ImagesPage() {
   const { api } = useCtx();
   const images = useLoad(() => api.images(), []);
@@ -23,36 +61,13 @@ export function ImagesPage() {
         Read-only here: add images with <code>dpu-ztp images add</code>.
       </p>
       <ErrorBox text={images.error} />
-      {images.data?.items.length === 0 && <p class="muted">No images stored.</p>}
-      {images.data && images.data.items.length > 0 && (
-        <table class="plain">
-          <caption class="sr-only">Stored images</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Size</th>
-              <th scope="col">OS</th>
-              <th scope="col">SHA-256</th>
-              <th scope="col">Added</th>
-            </tr>
-          </thead>
-          <tbody>
-            {images.data.items.map((i) => (
-              <tr key={i.name}>
-                <td>{i.name}</td>
-                <td>{size(i.size)}</td>
-                <td>{[i.osName, i.osVersion].filter(Boolean).join(' ') || '—'}</td>
-                <td>
-                  <code class="hash" title={i.sha256}>
-                    {i.sha256.slice(0, 16)}…
-                  </code>
-                </td>
-                <td>{when(i.createdAt as string)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        caption="Stored images"
+        columns={IMAGE_COLUMNS}
+        rows={images.data?.items}
+        rowKey={(i) => i.name}
+        empty="No images stored."
+      />
     </section>
   );
 }
@@ -67,41 +82,13 @@ export function ProfilesPage() {
         Read-only here: change profiles with <code>PUT /api/v1/profiles/{'{name}'}</code>.
       </p>
       <ErrorBox text={profiles.error} />
-      {profiles.data?.items.length === 0 && <p class="muted">No profiles.</p>}
-      {profiles.data && profiles.data.items.length > 0 && (
-        <table class="plain">
-          <caption class="sr-only">Profiles</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Version</th>
-              <th scope="col">Type</th>
-              <th scope="col">Boot image</th>
-              <th scope="col">Installer image</th>
-              <th scope="col">Configuration</th>
-            </tr>
-          </thead>
-          <tbody>
-            {profiles.data.items.map((p) => {
-              const boot = p.bootImage as { osName?: string; osVersion?: string; image?: string } | undefined;
-              return (
-                <tr key={p.name}>
-                  <td>{p.name}</td>
-                  <td>{String(p.version ?? '')}</td>
-                  <td>{String(p.type ?? '')}</td>
-                  <td>{boot ? `${boot.osName ?? ''} ${boot.osVersion ?? ''} (${boot.image ?? ''})` : '—'}</td>
-                  <td>{String(p.installerImage ?? '—')}</td>
-                  <td>
-                    {p.configuration
-                      ? `${String(p.configurationHandling ?? '')}, ${String(p.configuration).length} chars`
-                      : '—'}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
+      <Table
+        caption="Profiles"
+        columns={PROFILE_COLUMNS}
+        rows={profiles.data?.items}
+        rowKey={(p) => p.name}
+        empty="No profiles."
+      />
     </section>
   );
 }

@@ -5,7 +5,8 @@
  * Refreshed by the device's live events.
  */
 import { useEffect } from 'preact/hooks';
-import type { Job, RunView } from '../api';
+import type { BootstrapEvent, Job, RunView } from '../api';
+import { type Column, Table } from '../table';
 import {
   BmcMessages,
   duration,
@@ -89,6 +90,15 @@ export function Timeline({ run, traceUiUrl }: { run: RunView; traceUiUrl: string
   );
 }
 
+/** The device's progress reports and requests, oldest first; `*-error` reports in red. */
+const EVENT_COLUMNS: Column<BootstrapEvent>[] = [
+  { head: 'When', cell: (e) => when(e.at) },
+  { head: 'Kind', cell: (e) => e.kind },
+  { head: 'Type', cell: (e) => e.progressType ?? '—' },
+  { head: 'Message', cell: (e) => e.message ?? '' },
+  { head: 'From', cell: (e) => e.remoteAddress ?? '' },
+];
+
 export function DevicePage({ serial }: { serial: string }) {
   const { api, session, fleet } = useCtx();
   const version = useFleetVersion();
@@ -161,32 +171,14 @@ export function DevicePage({ serial }: { serial: string }) {
       ))}
       <h2>Progress reports</h2>
       <ErrorBox text={events.error} />
-      {events.data && events.data.items.length === 0 && <p class="muted">None yet.</p>}
-      {events.data && events.data.items.length > 0 && (
-        <table class="plain">
-          <caption class="sr-only">Progress reports and requests of {serial}</caption>
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Type</th>
-              <th scope="col">Message</th>
-              <th scope="col">From</th>
-            </tr>
-          </thead>
-          <tbody>
-            {events.data.items.map((e) => (
-              <tr key={e.id} class={e.progressType?.endsWith('-error') ? 'row-error' : ''}>
-                <td>{when(e.at)}</td>
-                <td>{e.kind}</td>
-                <td>{e.progressType ?? '—'}</td>
-                <td>{e.message ?? ''}</td>
-                <td>{e.remoteAddress ?? ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        caption={`Progress reports and requests of ${serial}`}
+        columns={EVENT_COLUMNS}
+        rows={events.data?.items}
+        rowKey={(e) => e.id}
+        rowProps={(e) => ({ class: e.progressType?.endsWith('-error') ? 'row-error' : '' })}
+        empty="None yet."
+      />
       <h2>BMC check</h2>
       <ErrorBox text={bmc.error} />
       {!bmcId && <p class="muted">This device names no BMC.</p>}

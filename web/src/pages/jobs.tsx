@@ -1,5 +1,7 @@
 /** Jobs: the list, and one job with each device's run, cancel and retry; live. */
 import { useEffect, useState } from 'preact/hooks';
+import type { JobHead, RunView } from '../api';
+import { type Column, Table } from '../table';
 import {
   BmcMessages,
   duration,
@@ -12,6 +14,44 @@ import {
   when,
 } from '../ui';
 
+const JOB_COLUMNS: Column<JobHead>[] = [
+  { head: 'Job', cell: (j) => <a href={`#/jobs/${j.id}`}>{j.id.slice(0, 8)}</a> },
+  { head: 'Kind', cell: (j) => j.kind },
+  { head: 'State', cell: (j) => <StateBadge state={j.state} /> },
+  {
+    head: 'Devices',
+    cell: (j) => (
+      <>
+        {j.counts.total} ({j.counts.succeeded ?? 0} ok, {j.counts.failed ?? 0} failed,{' '}
+        {j.counts['needs-attention'] ?? 0} need attention)
+      </>
+    ),
+  },
+  { head: 'Created', cell: (j) => when(j.createdAt) },
+  { head: 'By', cell: (j) => j.createdBy ?? '—' },
+];
+
+/** A job's devices: each one's run, and why it stopped (with the BMC's own messages). */
+const RUN_COLUMNS: Column<RunView>[] = [
+  { head: 'Device', cell: (d) => <a href={`#/devices/${encodeURIComponent(d.serial)}`}>{d.serial}</a> },
+  { head: 'State', cell: (d) => <StateBadge state={d.state} />, testId: 'run-state' },
+  { head: 'Step', cell: (d) => d.step },
+  { head: 'Attempt', cell: (d) => d.attempt, testId: 'run-attempt' },
+  { head: 'Elapsed', cell: (d) => duration(d.startedAt, d.finishedAt) },
+  {
+    head: 'Why it stopped',
+    cell: (d) =>
+      d.error ? (
+        <>
+          <strong>{d.error.code}</strong>: {d.error.message}
+          <BmcMessages messages={d.error.bmcMessages} />
+        </>
+      ) : (
+        ''
+      ),
+  },
+];
+
 export function JobsPage() {
   const { api } = useCtx();
   const version = useFleetVersion();
@@ -23,43 +63,13 @@ export function JobsPage() {
     <section aria-labelledby="jobs-h">
       <h1 id="jobs-h">Jobs</h1>
       <ErrorBox text={jobs.error} />
-      {jobs.data?.items.length === 0 && (
-        <p class="muted">No jobs yet: select devices on the fleet page and provision them.</p>
-      )}
-      {jobs.data && jobs.data.items.length > 0 && (
-        <table class="plain">
-          <caption class="sr-only">Jobs, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">Job</th>
-              <th scope="col">Kind</th>
-              <th scope="col">State</th>
-              <th scope="col">Devices</th>
-              <th scope="col">Created</th>
-              <th scope="col">By</th>
-            </tr>
-          </thead>
-          <tbody>
-            {jobs.data.items.map((j) => (
-              <tr key={j.id}>
-                <td>
-                  <a href={`#/jobs/${j.id}`}>{j.id.slice(0, 8)}</a>
-                </td>
-                <td>{j.kind}</td>
-                <td>
-                  <StateBadge state={j.state} />
-                </td>
-                <td>
-                  {j.counts.total} ({j.counts.succeeded ?? 0} ok, {j.counts.failed ?? 0} failed,{' '}
-                  {j.counts['needs-attention'] ?? 0} need attention)
-                </td>
-                <td>{when(j.createdAt)}</td>
-                <td>{j.createdBy ?? '—'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        caption="Jobs, newest first"
+        columns={JOB_COLUMNS}
+        rows={jobs.data?.items}
+        rowKey={(j) => j.id}
+        empty="No jobs yet: select devices on the fleet page and provision them."
+      />
     </section>
   );
 }
@@ -128,44 +138,13 @@ export function JobPage({ id }: { id: string }) {
               </button>
             </div>
           )}
-          <table class="plain">
-            <caption class="sr-only">Devices of the job</caption>
-            <thead>
-              <tr>
-                <th scope="col">Device</th>
-                <th scope="col">State</th>
-                <th scope="col">Step</th>
-                <th scope="col">Attempt</th>
-                <th scope="col">Elapsed</th>
-                <th scope="col">Why it stopped</th>
-              </tr>
-            </thead>
-            <tbody>
-              {j.devices.map((d) => (
-                <tr key={d.serial} data-serial={d.serial}>
-                  <td>
-                    <a href={`#/devices/${encodeURIComponent(d.serial)}`}>{d.serial}</a>
-                  </td>
-                  <td data-testid="run-state">
-                    <StateBadge state={d.state} />
-                  </td>
-                  <td>{d.step}</td>
-                  <td data-testid="run-attempt">{d.attempt}</td>
-                  <td>{duration(d.startedAt, d.finishedAt)}</td>
-                  <td>
-                    {d.error ? (
-                      <>
-                        <strong>{d.error.code}</strong>: {d.error.message}
-                        <BmcMessages messages={d.error.bmcMessages} />
-                      </>
-                    ) : (
-                      ''
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <Table
+            caption="Devices of the job"
+            columns={RUN_COLUMNS}
+            rows={j.devices}
+            rowKey={(d) => d.serial}
+            rowProps={(d) => ({ 'data-serial': d.serial })}
+          />
         </>
       )}
     </section>
