@@ -41,7 +41,8 @@ export const API_ERRORS = {
   API_ERR_PRECONDITION_FAILED: {
     status: 412,
     description:
-      'If-Match names a version that is no longer current (someone changed the resource since); nothing was changed',
+      'If-Match names a version that is no longer current (someone changed the resource since), or ' +
+      'If-None-Match: * and the resource already exists; nothing was changed',
   },
   API_ERR_BODY_TOO_LARGE: { status: 413, description: 'the request body exceeds the limit' },
   API_ERR_URI_TOO_LONG: {

@@ -4,7 +4,9 @@
  * representation the API returns, so it changes exactly when what a client read
  * changes. A PUT with `If-Match` that no longer matches is refused with 412
  * `API_ERR_PRECONDITION_FAILED` (a lost update avoided); without `If-Match` a PUT
- * applies as before.
+ * applies as before. `If-None-Match: *` (RFC 9110 §13.1.2) makes a PUT create-only: it is
+ * refused with the same 412 when the resource already exists (the dashboard's "Add a BMC"
+ * must not replace a BMC that happens to have the same id).
  */
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
@@ -16,12 +18,27 @@ export function etagOf(view: unknown): string {
 }
 
 /**
- * Evaluates the request's `If-Match` against the current representation (undefined: the
- * resource does not exist): throws 412 when the condition is false, returns when it holds
- * or when there is no `If-Match`. Call it where the row is locked (`FOR UPDATE`), so that
- * no change slips in between the check and the write.
+ * Evaluates the request's `If-Match` and `If-None-Match` against the current representation
+ * (undefined: the resource does not exist): throws 412 when a condition is false, returns
+ * when they hold or are absent. Call it where the row is locked (`FOR UPDATE`), so that no
+ * change slips in between the check and the write. (A row that does not exist yet cannot be
+ * locked: two create-only PUTs racing for one new id are not told apart.)
  */
 export function checkIfMatch(req: FastifyRequest, current: unknown | undefined): void {
+  const none = req.headers['if-none-match'];
+  if (none !== undefined && current !== undefined) {
+    const tags = (Array.isArray(none) ? none.join(',') : none).split(',').map((t) => t.trim());
+    // RFC 9110 §13.1.2: false when `*` and a current representation exists, or when a listed
+    // tag matches it (weak comparison: a `W/` prefix is ignored).
+    const tag = etagOf(current);
+    if (tags.includes('*') || tags.some((t) => t.replace(/^W\//, '') === tag))
+      throw new ApiError(
+        'API_ERR_PRECONDITION_FAILED',
+        tags.includes('*')
+          ? 'If-None-Match: *: the resource already exists; nothing was changed'
+          : 'If-None-Match: the resource is still at that version; nothing was changed',
+      );
+  }
   const raw = req.headers['if-match'];
   if (raw === undefined) return;
   const header = Array.isArray(raw) ? raw.join(',') : raw;

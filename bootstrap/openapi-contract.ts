@@ -181,6 +181,16 @@ const PARAMETERS: Json = {
     schema: { type: 'string' },
     example: '"3f2a9c1e0b7d4a55"',
   },
+  IfNoneMatch: {
+    name: 'If-None-Match',
+    in: 'header',
+    required: false,
+    description:
+      '`*` makes the PUT create-only: when the resource already exists, 412 `API_ERR_PRECONDITION_FAILED` ' +
+      'and nothing is changed (RFC 9110 §13.1.2)',
+    schema: { type: 'string' },
+    example: '*',
+  },
 };
 
 /** Status words for 2xx answers that declare no description of their own. */
@@ -268,7 +278,7 @@ export function contractDocument(doc: Json): Json {
       if (op['x-etag']) {
         successHeaders.ETag = header('ETag');
         if (method === 'put' || method === 'patch') {
-          op.parameters.push(parameter('IfMatch'));
+          op.parameters.push(parameter('IfMatch'), parameter('IfNoneMatch'));
           statuses.add(412);
         }
       }

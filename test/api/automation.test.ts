@@ -93,6 +93,38 @@ describe(`ETag / If-Match (${backend})`, () => {
       expect(star.statusCode).toBe(412);
       expect((await api.req({ method: 'GET', url: `${c.url}-new`, as: 'viewer' })).statusCode).toBe(404);
     });
+
+    it(`${c.what}: a PUT with If-None-Match: * creates, and is 412 (nothing changed) once it exists`, async () => {
+      const url = `${c.url}-create-only`;
+      const createOnly = { ...json, 'if-none-match': '*' };
+      const created = await api.req({ method: 'PUT', url, payload: c.first, headers: createOnly });
+      expect(created.statusCode, created.body).toBe(201);
+      const again = await api.req({ method: 'PUT', url, payload: c.theirs, headers: createOnly });
+      expect(again.statusCode, again.body).toBe(412);
+      expect(again.json()).toMatchObject({
+        code: 'API_ERR_PRECONDITION_FAILED',
+        detail: 'If-None-Match: *: the resource already exists; nothing was changed',
+      });
+      const now = await api.req({ method: 'GET', url, as: 'viewer' });
+      expect(c.field(now.json())).toBe(c.field(c.first));
+      // The current ETag in If-None-Match is refused the same way; a stale one lets the PUT apply.
+      const etag = String(now.headers.etag);
+      const same = await api.req({
+        method: 'PUT',
+        url,
+        payload: c.theirs,
+        headers: { ...json, 'if-none-match': etag },
+      });
+      expect(same.statusCode).toBe(412);
+      const stale = await api.req({
+        method: 'PUT',
+        url,
+        payload: c.mine,
+        headers: { ...json, 'if-none-match': '"stale"' },
+      });
+      expect(stale.statusCode, stale.body).toBe(200);
+      expect(c.field(stale.json())).toBe(c.field(c.mine));
+    });
   }
 });
 

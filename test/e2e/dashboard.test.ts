@@ -437,7 +437,26 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         expect(await row.count()).toBe(0);
       }
       await checkPage('14-bmc-form-refused');
+      // "Add" never replaces: an id that is taken is refused, and that BMC keeps its CA, labels, check.
+      const taken = 'bmc-dash-ok-1';
+      const before = await apiCall('GET', `/api/v1/bmcs/${taken}`);
+      await form.getByLabel('Id', { exact: true }).fill(taken);
       await form.getByLabel('Address', { exact: true }).fill(newBmc.url);
+      await form.getByRole('button', { name: 'Add BMC' }).click();
+      await expect
+        .poll(() => form.getByRole('alert').textContent())
+        .toBe(
+          `Could not add the BMC: there is already a BMC with id ${taken}. Pick another id (the form never replaces a BMC).`,
+        );
+      const after = await apiCall('GET', `/api/v1/bmcs/${taken}`);
+      expect(after.body).toEqual(before.body);
+      expect(after.body).toMatchObject({
+        address: (emulators[0] as BmcEmulator).url,
+        labels: { rack: 'r1' },
+        insecure: false,
+      });
+      expect((after.body as { lastCheck?: unknown }).lastCheck).toBeDefined();
+      await form.getByLabel('Id', { exact: true }).fill(NEW_BMC);
       await form.getByRole('button', { name: 'Add BMC' }).click();
       await row.waitFor();
       expect(await form.getByRole('alert').count()).toBe(0);

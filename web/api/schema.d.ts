@@ -1285,7 +1285,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem: `API_ERR_PRECONDITION_FAILED` (If-Match names a version that is no longer current (someone changed the resource since); nothing was changed) */
+        /** @description Problem: `API_ERR_PRECONDITION_FAILED` (If-Match names a version that is no longer current (someone changed the resource since), or If-None-Match: * and the resource already exists; nothing was changed) */
         PreconditionFailed: {
             headers: {
                 [name: string]: unknown;
@@ -1385,6 +1385,11 @@ export interface components {
          * @example "3f2a9c1e0b7d4a55"
          */
         IfMatch: string;
+        /**
+         * @description `*` makes the PUT create-only: when the resource already exists, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (RFC 9110 §13.1.2)
+         * @example *
+         */
+        IfNoneMatch: string;
     };
     requestBodies: never;
     headers: {
@@ -1539,6 +1544,11 @@ export interface operations {
                  * @example "3f2a9c1e0b7d4a55"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description `*` makes the PUT create-only: when the resource already exists, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (RFC 9110 §13.1.2)
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
                 name: string;
@@ -1691,6 +1701,11 @@ export interface operations {
                  * @example "3f2a9c1e0b7d4a55"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description `*` makes the PUT create-only: when the resource already exists, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (RFC 9110 §13.1.2)
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
                 serial: string;
@@ -2432,6 +2447,11 @@ export interface operations {
                  * @example "3f2a9c1e0b7d4a55"
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description `*` makes the PUT create-only: when the resource already exists, 412 `API_ERR_PRECONDITION_FAILED` and nothing is changed (RFC 9110 §13.1.2)
+                 * @example *
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
                 id: string;

@@ -241,12 +241,19 @@ export class Api {
   }
   bmc = async (id: string) =>
     (await this.#ok(this.client.GET('/api/v1/bmcs/{id}', { params: { path: { id } } }))) as unknown as Bmc;
-  putBmc = async (
+  /**
+   * Creates BMC `id`. Create-only (`If-None-Match: *`): a BMC that already has this id is
+   * refused with 412, never replaced (a replace would reset its CA, labels and last check).
+   */
+  addBmc = async (
     id: string,
     body: { address: string; username: string; password: string; insecure?: boolean },
   ) =>
     (await this.#ok(
-      this.client.PUT('/api/v1/bmcs/{id}', { params: { path: { id } }, body }),
+      this.client.PUT('/api/v1/bmcs/{id}', {
+        params: { path: { id }, header: { 'If-None-Match': '*' } },
+        body,
+      }),
     )) as unknown as Bmc;
   checkBmc = async (id: string) =>
     (await this.#ok(

@@ -1,6 +1,6 @@
 /** The BMC inventory: list, add, check, and each BMC's capability report. */
 import { useState } from 'preact/hooks';
-import type { Bmc } from '../api';
+import { ApiFailure, type Bmc } from '../api';
 import { type Column, Table } from '../table';
 import { ErrorBox, failureText, Labels, useCtx, useLoad, when } from '../ui';
 
@@ -92,7 +92,7 @@ function AddBmc({ onAdded }: { onAdded(): void }) {
     setBusy(true);
     setError(undefined);
     try {
-      await api.putBmc(f.id.trim(), {
+      await api.addBmc(f.id.trim(), {
         address: f.address.trim(),
         username: f.username,
         password: f.password,
@@ -102,7 +102,11 @@ function AddBmc({ onAdded }: { onAdded(): void }) {
       onAdded();
     } catch (err) {
       fail(err);
-      setError(`Could not add the BMC. ${failureText(err)}`);
+      setError(
+        err instanceof ApiFailure && err.code === 'API_ERR_PRECONDITION_FAILED'
+          ? `Could not add the BMC: there is already a BMC with id ${f.id.trim()}. Pick another id (the form never replaces a BMC).`
+          : `Could not add the BMC. ${failureText(err)}`,
+      );
     } finally {
       setBusy(false);
     }
