@@ -188,9 +188,9 @@ describe('hostile XML does not stall the service', () => {
     // Refused as too big (or unauthenticated, without a certificate), never a 5xx.
     for (const s of statuses) expect([401, 413]).toContain(s);
     expect(statuses).toContain(413);
-    // The median must be fast; the 90th percentile too, unless the machine is so busy that
+    // The median and the 90th percentile must be fast, unless the machine is so busy that
     // healthz is slow without any attack (then: no slower than twice that).
-    expect(latencies[10]).toBeLessThan(100);
+    expect(latencies[10]).toBeLessThan(Math.max(100, 2 * (quiet[10] as number)));
     expect(latencies[18]).toBeLessThan(Math.max(100, 2 * (quiet[18] as number)));
   });
 });
