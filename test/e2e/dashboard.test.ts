@@ -361,7 +361,9 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       await expect
         .poll(() => page.getByRole('heading', { name: /^Job / }).textContent(), { timeout: timeout(90_000) })
         .toMatch(/succeeded/);
-      await expect.poll(() => failRow.getByTestId('run-state').textContent()).toBe('succeeded');
+      await expect
+        .poll(() => failRow.getByTestId('run-state').textContent(), { timeout: timeout(20_000) })
+        .toBe('succeeded');
       expect(await page.getByTestId('job-failed').count()).toBe(0);
       // The device's own page shows both attempts of the failed step and the device provisioned.
       await page.getByRole('link', { name: FAIL, exact: true }).click();
@@ -369,7 +371,9 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         .poll(() => page.getByTestId('device-state').textContent(), { timeout: timeout(20_000) })
         .toBe('provisioned');
       const steps = page.getByRole('list', { name: `Steps of ${FAIL}` });
-      await expect.poll(() => steps.textContent()).toMatch(/power-cycle\s*failed.*power-cycle #2\s*done/s);
+      await expect
+        .poll(() => steps.textContent(), { timeout: timeout(20_000) })
+        .toMatch(/power-cycle\s*failed.*power-cycle #2\s*done/s);
       await checkPage('07b-job-retried');
     });
 
@@ -431,7 +435,9 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       for (const [address, message] of refusals) {
         await form.getByLabel('Address', { exact: true }).fill(address);
         await form.getByRole('button', { name: 'Add BMC' }).click();
-        await expect.poll(() => form.getByRole('alert').textContent()).toMatch(message);
+        await expect
+          .poll(() => form.getByRole('alert').textContent(), { timeout: timeout(20_000) })
+          .toMatch(message);
         // What was typed stays, to be corrected; nothing was added.
         expect(await form.getByLabel('Address', { exact: true }).inputValue()).toBe(address);
         expect(await row.count()).toBe(0);
@@ -444,7 +450,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       await form.getByLabel('Address', { exact: true }).fill(newBmc.url);
       await form.getByRole('button', { name: 'Add BMC' }).click();
       await expect
-        .poll(() => form.getByRole('alert').textContent())
+        .poll(() => form.getByRole('alert').textContent(), { timeout: timeout(20_000) })
         .toBe(
           `Could not add the BMC: there is already a BMC with id ${taken}. Pick another id (the form never replaces a BMC).`,
         );
@@ -467,7 +473,9 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         .poll(() => page.getByTestId(`check-${NEW_BMC}`).textContent(), { timeout: timeout(60_000) })
         .toMatch(/^ok checked .*recommended strategy/);
       // The row shows the stored check result too, as the list reads it back from the API.
-      await expect.poll(() => row.getByTestId('bmc-last-check').textContent()).toMatch(/^ok · /);
+      await expect
+        .poll(() => row.getByTestId('bmc-last-check').textContent(), { timeout: timeout(20_000) })
+        .toMatch(/^ok · /);
       expect(newBmc.requests.length).toBeGreaterThan(0);
       const stored = await apiCall('GET', `/api/v1/bmcs/${NEW_BMC}`);
       expect(stored.body).toMatchObject({ address: newBmc.url, username: 'admin', insecure: true });
@@ -518,7 +526,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         await fooled.getByRole('link', { name: 'BMCs', exact: true }).click();
         await fooled.locator(`tr[data-bmc="${NEW_BMC}"]`).getByRole('button', { name: 'Check' }).click();
         await expect
-          .poll(() => fooled.getByRole('alert').first().textContent())
+          .poll(() => fooled.getByRole('alert').first().textContent(), { timeout: timeout(20_000) })
           .toBe(
             `Could not check ${NEW_BMC}. Not allowed: this needs the operator role; the token has viewer`,
           );
