@@ -160,7 +160,7 @@ describe('faults during provisioning', () => {
     if (out.ok) return;
     expect(out.e.code).toBe('REDFISH_ERR_MEDIA_STUCK');
     expect(out.e.message).toContain('old.iso');
-    expect(out.ms).toBeLessThan(FAST_WAITS.media.timeoutMs + 1_000);
+    expect(out.ms).toBeLessThan(FAST_WAITS.media.timeoutMs + 3_000);
   });
 
   it('iDRAC reporting Inserted briefly after eject is waited out', async () => {
@@ -175,7 +175,7 @@ describe('faults during provisioning', () => {
   it('a BMC that stops answering fails with REDFISH_ERR_TIMEOUT, bounded', async () => {
     const out = await run(
       {},
-      (emu) => emu.faults.add({ path: '/redfish/v1/Systems/DPU', delayMs: 3_000, times: 10 }),
+      (emu) => emu.faults.add({ path: '/redfish/v1/Systems/DPU', delayMs: 30_000, times: 10 }),
       {
         timeouts: { connectMs: 500, requestMs: 200 },
         retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, maxRetryAfterMs: 10 },
@@ -184,7 +184,8 @@ describe('faults during provisioning', () => {
     expect(out.ok).toBe(false);
     if (out.ok) return;
     expect(out.e.code).toBe('REDFISH_ERR_TIMEOUT');
-    expect(out.ms).toBeLessThan(2_000);
+    // Two 200 ms attempts, not the BMC's 30 s (room left for a loaded machine).
+    expect(out.ms).toBeLessThan(5_000);
   });
 
   it('a system that never finishes powering on fails with REDFISH_ERR_WAIT_TIMEOUT', async () => {
@@ -194,7 +195,7 @@ describe('faults during provisioning', () => {
     if (out.ok) return;
     expect(out.e.code).toBe('REDFISH_ERR_WAIT_TIMEOUT');
     expect(out.e.message).toMatch(/powered on/);
-    expect(out.ms).toBeLessThan(1_500);
+    expect(out.ms).toBeLessThan(400 + 3_000);
   });
 
   it('no strategy: REDFISH_ERR_NO_STRATEGY lists why each one will not work', async () => {

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkDataDir, lockDataDir } from '../../db/index.js';
 import { childEnv, dpuZtpBin, repoRoot } from '../helpers/serve.js';
 import { haveTool, inCI } from '../helpers/tools.js';
+import { repeatsPgliteRun } from '../helpers/db.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -23,7 +24,7 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-describe('the data-dir lock', () => {
+describe.skipIf(repeatsPgliteRun)('the data-dir lock', () => {
   it('takes over a lock naming a live process that is not dpu-ztp, and one whose PID was reused', async () => {
     const other = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
@@ -88,7 +89,7 @@ function migrateOnTmpfs(sizeKiB: number, fill: 'all' | 'none') {
   });
 }
 
-describe.skipIf(!canUnshareMount())('a full disk', () => {
+describe.skipIf(repeatsPgliteRun || !canUnshareMount())('a full disk', () => {
   it('says the disk is full when the data dir has no room for a new database', () => {
     const r = migrateOnTmpfs(4096, 'none');
     expect(r.status).not.toBe(0);
@@ -116,7 +117,7 @@ function checkOnTmpfs(setup: string) {
   return JSON.parse(r.stdout) as { ok: boolean; detail: string };
 }
 
-describe('/readyz data-dir check', () => {
+describe.skipIf(repeatsPgliteRun)('/readyz data-dir check', () => {
   it('is ready on a writable data dir with room', async () => {
     const h = await checkDataDir(tempDir());
     expect(h.ok, h.detail).toBe(true);

@@ -37,6 +37,7 @@ import {
 import { encodeBootstrapServerList } from '../../sztp-client/discovery/index.js';
 import { operatorApi } from '../helpers/provision-lab.js';
 import { childEnv, repoRoot, runCli, type ServeProcess, seedDataDir, startServe } from '../helpers/serve.js';
+import { repeatsPgliteRun } from '../helpers/db.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sztp-agent-e2e-'));
 const pkiA = join(root, 'pki-a');
@@ -380,7 +381,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describe('sztp-client run against dpu-ztp serve (real mTLS, pki init PKI)', () => {
+describe.skipIf(repeatsPgliteRun)('sztp-client run against dpu-ztp serve (real mTLS, pki init PKI)', () => {
   it('onboards: verified image to the install hook, pre-script, config + hook, post-script, bootstrap-complete with SSH keys', async () => {
     const r = await runAgent('DEV-OK', [...trustA(), '--bootstrap-url', a.device]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
