@@ -102,8 +102,8 @@ const DeviceView = Type.Object(
     idevidIssuer: Type.Union([Type.String(), Type.Null()]),
     idevidFingerprint: Type.Union([Type.String(), Type.Null()], {
       description:
-        'SHA-256 of the IDevID the device presented (colon hex, lowercase; recorded when it was held as ' +
-        'unknown): `GET /revoked-idevids/{fingerprint}` says whether it is revoked',
+        'SHA-256 of the IDevID the device presented (colon hex, lowercase; recorded by the bootstrap ' +
+        'server on its first mTLS request): `GET /revoked-idevids/{fingerprint}` says whether it is revoked',
     }),
     lastProgress: Type.Union([
       Type.Object({

@@ -319,6 +319,11 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         .poll(() => otlp?.spans.some((x) => x.traceId === traceId), { timeout: timeout(30_000) })
         .toBe(true);
       await page.getByRole('cell', { name: 'bootstrap-complete' }).first().waitFor();
+      // A registered device's IDevID is recorded on its first mTLS request, and shown not revoked.
+      await page.getByTestId('idevid-ok').waitFor();
+      expect(await page.getByTestId('idevid').textContent()).toMatch(
+        /^SHA-256 [0-9a-f]{2}(:[0-9a-f]{2}){31}/,
+      );
       await checkPage('05-device-timeline');
 
       await page.goto(`${serve?.api}/#/devices/${FAIL}`);

@@ -796,7 +796,7 @@ export interface components {
             hasPassword: boolean;
             hasOwnershipVoucher: boolean;
             idevidIssuer: string | null;
-            /** @description SHA-256 of the IDevID the device presented (colon hex, lowercase; recorded when it was held as unknown): `GET /revoked-idevids/{fingerprint}` says whether it is revoked */
+            /** @description SHA-256 of the IDevID the device presented (colon hex, lowercase; recorded by the bootstrap server on its first mTLS request): `GET /revoked-idevids/{fingerprint}` says whether it is revoked */
             idevidFingerprint: string | null;
             lastProgress: {
                 type: string;

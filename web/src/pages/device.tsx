@@ -112,7 +112,7 @@ function IdevidPanel({
   if (!fingerprint)
     return (
       <p class="muted" data-testid="idevid">
-        No IDevID recorded for this device (one is recorded when an unknown device is held).
+        No IDevID recorded yet: the device has made no request with its certificate.
       </p>
     );
   const act = async (what: 'revoke' | 'lift') => {
