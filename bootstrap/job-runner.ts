@@ -450,6 +450,8 @@ export class JobRunner {
     let terminal = false;
     // Everything below — steps, Redfish calls, cleanup — is recorded under this replica's drive span.
     return otelContext.with(trace.setSpan(otelContext.active(), span), async () => {
+      // The BMC messages of the step under way, stored with each renewal that finds new ones.
+      let current: { step: string; log: BmcMessageLog; saved: number } | undefined;
       // Keep the lease alive; losing it (taken over, cancelled, finished elsewhere) stops this run at once.
       let renewedAt = Date.now();
       const heartbeat = setInterval(
@@ -457,8 +459,15 @@ export class JobRunner {
           try {
             // A late renewal is harmless: it lands only while we still own the run (a replica that took
             // it over makes it fail, and we stop below).
-            if (await this.store.renew(run.id, this.#owner, this.#leaseMs)) renewedAt = Date.now();
-            else {
+            if (await this.store.renew(run.id, this.#owner, this.#leaseMs)) {
+              renewedAt = Date.now();
+              const c = current;
+              if (c && c.log.revision !== c.saved) {
+                const revision = c.log.revision;
+                await this.store.saveStepMessages(run, this.#owner, c.step, c.log.messages);
+                c.saved = revision;
+              }
+            } else {
               const now = await this.store.run(run.id);
               abort.abort(
                 now?.state === 'cancelled'
@@ -505,8 +514,11 @@ export class JobRunner {
           const stepSeconds = () => (Date.now() - stepStarted) / 1000;
           this.#emitDevice(run);
           const redfishLines: string[] = [];
-          // What the BMC says during this step (successes too), kept on the step's record.
+          // What the BMC says during this step (successes too), kept on the step's record — after
+          // what it said to a replica that held this attempt before, when resumed.
           const bmcLog = new BmcMessageLog();
+          bmcLog.carryOver(entered.bmcMessages);
+          current = { step, log: bmcLog, saved: bmcLog.revision };
           const stepBmc = async () => {
             const b = await bmc();
             return { ...b, client: b.client.withMessageLog(bmcLog) };

@@ -437,7 +437,7 @@ export class JobStore {
     step: string,
     owner: string,
     deadline?: Date,
-  ): Promise<{ ok: boolean; resumed: boolean; run: JobDevice }> {
+  ): Promise<{ ok: boolean; resumed: boolean; run: JobDevice; bmcMessages?: unknown[] }> {
     const now = this.#now();
     const resumed = run.step === step && run.step_started_at !== null;
     // One statement: the run's move and the attempt's record land together (or,
@@ -479,13 +479,39 @@ export class JobStore {
               result: 'running',
               detail: sql<string>`coalesce(job_steps.detail || '; ', '') || ${`resumed by ${owner} at ${now.toISOString()}`}`,
             }),
-          ),
+          )
+          // Resumed: what the BMC said to the replica that held the attempt before (flushed while it ran).
+          .returning('bmc_messages'),
       )
       .selectFrom('u')
-      .selectAll()
+      .selectAll('u')
+      .select((eb) => eb.selectFrom('s').select('s.bmc_messages').as('step_bmc_messages'))
       .executeTakeFirst();
     if (!updated) return { ok: false, resumed, run };
-    return { ok: true, resumed, run: updated };
+    const { step_bmc_messages: earlier, ...next } = updated;
+    return { ok: true, resumed, run: next, ...(resumed && earlier ? { bmcMessages: earlier } : {}) };
+  }
+
+  /**
+   * Stores what the BMC has said so far in the run's current attempt of `step` while it is still
+   * running (only `owner`'s record), so a replica that dies mid-step does not take it along: the one
+   * that resumes the attempt carries it over ({@link enterStep}'s `bmcMessages`).
+   */
+  async saveStepMessages(
+    run: JobDevice,
+    owner: string,
+    step: string,
+    bmcMessages: readonly unknown[],
+  ): Promise<void> {
+    await this.#db
+      .updateTable('job_steps')
+      .set({ bmc_messages: JSON.stringify(bmcMessages) })
+      .where('run_id', '=', run.id)
+      .where('step', '=', step)
+      .where('attempt', '=', run.attempt)
+      .where('owner', '=', owner)
+      .where('result', '=', 'running')
+      .execute();
   }
 
   /**

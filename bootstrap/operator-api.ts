@@ -67,6 +67,12 @@ export interface OperatorApiOptions {
   bodyLimit?: number;
   /** Requests per minute per client before 429 (default 1200). */
   rateLimitPerMinute?: number;
+  /**
+   * Mean event-loop delay (ms, over each second) past which requests are answered 503
+   * `API_ERR_UNAVAILABLE` instead of queueing behind a stalled loop (default 2000; 0: no guard).
+   * An API built inside a test process turns it off: there the loop also runs the test's own work.
+   */
+  maxEventLoopDelayMs?: number;
   /** Where the owner certificate lives (`GET/PUT /api/v1/owner`). */
   owner?: OwnerStore;
   /** The event log (default: one on `db`). */
@@ -214,7 +220,7 @@ export async function buildOperatorApi(opts: OperatorApiOptions): Promise<Fastif
     contentSecurityPolicy: false,
   });
   await app.register(underPressure, {
-    maxEventLoopDelay: 2000,
+    maxEventLoopDelay: opts.maxEventLoopDelayMs ?? 2000,
     exposeStatusRoute: false,
     pressureHandler: (_req, reply) => {
       reply

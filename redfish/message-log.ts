@@ -35,6 +35,8 @@ export const MESSAGE_LOG_DEFAULTS: Required<MessageLogOptions> = Object.freeze({
 /** Secrets shorter than this are not searched for (redacting them would garble every message). */
 const MIN_SECRET = 3;
 const REDACTED = '[redacted]';
+/** The source of messages taken over from an earlier record (see `carryOver`). */
+const CARRIED = '\u0000carried';
 
 /** Request-body keys whose string values are never echoed into a log (`Password` of InsertMedia, SimpleUpdate). */
 const SECRET_KEY = /pass(word)?|secret|token|credential/i;
@@ -45,11 +47,43 @@ export class BmcMessageLog {
   readonly #maxChars: number;
   readonly #entries: { key: string; message: LoggedBmcMessage }[] = [];
   readonly #seen = new Set<string>();
+  /** Carried-over messages by their words, not yet heard again in this process. */
+  readonly #carried = new Map<string, number>();
   readonly #secrets = new Set<string>();
+  #revision = 0;
 
   constructor(opts: MessageLogOptions = {}) {
     this.#limit = opts.limit ?? MESSAGE_LOG_DEFAULTS.limit;
     this.#maxChars = opts.maxChars ?? MESSAGE_LOG_DEFAULTS.maxChars;
+  }
+
+  /** Grows with every message kept: a writer stores {@link messages} again only when it moved. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /**
+   * Takes over messages kept earlier (another replica's record of the same step attempt, read back
+   * from the database) as the oldest ones. Only the four fields of well-formed entries are taken;
+   * they were scrubbed when stored and are bounded again here. A message heard again afterwards
+   * with the same words (the resuming replica polls the task the first one started) takes the
+   * place of its carried copy instead of being kept twice.
+   */
+  carryOver(earlier: unknown): void {
+    if (!Array.isArray(earlier)) return;
+    // Each under its own source: two equal messages stored apart (two requests) stay two.
+    for (const [i, e] of earlier.slice(-4 * this.#limit).entries()) {
+      if (!e || typeof e !== 'object') continue;
+      const r = e as Record<string, unknown>;
+      if (typeof r.MessageId !== 'string') continue;
+      const text = (k: string) => (typeof r[k] === 'string' ? { [k]: r[k] as string } : {});
+      this.#add(`${CARRIED} ${i}`, {
+        MessageId: r.MessageId,
+        ...text('Message'),
+        ...text('Severity'),
+        ...text('Resolution'),
+      });
+    }
   }
 
   /** A value never to appear in a kept message (replaced by `[redacted]`). */
@@ -117,8 +151,18 @@ export class BmcMessageLog {
       ...(m.Severity !== undefined ? { Severity: raw(m.Severity) } : {}),
       ...(m.Resolution !== undefined ? { Resolution: raw(m.Resolution) } : {}),
     };
+    // As a stored record reads (scrubbed, cut), so a carried copy and the same message heard again match.
+    const words = `${this.#clean(message.MessageId, 200)}\n${this.#clean(message.Message ?? '', this.#maxChars)}\n${this.#clean(message.Severity ?? '', 40)}`;
     const key = `${source}\n${message.MessageId}\n${message.Message ?? ''}\n${message.Severity ?? ''}`;
     if (this.#seen.has(key)) return;
+    const carried = this.#carried.get(words) ?? 0;
+    if (source.startsWith(CARRIED)) this.#carried.set(words, carried + 1);
+    else if (carried > 0) {
+      // Heard again after a takeover: the carried copy stands for it (and for its repeats here).
+      this.#carried.set(words, carried - 1);
+      this.#seen.add(key);
+      return;
+    }
     // A long wait with ever-new progress messages: forget what fell out rather than grow without end.
     if (this.#seen.size >= 50 * this.#limit) {
       this.#seen.clear();
@@ -126,6 +170,7 @@ export class BmcMessageLog {
     }
     this.#seen.add(key);
     this.#entries.push({ key, message });
+    this.#revision++;
     while (this.#entries.length > this.#limit) this.#entries.shift();
   }
 

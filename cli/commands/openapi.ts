@@ -66,6 +66,8 @@ export async function buildOpenApiDocument(
       db,
       events,
       readiness: async () => [],
+      // One request to render the document: a loaded machine must not turn it into a 503.
+      maxEventLoopDelayMs: 0,
       version: readPackageVersion(),
       metrics: async () => '',
       ...(opts.onRoute ? { onRoute: opts.onRoute } : {}),

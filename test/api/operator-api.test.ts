@@ -668,3 +668,30 @@ describe('OpenAPI and docs', () => {
     }
   });
 });
+
+describe(`event-loop guard (${backend})`, () => {
+  it('answers 503 API_ERR_UNAVAILABLE while the loop is stalled past the bound, and serves again after', async () => {
+    const own = await testApi({ maxEventLoopDelayMs: 100 });
+    try {
+      const ok = await own.req({ method: 'GET', url: '/api/v1/devices', as: 'viewer' });
+      expect(ok.statusCode).toBe(200);
+      // Stall the loop for 1.5 s (longer than the guard's 1 s sample), then let its sample land.
+      const until = Date.now() + 1_500;
+      while (Date.now() < until);
+      await new Promise((r) => setTimeout(r, 20));
+      const stalled = await own.req({ method: 'GET', url: '/api/v1/devices', as: 'viewer' });
+      expect(stalled.statusCode).toBe(503);
+      expect(stalled.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(stalled.json()).toMatchObject({ code: 'API_ERR_UNAVAILABLE', status: 503 });
+      // A quiet second later the next sample clears it.
+      let status = 0;
+      for (let i = 0; i < 40 && status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = (await own.req({ method: 'GET', url: '/api/v1/devices', as: 'viewer' })).statusCode;
+      }
+      expect(status).toBe(200);
+    } finally {
+      await own.close();
+    }
+  });
+});

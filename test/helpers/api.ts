@@ -29,6 +29,8 @@ export async function testApi(
     logger: pino({ level: 'silent' }),
     db: t.db,
     readiness: async () => [{ name: 'database', ok: true }],
+    // The loop here also runs the test's own work (PGlite, big fixtures): no load guard.
+    maxEventLoopDelayMs: 0,
     ...extra,
     ...(routes ? { routes: [...(extra.routes ?? []), ...(await routes(t))] } : {}),
   });

@@ -61,6 +61,7 @@ export async function startImageHarness(
     db: t.db,
     readiness: async () => [{ name: 'database', ok: true }],
     rateLimitPerMinute: 100_000,
+    maxEventLoopDelayMs: 0,
     routes: [
       imageRoutes({
         store,

@@ -372,6 +372,22 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
       );
     for (let i = 0; i < 400 && !(await hasCheckpoint()); i++) await new Promise((r) => setTimeout(r, 25));
     expect(await hasCheckpoint()).toBe(true);
+    // While the step runs, its BMC messages so far are stored with the lease renewals, so a replica
+    // killed here would not take them along.
+    const stored = async () =>
+      (
+        await rig.db.db
+          .selectFrom('job_steps')
+          .select(['bmc_messages', 'result'])
+          .where('step', '=', 'prepare')
+          .execute()
+      )[0];
+    for (let i = 0; i < 200 && !(await stored())?.bmc_messages; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    const flushed = await stored();
+    expect(flushed?.result).toBe('running');
+    const flushedIds = (flushed?.bmc_messages as { MessageId: string }[] | null)?.map((m) => m.MessageId);
+    expect(flushedIds).toContain('TaskEvent.1.0.TaskStarted');
     await first.stop();
     const second = await rig.runner();
     const v = await settle(second, job.id);
@@ -381,6 +397,12 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
     expect(bf.boots).toHaveLength(1);
     const prepare = v.devices[0]?.steps?.filter((s) => s.step === 'prepare');
     expect(prepare?.at(-1)?.detail, JSON.stringify(prepare)).toMatch(/already accepted/);
+    // The step's record tells the whole attempt once: what the BMC said to the first replica, then
+    // the task's later messages as the second heard them (the task's start not kept twice).
+    const said = prepare?.at(-1)?.bmcMessages?.map((m) => m.MessageId) ?? [];
+    expect(said.slice(0, flushedIds?.length)).toEqual(flushedIds);
+    expect(said.filter((id) => id === 'TaskEvent.1.0.TaskStarted')).toHaveLength(1);
+    expect(said.at(-1)).toBe('TaskEvent.1.0.TaskCompletedOK');
   });
 
   it('a device without a BMC, or a missing installer image, needs attention (not a retry)', async () => {

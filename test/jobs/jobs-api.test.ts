@@ -23,6 +23,7 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
     db: rig.db.db,
     readiness: async () => [],
+    maxEventLoopDelayMs: 0,
     routes: [jobRoutes({ runner })],
   });
   await app.ready();

@@ -175,4 +175,43 @@ describe('BMC message log', () => {
     });
     expect(log.messages.at(-1)).toEqual({ MessageId: 'Y.1' });
   });
+
+  it('carries over what an earlier replica stored as the oldest messages, bounded, and counts revisions', () => {
+    const log = new BmcMessageLog({ limit: 3, maxChars: 20 });
+    expect(log.revision).toBe(0);
+    log.carryOver([
+      { MessageId: 'Old.0' },
+      'not a message',
+      { MessageId: 'Old.1', Message: 'same words', Severity: 'OK', MessageArgs: ['dropped'] },
+      { MessageId: 'Old.1', Message: 'same words', Severity: 'OK' },
+      { Message: 'no id' },
+      { MessageId: 'Old.2', Message: 'x'.repeat(100) },
+    ]);
+    // Two equal earlier entries (two requests) stay two; the bound keeps the newest three.
+    expect(ids(log)).toEqual(['Old.1', 'Old.1', 'Old.2']);
+    expect(log.messages[0]).toEqual({ MessageId: 'Old.1', Message: 'same words', Severity: 'OK' });
+    expect(log.messages[2]?.Message).toHaveLength(20);
+    const before = log.revision;
+    expect(before).toBeGreaterThan(0);
+    log.record('POST /a', 200, { '@Message.ExtendedInfo': [{ MessageId: 'New.1' }] });
+    expect(ids(log)).toEqual(['Old.1', 'Old.2', 'New.1']);
+    expect(log.revision).toBe(before + 1);
+    // Nothing new kept, no new revision (a poll of the same answer).
+    log.record('POST /a', 200, { '@Message.ExtendedInfo': [{ MessageId: 'New.1' }] });
+    expect(log.revision).toBe(before + 1);
+    // Heard again after the takeover (the task the first replica started, polled by this one):
+    // the carried copy stands for it, once per copy.
+    log.record('GET /TaskService/Tasks/1', 200, {
+      '@Message.ExtendedInfo': [{ MessageId: 'Old.2', Message: 'x'.repeat(100) }],
+    });
+    expect(ids(log)).toEqual(['Old.1', 'Old.2', 'New.1']);
+    log.record('GET /TaskService/Tasks/2', 200, {
+      '@Message.ExtendedInfo': [{ MessageId: 'Old.2', Message: 'x'.repeat(100) }],
+    });
+    expect(ids(log)).toEqual(['Old.2', 'New.1', 'Old.2']);
+    const after = log.revision;
+    log.carryOver(null);
+    log.carryOver({ MessageId: 'not an array' });
+    expect(log.revision).toBe(after);
+  });
 });
