@@ -37,6 +37,7 @@ import { Attr } from '../otel/index.js';
 import type { BmcStore, BmcTarget } from './bmc-store.js';
 import { JobError } from './job-errors.js';
 import type { JobStore } from './job-store.js';
+import { deviceRevocation } from './revoked-idevids.js';
 
 /** What a step hands back: a detail line for its record, and what later steps need to know. */
 export interface StepResult {
@@ -194,9 +195,28 @@ function checkpointOf(ctx: StepContext): PhaseCheckpoint {
 
 // --- provision ----------------------------------------------------------------------------------------
 
-/** preflight: the BMC answers with these credentials, a strategy fits, the installer image is in the store. */
+/**
+ * Stops the run when the IDevID its device last presented is revoked: the bootstrap server refuses
+ * that device (`SZTP_ERR_REVOKED_IDEVID`), so a wait for it could only time out. A person must act.
+ */
+async function failIfRevoked(ctx: StepContext): Promise<void> {
+  const r = await deviceRevocation(ctx.store.db, ctx.run.serial);
+  if (r)
+    throw new JobError(
+      'JOB_ERR_IDEVID_REVOKED',
+      `the IDevID of ${ctx.run.serial} (${r.fingerprint}) was revoked at ${r.revokedAt.toISOString()} by ${r.revokedBy}${r.reason ? `: ${r.reason}` : ''}`,
+      { attention: true },
+    );
+}
+
+/**
+ * preflight: (provision) the device's known IDevID is not revoked — checked first, before the BMC is
+ * asked anything; the BMC answers with these credentials, a strategy fits, the installer image is in
+ * the store. Power and decommission jobs go ahead for a revoked device (they need no sZTP).
+ */
 async function preflight(ctx: StepContext): Promise<StepResult> {
   const kind = ctx.params.kind;
+  if (kind === 'provision') await failIfRevoked(ctx);
   const { target } = await ctx.bmc();
   const probe = await ctx.probe();
   if (kind !== 'provision')
@@ -328,11 +348,15 @@ function failIfError(events: Awaited<ReturnType<typeof eventsSinceReset>>): void
     );
 }
 
-/** await-device: the device's first sZTP contact after the reset (proof the installer booted). */
+/**
+ * await-device: the device's first sZTP contact after the reset (proof the installer booted). A
+ * revocation of its IDevID stops the wait (the runner wakes waits on every revocation change).
+ */
 async function awaitDevice(ctx: StepContext, lastContact: () => Date | undefined): Promise<StepResult> {
   const deadline = ctx.run.step_deadline ?? new Date(Date.now() + ctx.timeouts.awaitDeviceMs);
   const since = ctx.run.reset_at ?? ctx.run.step_started_at ?? new Date(0);
   const seen = await ctx.waitFor(deadline, async () => {
+    await failIfRevoked(ctx);
     const c = lastContact();
     if (c && c >= since) return `get-bootstrapping-data at ${c.toISOString()}`;
     const events = await eventsSinceReset(ctx);
@@ -348,10 +372,11 @@ async function awaitDevice(ctx: StepContext, lastContact: () => Date | undefined
   return { detail: `first contact: ${seen}` };
 }
 
-/** await-complete: `bootstrap-complete`, or the device's own `*-error` report. */
+/** await-complete: `bootstrap-complete`, or the device's own `*-error` report, or its IDevID revoked. */
 async function awaitComplete(ctx: StepContext): Promise<StepResult> {
   const deadline = ctx.run.step_deadline ?? new Date(Date.now() + ctx.timeouts.awaitCompleteMs);
   const seen = await ctx.waitFor(deadline, async () => {
+    await failIfRevoked(ctx);
     const events = await eventsSinceReset(ctx);
     failIfError(events);
     const done = events.find((e) => e.kind === 'progress' && e.progress_type === 'bootstrap-complete');

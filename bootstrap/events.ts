@@ -56,8 +56,20 @@ export const JOB_EVENT_TYPES = [
   'job.device.step',
 ] as const;
 
+/**
+ * Revoked-IDevID event types, appended by `RevokedIdevids` in the transaction that changes
+ * `revoked_idevids`. `serial` is the device that last presented the IDevID (one event per such
+ * device; null when none is known).
+ */
+export const IDEVID_EVENT_TYPES = [
+  /** An IDevID was revoked, or revoked again: `{fingerprint, reason, revokedBy, created}` (`created` false when it already was: the reason replaced) */
+  'idevid.revoked',
+  /** A revocation was lifted: `{fingerprint}` */
+  'idevid.unrevoked',
+] as const;
+
 /** Every event type the service writes. */
-export const EVENT_TYPES = [...DEVICE_EVENT_TYPES, ...JOB_EVENT_TYPES] as const;
+export const EVENT_TYPES = [...DEVICE_EVENT_TYPES, ...JOB_EVENT_TYPES, ...IDEVID_EVENT_TYPES] as const;
 /** An event type. */
 export type EventType = (typeof EVENT_TYPES)[number];
 

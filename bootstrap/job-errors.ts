@@ -17,6 +17,8 @@ export const JOB_ERRORS = {
     'await-complete: the device did not report bootstrap-complete within its timeout.',
   JOB_ERR_DEVICE_REPORTED_ERROR:
     "The device reported a *-error progress type; the message is the device's own.",
+  JOB_ERR_IDEVID_REVOKED:
+    "The device's known IDevID (the certificate it last presented) is revoked: preflight refuses to provision it, and a wait stops as soon as it is revoked. Lift the revocation or replace the device.",
   JOB_ERR_CANCELLED: 'The job was cancelled.',
   JOB_ERR_INTERNAL: 'An unexpected error; the log has the details.',
 } as const;

@@ -4,7 +4,8 @@
  * at a time), drives it step by step from where its row says it is, keeps the
  * lease alive while it works, and lets it go when done. Device waits are woken
  * by sZTP events — in process, and from other replicas over the notifier
- * (PostgreSQL LISTEN/NOTIFY) — and re-read the database at a slow pace, so a
+ * (PostgreSQL LISTEN/NOTIFY), and by every revocation of an IDevID (a device
+ * revoked mid-wait stops at once) — and re-read the database at a slow pace, so a
  * missed notification costs latency, never correctness. A sweeper re-queues
  * runs whose replica died (lease expired).
  */
@@ -50,6 +51,7 @@ import {
 import { DEVICE_RUN_QUEUE, type PgBoss } from './job-queue.js';
 import { type JobView, JobStore, type NewJob, stepsOf } from './job-store.js';
 import type { JobTraceIndex } from './job-trace-index.js';
+import { REVOKED_IDEVIDS_CHANNEL } from './revoked-idevids.js';
 
 /** A job was created or its state changed. */
 export interface JobChange {
@@ -207,7 +209,7 @@ export class JobRunner {
       await this.#o.notifier.listen(DEVICES_CHANNEL, (payload) => {
         if (!payload) {
           // Reconnected: wake every wait to re-read.
-          for (const set of this.#waiters.values()) for (const w of set) w();
+          this.#wakeAll();
           return;
         }
         try {
@@ -218,6 +220,9 @@ export class JobRunner {
         }
       }),
     );
+    // A revocation changed (on any replica, announced after its commit): a wait for a device whose
+    // IDevID it names must stop now, not at its deadline. Revocations are rare, so every wait re-checks.
+    this.#unsub.push(await this.#o.notifier.listen(REVOKED_IDEVIDS_CHANNEL, () => this.#wakeAll()));
     this.#unsub.push(
       await this.#o.notifier.listen(JOBS_CHANNEL, (payload) => {
         try {
@@ -392,6 +397,10 @@ export class JobRunner {
   #abortJob(jobId: string): void {
     for (const a of this.#active.values())
       if (a.run.job_id === jobId) a.abort.abort(new JobError('JOB_ERR_CANCELLED', 'the job was cancelled'));
+  }
+
+  #wakeAll(): void {
+    for (const set of [...this.#waiters.values()]) for (const w of [...set]) w();
   }
 
   #onDevice(serial: string, kind: string, at: string): void {

@@ -6,10 +6,15 @@
  * replica made the change; in process on PGlite), and every `recheckMs` in case
  * a notification was lost. A change made here is in this process's set before
  * the call returns, so the operator's next request already sees it.
+ *
+ * Every change appends its event (`idevid.revoked`, `idevid.unrevoked`) in the
+ * transaction that changes the row, so no change is stored without its event;
+ * the event names the device that last presented the IDevID, when one did.
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database, Notifier, RevokedIdevidRow } from '../db/index.js';
 import { audit } from './audit.js';
+import { EventLog } from './events.js';
 
 /** The NOTIFY channel a revocation change is announced on (payload empty: reload). */
 export const REVOKED_IDEVIDS_CHANNEL = 'dpu_ztp_revoked_idevids';
@@ -33,6 +38,51 @@ export interface RevokedIdevid {
 
 function view(r: RevokedIdevidRow): RevokedIdevid {
   return { fingerprint: r.fingerprint, reason: r.reason, revokedAt: r.revoked_at, revokedBy: r.revoked_by };
+}
+
+/**
+ * The revocation of the IDevID device `serial` last presented (`devices.idevid_fingerprint`, recorded
+ * by the bootstrap server), if that fingerprint is revoked. Undefined too for an unknown device or one
+ * whose IDevID was never seen.
+ */
+export async function deviceRevocation(
+  db: Kysely<Database>,
+  serial: string,
+): Promise<RevokedIdevid | undefined> {
+  const r = await db
+    .selectFrom('devices as d')
+    .innerJoin('revoked_idevids as r', 'r.fingerprint', 'd.idevid_fingerprint')
+    .selectAll('r')
+    .where('d.serial', '=', serial)
+    .executeTakeFirst();
+  return r && view(r);
+}
+
+/**
+ * Appends one event per fingerprint in `tx`: with the serial of each device known by that IDevID
+ * (one event each; normally there is one), else one without a serial.
+ */
+async function appendIdevidEvents(
+  tx: Kysely<Database>,
+  type: 'idevid.revoked' | 'idevid.unrevoked',
+  items: ReadonlyArray<{ fingerprint: string; data: Record<string, unknown> }>,
+): Promise<void> {
+  if (items.length === 0) return;
+  const devices = await tx
+    .selectFrom('devices')
+    .select(['serial', 'idevid_fingerprint'])
+    .where(
+      'idevid_fingerprint',
+      'in',
+      items.map((i) => i.fingerprint),
+    )
+    .orderBy('serial')
+    .execute();
+  const log = new EventLog(tx);
+  for (const { fingerprint, data } of items) {
+    const serials = devices.filter((d) => d.idevid_fingerprint === fingerprint).map((d) => d.serial);
+    for (const serial of serials.length ? serials : [null]) await log.append({ type, serial, data }, tx);
+  }
 }
 
 /** Options of {@link RevokedIdevids}. */
@@ -139,25 +189,39 @@ export class RevokedIdevids {
     reason?: string | null,
   ): Promise<{ entry: RevokedIdevid; created: boolean }> {
     if (!isFingerprint(fingerprint)) throw new Error(`not a SHA-256 fingerprint: ${fingerprint}`);
-    // xmax = 0 only on a row this statement inserted (PostgreSQL's upsert idiom).
-    const row = await this.#o.db
-      .insertInto('revoked_idevids')
-      .values({ fingerprint, reason: reason ?? null, revoked_by: by })
-      .onConflict((oc) => oc.column('fingerprint').doUpdateSet({ reason: reason ?? null }))
-      .returningAll()
-      .returning(sql<boolean>`xmax = 0`.as('inserted'))
-      .executeTakeFirstOrThrow();
+    const row = await this.#o.db.transaction().execute(async (tx) => {
+      // xmax = 0 only on a row this statement inserted (PostgreSQL's upsert idiom).
+      const r = await tx
+        .insertInto('revoked_idevids')
+        .values({ fingerprint, reason: reason ?? null, revoked_by: by })
+        .onConflict((oc) => oc.column('fingerprint').doUpdateSet({ reason: reason ?? null }))
+        .returningAll()
+        .returning(sql<boolean>`xmax = 0`.as('inserted'))
+        .executeTakeFirstOrThrow();
+      await appendIdevidEvents(tx, 'idevid.revoked', [
+        {
+          fingerprint,
+          data: { fingerprint, reason: r.reason, revokedBy: r.revoked_by, created: r.inserted },
+        },
+      ]);
+      return r;
+    });
     await this.#changed((s) => s.add(fingerprint));
     return { entry: view(row), created: row.inserted };
   }
 
   /** Lifts the revocation of `fingerprint`; false when it was not revoked. */
   async unrevoke(fingerprint: string): Promise<boolean> {
-    const r = await this.#o.db
-      .deleteFrom('revoked_idevids')
-      .where('fingerprint', '=', fingerprint)
-      .executeTakeFirst();
-    if (Number(r.numDeletedRows) === 0) return false;
+    const deleted = await this.#o.db.transaction().execute(async (tx) => {
+      const r = await tx
+        .deleteFrom('revoked_idevids')
+        .where('fingerprint', '=', fingerprint)
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) return false;
+      await appendIdevidEvents(tx, 'idevid.unrevoked', [{ fingerprint, data: { fingerprint } }]);
+      return true;
+    });
+    if (!deleted) return false;
     await this.#changed((s) => s.delete(fingerprint));
     return true;
   }
@@ -190,7 +254,8 @@ export class RevokedIdevids {
   /**
    * Imports fingerprints listed elsewhere (`revoked-idevids.txt`): each one not yet in the
    * table is inserted with `by` as its author and written to the audit log under that actor;
-   * one already there is left alone, so importing the same list again changes nothing.
+   * one already there is left alone, so importing the same list again changes nothing (and appends
+   * no event).
    * Returns the fingerprints inserted.
    */
   async importList(fingerprints: Iterable<string>, by: string, reason: string): Promise<string[]> {
@@ -205,6 +270,14 @@ export class RevokedIdevids {
         .returning('fingerprint')
         .execute();
       for (const r of rows) await audit(tx, by, 'idevid.revoke', r.fingerprint, { reason });
+      await appendIdevidEvents(
+        tx,
+        'idevid.revoked',
+        rows.map((r) => ({
+          fingerprint: r.fingerprint,
+          data: { fingerprint: r.fingerprint, reason, revokedBy: by, created: true },
+        })),
+      );
       return rows.map((r) => r.fingerprint);
     });
     if (inserted.length)

@@ -226,6 +226,19 @@ export class BootstrapService {
         `device ${id.serial} is held until an operator approves it`,
       );
     }
+    const cert = id.certificate;
+    if (cert && device.idevid_fingerprint !== cert.fingerprintSha256) {
+      // The IDevID a registered device presents, recorded once (again only when it changes): provisioning
+      // jobs and the dashboard check it against the revoked identities. Not `updated_at`, which marks
+      // operator changes (the row cache revalidates on it); the cached row is patched in place instead.
+      await this.#o.db
+        .updateTable('devices')
+        .set({ idevid_fingerprint: cert.fingerprintSha256, idevid_issuer: cert.issuer })
+        .where('serial', '=', id.serial)
+        .execute();
+      device.idevid_fingerprint = cert.fingerprintSha256;
+      device.idevid_issuer = cert.issuer;
+    }
     return device;
   }
 

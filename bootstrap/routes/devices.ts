@@ -100,6 +100,11 @@ const DeviceView = Type.Object(
     hasPassword: Type.Boolean(),
     hasOwnershipVoucher: Type.Boolean(),
     idevidIssuer: Type.Union([Type.String(), Type.Null()]),
+    idevidFingerprint: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'SHA-256 of the IDevID the device presented (colon hex, lowercase; recorded by the bootstrap ' +
+        'server on its first mTLS request): `GET /revoked-idevids/{fingerprint}` says whether it is revoked',
+    }),
     lastProgress: Type.Union([
       Type.Object({
         type: Type.String(),
@@ -157,6 +162,7 @@ export function deviceView(d: Device) {
     hasPassword: d.password_hash !== null,
     hasOwnershipVoucher: d.ownership_voucher !== null,
     idevidIssuer: d.idevid_issuer,
+    idevidFingerprint: d.idevid_fingerprint,
     lastProgress: d.last_progress_type
       ? {
           type: d.last_progress_type,

@@ -17,6 +17,7 @@ import { Type } from 'typebox';
 import { ApiError } from '../errors.js';
 import {
   EVENT_PATTERN,
+  EVENT_TYPES,
   type EventFilter,
   type EventHub,
   type EventLog,
@@ -88,7 +89,8 @@ export function eventRoutes(o: EventRoutesOptions): ApiRoutes {
             'Each event: `id:` (resume with Last-Event-ID or ?after=), `event:` (its type), `data:` (JSON). ' +
             'Without Last-Event-ID or ?after= the stream starts at the live end; ?after=0 replays the log. ' +
             `A comment line every ${heartbeatMs / 1000} s keeps idle connections open. A client that ` +
-            'does not keep up is disconnected and should reconnect with Last-Event-ID.',
+            'does not keep up is disconnected and should reconnect with Last-Event-ID. ' +
+            `Types: ${EVENT_TYPES.map((t) => `\`${t}\``).join(', ')}.`,
           querystring: Type.Object(
             {
               after: Type.Optional(Id),

@@ -4,18 +4,30 @@
  * hashed to the fingerprint the device authenticator computes, cursor pages,
  * every change audited), the per-process set the device listener asks (changed
  * before the answer leaves; another instance told by NOTIFY), and the import of
- * `revoked-idevids.txt` (idempotent, audited under the file's name).
+ * `revoked-idevids.txt` (idempotent, audited under the file's name); every change
+ * an `idevid.*` event on the SSE stream, naming the device that presented the
+ * IDevID, stored in the transaction of the change.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RevokedIdevids, revokedIdevidRoutes } from '../../bootstrap/index.js';
+import {
+  databaseWakeSource,
+  EventHub,
+  EventLog,
+  type EventView,
+  eventRoutes,
+  RevokedIdevids,
+  revokedIdevidRoutes,
+} from '../../bootstrap/index.js';
 import { readRevokedFile } from '../../cli/commands/serve-pki.js';
 import { createNotifier, LocalNotifier, type Notifier, openDatabase } from '../../db/index.js';
 import { createLabPki, decodeArtifact, parseCertificate } from '../../pki/index.js';
 import { type TestApi, testApi } from '../helpers/api.js';
 import { backend } from '../helpers/db.js';
+import { openSse } from '../helpers/sse.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dpu-ztp-revoked-'));
 let api: TestApi;
@@ -24,6 +36,8 @@ let notifier: Notifier;
 let idevidPem: string;
 let idevidFp: string;
 let keyPem: string;
+let hub: EventHub;
+let base: string;
 
 /** A fingerprint made from a number: distinct, well-formed, sortable. */
 const fp = (n: number) =>
@@ -41,11 +55,19 @@ beforeAll(async () => {
   api = await testApi({}, (t) => {
     notifier = createNotifier(t);
     live = new RevokedIdevids({ db: t.db, notifier, recheckMs: 3_600_000 });
-    return [revokedIdevidRoutes({ revoked: live })];
+    const log = new EventLog(t.db);
+    // The hub's fallback poll is an hour: events reach the stream by notification.
+    hub = new EventHub(log, { wake: databaseWakeSource(t), pollMs: 3_600_000, gapWaitMs: 300 });
+    return [revokedIdevidRoutes({ revoked: live }), eventRoutes({ log, hub })];
   });
   await live.start();
+  await hub.start();
+  await api.app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = api.app.server.address();
+  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/api/v1`;
 }, 60_000);
 afterAll(async () => {
+  await hub?.stop();
   live?.stop();
   await notifier?.close();
   await api?.close();
@@ -322,5 +344,119 @@ describe(`revoked-idevids.txt import (${backend})`, () => {
       { actor: by, target: fp(52) },
     ]);
     await expect(live.importList(['nope'], by, 'x')).rejects.toThrow(/not a SHA-256 fingerprint/);
+  });
+});
+
+describe(`revoked IDevIDs: events (${backend})`, () => {
+  const parse = (f: { data: string }) => JSON.parse(f.data) as EventView;
+  const sse = (q: string) => openSse(`${base}/events?${q}`, { authorization: `Bearer ${api.tokens.viewer}` });
+
+  it('streams each revoke (API, PEM, file) and lift as idevid.* with the serial of the device that presented it', async () => {
+    // Devices as the bootstrap server records them: the fingerprint of the IDevID they presented.
+    await api.t.db
+      .insertInto('devices')
+      .values([
+        { serial: 'REV-EV-1', idevid_fingerprint: fp(60), updated_at: new Date() },
+        { serial: 'REV-1', idevid_fingerprint: idevidFp, updated_at: new Date() },
+      ])
+      .execute();
+    const before = await new EventLog(api.t.db).lastId();
+    const all = await sse('type=idevid.*');
+    const one = await sse('serial=REV-EV-1');
+    const lifts = await sse('type=idevid.unrevoked');
+    try {
+      const put = (f: string, reason: string) =>
+        api.req({ method: 'PUT', url: url(f), payload: { reason }, as: 'admin' });
+      expect((await put(fp(60), 'RMA')).statusCode).toBe(201);
+      expect((await put(fp(60), 'stolen')).statusCode).toBe(200);
+      const pem = await api.req({
+        method: 'POST',
+        url: '/api/v1/revoked-idevids',
+        payload: { certificate: idevidPem, reason: 'key leaked again' },
+        as: 'admin',
+      });
+      expect(pem.statusCode, pem.body).toBe(200); // revoked by an earlier test: created false
+      expect((await put(fp(61), 'no device known')).statusCode).toBe(201);
+      expect(await live.importList([fp(62), fp(60)], 'file:/pki/revoked-idevids.txt', 'listed')).toEqual([
+        fp(62),
+      ]);
+      expect((await api.req({ method: 'DELETE', url: url(fp(60)), as: 'admin' })).statusCode).toBe(204);
+      // A lift of what is not revoked changes nothing and appends nothing.
+      expect((await api.req({ method: 'DELETE', url: url(fp(63)), as: 'admin' })).statusCode).toBe(404);
+
+      const seen = (await all.take(6)).map(parse);
+      expect(seen.map((e) => [e.type, e.serial, e.data])).toEqual([
+        [
+          'idevid.revoked',
+          'REV-EV-1',
+          { fingerprint: fp(60), reason: 'RMA', revokedBy: 'test-admin', created: true },
+        ],
+        [
+          'idevid.revoked',
+          'REV-EV-1',
+          { fingerprint: fp(60), reason: 'stolen', revokedBy: 'test-admin', created: false },
+        ],
+        [
+          'idevid.revoked',
+          'REV-1',
+          { fingerprint: idevidFp, reason: 'key leaked again', revokedBy: 'test-admin', created: false },
+        ],
+        [
+          'idevid.revoked',
+          null,
+          { fingerprint: fp(61), reason: 'no device known', revokedBy: 'test-admin', created: true },
+        ],
+        [
+          'idevid.revoked',
+          null,
+          {
+            fingerprint: fp(62),
+            reason: 'listed',
+            revokedBy: 'file:/pki/revoked-idevids.txt',
+            created: true,
+          },
+        ],
+        ['idevid.unrevoked', 'REV-EV-1', { fingerprint: fp(60) }],
+      ]);
+      expect((await one.take(3)).map((f) => f.event)).toEqual([
+        'idevid.revoked',
+        'idevid.revoked',
+        'idevid.unrevoked',
+      ]);
+      expect((await lifts.take(1)).map((f) => parse(f).data)).toEqual([{ fingerprint: fp(60) }]);
+      // Nothing more: the 404 lift appended nothing.
+      const stored = await new EventLog(api.t.db).read({ after: before, types: ['idevid.*'], limit: 100 });
+      expect(stored.map((e) => e.id)).toEqual(seen.map((e) => e.id));
+    } finally {
+      all.close();
+      one.close();
+      lifts.close();
+    }
+  });
+
+  it('stores no change without its event: an append that fails leaves the table as it was', async () => {
+    // Break the one appender for a moment (every event goes through it, migration 0080).
+    await sql`alter function dpu_ztp_append_event(text, text, text, jsonb) rename to dpu_ztp_append_event_off`.execute(
+      api.t.db,
+    );
+    try {
+      await expect(live.revoke(fp(70), 'test-admin', 'x')).rejects.toThrow(/dpu_ztp_append_event/);
+      await expect(live.unrevoke(fp(61))).rejects.toThrow(/dpu_ztp_append_event/);
+      await expect(live.importList([fp(71)], 'file:x', 'x')).rejects.toThrow(/dpu_ztp_append_event/);
+    } finally {
+      await sql`alter function dpu_ztp_append_event_off(text, text, text, jsonb) rename to dpu_ztp_append_event`.execute(
+        api.t.db,
+      );
+    }
+    expect(await live.get(fp(70))).toBeUndefined();
+    expect(await live.get(fp(71))).toBeUndefined();
+    expect(await live.get(fp(61))).toBeDefined();
+    // The audit rows of the failed import rolled back with it.
+    const audited = await api.t.db
+      .selectFrom('audit_log')
+      .select('target')
+      .where('actor', '=', 'file:x')
+      .execute();
+    expect(audited).toEqual([]);
   });
 });

@@ -8,8 +8,10 @@
  * job retried from the page once the fault is cleared; a job cancelled from the
  * page; the BMC check report; a BMC added through the form (the API's refusals
  * shown in the form, then listed and checked); a viewer's pages without write
- * controls and the API's refusal of a write; images and profiles; and the
- * message when the API goes away. Every page gets a screenshot under
+ * controls and the API's refusal of a write; images and profiles; a held
+ * device's IDevID revoked and lifted from its page by an admin (a viewer sees
+ * the revocation but no buttons); and the message when the API goes away.
+ * Every page gets a screenshot under
  * `.tmp/dashboard/` and an axe-core scan with no serious or critical
  * violation; no Content-Security-Policy violation and no uncaught page error.
  */
@@ -37,6 +39,7 @@ import { operatorApi } from '../helpers/provision-lab.js';
 import { haveTool } from '../helpers/tools.js';
 import { launchChromium } from '../../bench/chromium.js';
 import { repeatsPgliteRun } from '../helpers/db.js';
+import { decodeArtifact, parseCertificate } from '../../pki/index.js';
 
 const hasChromium = haveTool('chromium');
 const root = mkdtempSync(join(tmpdir(), 'dpu-ztp-dashboard-'));
@@ -49,6 +52,8 @@ const FAIL = 'DASH-FAIL-1';
 const HANG = 'DASH-HANG-1';
 /** A BMC nobody registered yet: the technician adds it through the form. */
 const NEW_BMC = 'bmc-dash-new';
+/** Contacts the server unregistered (held, its IDevID recorded); revoked and lifted from its page. */
+const REV = 'DASH-REV-1';
 const LAB = Array.from({ length: 6 }, (_, i) => `DASH-LAB-${i}`);
 const RESET_REFUSED: FaultRule = {
   method: 'POST',
@@ -164,6 +169,11 @@ const apiCall = (method: string, path: string, body?: Uint8Array | object) =>
     body,
   );
 
+/** The SHA-256 fingerprint of REV's IDevID, as the device listener records it. */
+const revFingerprint = () =>
+  parseCertificate(decodeArtifact(readFileSync(join(pki, 'devices', REV, 'idevid.crt'), 'utf8')))
+    .fingerprintSha256;
+
 describe.skipIf(!hasChromium || repeatsPgliteRun)(
   'web dashboard in headless Chromium',
   { timeout: 180_000 },
@@ -171,7 +181,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
     beforeAll(async () => {
       mkdirSync(shots, { recursive: true });
       const serials = [OK, FAIL, HANG, ...LAB];
-      const init = runCli(['pki', 'init', '--out', pki, '--devices', [OK, FAIL, HANG].join(',')]);
+      const init = runCli(['pki', 'init', '--out', pki, '--devices', [OK, FAIL, HANG, REV].join(',')]);
       expect(init.code, init.stderr).toBe(0);
       const ports: { device?: number } = {};
       // The emulators speak HTTPS with the lab PKI's server certificate; their BMC records trust its CA.
@@ -204,6 +214,9 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
           '120',
           '--trace-ui-url',
           'https://traces.lab.example/trace/{traceId}',
+          // REV calls home unregistered: held as pending, with the fingerprint of the IDevID it presented.
+          '--unknown-devices',
+          'hold',
         ],
         // Spans go to a real OTLP receiver, so the page's trace link can be checked against them.
         childEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_METRICS_EXPORTER: 'none' }),
@@ -248,6 +261,10 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       const viewer = await apiCall('POST', '/api/v1/tokens', { role: 'viewer', name: 'lab-visitor' });
       expect(viewer.status, JSON.stringify(viewer.body)).toBe(201);
       viewerToken = (viewer.body as { token: string }).token;
+      await runAgent(REV, ports.device);
+      const held = await apiCall('GET', `/api/v1/devices/${REV}`);
+      expect(held.status, JSON.stringify(held.body)).toBe(200);
+      expect((held.body as { idevidFingerprint: string | null }).idevidFingerprint).toBe(revFingerprint());
       context = await launchChromium(mkdtempSync(join(root, 'chromium-')));
       page = context.pages()[0] ?? (await context.newPage());
       watch(page);
@@ -280,7 +297,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       await page.getByRole('heading', { name: 'Fleet' }).waitFor();
       await expect
         .poll(() => page.getByTestId('fleet-summary').textContent(), { timeout: timeout(20_000) })
-        .toMatch(/^9 devices/);
+        .toMatch(/^10 devices/);
       // The token lives in this tab's session storage, never in the URL.
       expect(page.url()).not.toContain(token);
       expect(await page.evaluate('sessionStorage.getItem("dpu-ztp.token")')).toBe(token);
@@ -331,6 +348,11 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         .poll(() => otlp?.spans.some((x) => x.traceId === traceId), { timeout: timeout(30_000) })
         .toBe(true);
       await page.getByRole('cell', { name: 'bootstrap-complete' }).first().waitFor();
+      // A registered device's IDevID is recorded on its first mTLS request, and shown not revoked.
+      await page.getByTestId('idevid-ok').waitFor();
+      expect(await page.getByTestId('idevid').textContent()).toMatch(
+        /^SHA-256 [0-9a-f]{2}(:[0-9a-f]{2}){31}/,
+      );
       await checkPage('05-device-timeline');
 
       await page.goto(`${serve?.api}/#/devices/${FAIL}`);
@@ -537,6 +559,56 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
       }
     });
 
+    it("shows a device's revoked IDevID (fingerprint, reason, by, when); an admin revokes and lifts it there, a viewer only sees it", async () => {
+      const fingerprint = revFingerprint();
+      await page.goto(`${serve?.api}/#/devices/${REV}`);
+      await page.getByRole('heading', { name: `Device ${REV}` }).waitFor();
+      const panel = page.getByTestId('idevid');
+      await expect.poll(() => panel.textContent(), { timeout: timeout(20_000) }).toContain(fingerprint);
+      await page.getByTestId('idevid-ok').waitFor();
+      await page.getByLabel('Reason').fill('RMA 4711');
+      await page.getByRole('button', { name: 'Revoke IDevID' }).click();
+      const revoked = page.getByTestId('idevid-revoked');
+      await expect
+        .poll(() => revoked.textContent().catch(() => ''), { timeout: timeout(20_000) })
+        .toMatch(/^Revoked .+ by \S+: RMA 4711\./);
+      const stored = await apiCall('GET', `/api/v1/revoked-idevids/${fingerprint}`);
+      expect(stored.status).toBe(200);
+      expect(stored.body).toMatchObject({ fingerprint, reason: 'RMA 4711' });
+      await checkPage('19-device-idevid-revoked');
+
+      // A viewer (its own tab: its own session) sees the revocation, and no button to change it.
+      const created = await apiCall('POST', '/api/v1/tokens', { role: 'viewer', name: 'dashboard-viewer' });
+      expect(created.status).toBe(201);
+      const viewer = await context.newPage();
+      try {
+        await viewer.goto(`${serve?.api}/`);
+        await viewer.getByLabel('API token').fill((created.body as { token: string }).token);
+        await viewer.getByRole('button', { name: 'Sign in' }).click();
+        await viewer.getByRole('heading', { name: 'Fleet' }).waitFor();
+        await viewer.goto(`${serve?.api}/#/devices/${REV}`);
+        await expect
+          .poll(
+            () =>
+              viewer
+                .getByTestId('idevid-revoked')
+                .textContent()
+                .catch(() => ''),
+            {
+              timeout: timeout(20_000),
+            },
+          )
+          .toMatch(/RMA 4711/);
+        expect(await viewer.getByRole('button', { name: /Revoke IDevID|Lift revocation/ }).count()).toBe(0);
+      } finally {
+        await viewer.close();
+      }
+
+      await page.getByRole('button', { name: 'Lift revocation' }).click();
+      await page.getByTestId('idevid-ok').waitFor();
+      expect((await apiCall('GET', `/api/v1/revoked-idevids/${fingerprint}`)).status).toBe(404);
+    });
+
     it('says so in the page when the API goes away', async () => {
       await page.getByRole('link', { name: 'Fleet', exact: true }).click();
       await serve?.stop();
@@ -550,9 +622,9 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
           { timeout: timeout(30_000) },
         )
         .toMatch(/The dpu-ztp API is not answering/);
-      await page.screenshot({ path: join(shots, '13-api-gone.png') });
+      await page.screenshot({ path: join(shots, '20-api-gone.png') });
       // The fleet stays on screen (marked stale), never a blank page.
-      expect(await page.getByTestId('fleet-summary').textContent()).toMatch(/^9 devices/);
+      expect(await page.getByTestId('fleet-summary').textContent()).toMatch(/^10 devices/);
     });
   },
 );

@@ -26,8 +26,11 @@ import {
 import { migratedDatabase, type TestDatabase } from '../helpers/db.js';
 import { FAST_EMULATOR, FAST_WAITS, type ImageServer, startImageServer } from '../redfish/helpers.js';
 
-/** How an emulated device behaves once its BMC boots the installer. */
-export type DeviceBehaviour = 'ok' | 'silent' | 'error';
+/**
+ * How an emulated device behaves once its BMC boots the installer: completes, never calls home,
+ * reports an error, or calls home and then never completes (`stall`).
+ */
+export type DeviceBehaviour = 'ok' | 'silent' | 'error' | 'stall';
 
 /** A provisioning rig. */
 export interface JobRig {
@@ -77,6 +80,7 @@ export async function jobRig(): Promise<JobRig> {
     const tlsIdentity = `basic:${serial}`;
     lifecycle.onBootstrapRequest({ serial, at: new Date(), result: 'served' });
     await lifecycle.onProgress({ serial, at: new Date(), progressType: 'bootstrap-initiated', tlsIdentity });
+    if (b === 'stall') return;
     if (b === 'error') {
       await lifecycle.onProgress({
         serial,

@@ -3,15 +3,17 @@
  * push), on PGlite or PostgreSQL: every step recorded in order, media ejected
  * and the override cleared afterwards; and the stops — a device that never
  * calls home, a device reporting an error, a BMC answering 503, a BMC that
- * drops connections, cancel mid-job, retry of the failed devices — each ending
- * in a named state with its reason, never a hang.
+ * drops connections, cancel mid-job, retry of the failed devices, a device
+ * whose IDevID is revoked (before the job, or while it waits) — each ending in
+ * a named state with its reason, never a hang.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RevokedIdevids } from '../../bootstrap/index.js';
 import type { JobRunner } from '../../bootstrap/job-runner.js';
 import type { JobView } from '../../bootstrap/job-store.js';
 import type { BmcEmulator } from '../../redfish/index.js';
 import { JOB_STEPS as STEPS } from '../helpers/provision-lab.js';
-import { type JobRig, jobRig } from './harness.js';
+import { FAST_TIMEOUTS, type JobRig, jobRig } from './harness.js';
 
 let rig: JobRig;
 beforeEach(async () => {
@@ -30,6 +32,37 @@ async function settle(runner: JobRunner, id: string, ms = 90_000): Promise<JobVi
     if (Date.now() > end) throw new Error(`job still ${v.state}: ${JSON.stringify(v.devices)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Polls the job view until `ok` holds (bounded). */
+async function until(
+  runner: JobRunner,
+  id: string,
+  ok: (v: JobView) => boolean,
+  ms = 60_000,
+): Promise<JobView> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = (await runner.store.view(id)) as JobView;
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`job never got there: ${JSON.stringify(v.devices)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A SHA-256 fingerprint made from a number, in the stored shape. */
+const fp = (n: number) =>
+  Buffer.alloc(32, n)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1:');
+
+/** Records the IDevID a device presented, as the bootstrap server does on its requests. */
+async function presented(serial: string, fingerprint: string): Promise<void> {
+  await rig.db.db
+    .updateTable('devices')
+    .set({ idevid_fingerprint: fingerprint })
+    .where('serial', '=', serial)
+    .execute();
 }
 
 /** The slot the job inserted the installer into, as the BMC reads it now. */
@@ -399,6 +432,82 @@ describe('provisioning jobs', { timeout: 120_000 }, () => {
       error: { code: 'JOB_ERR_NO_INSTALLER_IMAGE' },
     });
     expect(va.state).toBe('failed');
+  });
+
+  it('a device whose known IDevID is revoked needs attention at preflight, before its BMC is asked anything', async () => {
+    const emu = await rig.device('SN-REVOKED', 'generic');
+    await presented('SN-REVOKED', fp(1));
+    const revoked = new RevokedIdevids({ db: rig.db.db });
+    await revoked.revoke(fp(1), 'test-admin', 'RMA 4711');
+    const runner = await rig.runner();
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [{ serial: 'SN-REVOKED', bmc: 'bmc-SN-REVOKED' }],
+      params: { installerImage: 'installer.iso' },
+    });
+    const v = await settle(runner, job.id);
+    expect(v.state).toBe('failed');
+    expect(v.devices[0]).toMatchObject({
+      state: 'needs-attention',
+      step: 'preflight',
+      error: { code: 'JOB_ERR_IDEVID_REVOKED' },
+    });
+    expect(v.devices[0]?.error?.message).toMatch(
+      new RegExp(`IDevID of SN-REVOKED \\(${fp(1)}\\) was revoked at .* by test-admin: RMA 4711$`),
+    );
+    expect(emu.requests).toEqual([]);
+    // Power jobs need no sZTP: they still run for a revoked device.
+    const power = await runner.create({
+      kind: 'power',
+      devices: [{ serial: 'SN-REVOKED', bmc: 'bmc-SN-REVOKED' }],
+      params: { action: 'on' },
+    });
+    expect((await settle(runner, power.id)).state).toBe('succeeded');
+  });
+
+  it('a device revoked while its run waits (await-device, await-complete) stops at once with JOB_ERR_IDEVID_REVOKED, not at its deadline', async () => {
+    const silent = await rig.device('SN-WAIT-DEV', 'generic');
+    await rig.device('SN-WAIT-CPL', 'generic');
+    rig.behaviour.set('SN-WAIT-DEV', 'silent');
+    rig.behaviour.set('SN-WAIT-CPL', 'stall');
+    await presented('SN-WAIT-DEV', fp(2));
+    await presented('SN-WAIT-CPL', fp(3));
+    // Deadlines and the periodic re-read an hour away: only the revocation's wake-up can stop the waits
+    // within the settle bound below.
+    const runner = await rig.runner({
+      recheckMs: 3_600_000,
+      timeouts: { ...FAST_TIMEOUTS, awaitDeviceMs: 3_600_000, awaitCompleteMs: 3_600_000 },
+    });
+    const job = await runner.create({
+      kind: 'provision',
+      devices: [
+        { serial: 'SN-WAIT-DEV', bmc: 'bmc-SN-WAIT-DEV' },
+        { serial: 'SN-WAIT-CPL', bmc: 'bmc-SN-WAIT-CPL' },
+      ],
+      params: { installerImage: 'installer.iso' },
+    });
+    const stepOf = (v: JobView, serial: string) => v.devices.find((d) => d.serial === serial)?.step;
+    await until(
+      runner,
+      job.id,
+      (v) => stepOf(v, 'SN-WAIT-DEV') === 'await-device' && stepOf(v, 'SN-WAIT-CPL') === 'await-complete',
+    );
+    // Revoked through the service's own path (the API's): the change's NOTIFY reaches the runner.
+    const revoked = new RevokedIdevids({ db: rig.db.db, notifier: rig.notifier });
+    await revoked.revoke(fp(2), 'test-admin', 'stolen');
+    await revoked.revoke(fp(3), 'test-admin', 'stolen');
+    const v = await settle(runner, job.id, 30_000);
+    for (const [serial, step] of [
+      ['SN-WAIT-DEV', 'await-device'],
+      ['SN-WAIT-CPL', 'await-complete'],
+    ] as const)
+      expect(v.devices.find((d) => d.serial === serial)).toMatchObject({
+        state: 'needs-attention',
+        step,
+        error: { code: 'JOB_ERR_IDEVID_REVOKED' },
+      });
+    // The BMC is left clean as after any failed wait.
+    expect(insertedSlot(silent).Inserted).toBe(false);
   });
 
   it('power and decommission jobs', async () => {

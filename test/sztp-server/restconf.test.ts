@@ -1168,6 +1168,43 @@ describe(`unknown-device policy hold and vouchers (${backend})`, () => {
     }
   });
 
+  it('records the IDevID a registered device presents, once (the jobs check it against revocations)', async () => {
+    const svc = new BootstrapService({
+      lifecycle: new DeviceStateLifecycle(t.db),
+      deviceCacheMs: 0,
+      db: t.db,
+      pki,
+      resolveImage: async () => undefined,
+    });
+    const cert = decodeArtifact(rd('devices/DEV-REDIR/idevid.crt').toString());
+    const fingerprint = parseCertificate(cert).fingerprintSha256;
+    await t.db
+      .updateTable('devices')
+      .set({ idevid_fingerprint: null, idevid_issuer: null })
+      .where('serial', '=', 'DEV-REDIR')
+      .execute();
+    const row = () =>
+      t.db
+        .selectFrom('devices')
+        .select(['idevid_fingerprint', 'idevid_issuer', 'updated_at'])
+        .where('serial', '=', 'DEV-REDIR')
+        .executeTakeFirstOrThrow();
+    const before = await row();
+    await svc.getBootstrappingData({ peerChain: [cert] }, { signedDataPreferred: false }, 'json', {});
+    const after = await row();
+    expect(after).toMatchObject({ idevid_fingerprint: fingerprint, updated_at: before.updated_at });
+    expect(after.idevid_issuer).toContain('CN=');
+    // Another IDevID recorded before (a replaced certificate): the one presented now replaces it.
+    await t.db
+      .updateTable('devices')
+      .set({ idevid_fingerprint: 'stale' })
+      .where('serial', '=', 'DEV-REDIR')
+      .execute();
+    await svc.getBootstrappingData({ peerChain: [cert] }, { signedDataPreferred: false }, 'json', {});
+    expect((await row()).idevid_fingerprint).toBe(fingerprint);
+    await svc.flush();
+  });
+
   it('uses a stored voucher, and refuses a nonce it cannot honour without a MASA', async () => {
     const noMasa = new BootstrapService({
       lifecycle: new DeviceStateLifecycle(t.db),

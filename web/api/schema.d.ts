@@ -291,7 +291,7 @@ export interface paths {
         };
         /**
          * Device and job events as Server-Sent Events (text/event-stream)
-         * @description Each event: `id:` (resume with Last-Event-ID or ?after=), `event:` (its type), `data:` (JSON). Without Last-Event-ID or ?after= the stream starts at the live end; ?after=0 replays the log. A comment line every 15 s keeps idle connections open. A client that does not keep up is disconnected and should reconnect with Last-Event-ID.
+         * @description Each event: `id:` (resume with Last-Event-ID or ?after=), `event:` (its type), `data:` (JSON). Without Last-Event-ID or ?after= the stream starts at the live end; ?after=0 replays the log. A comment line every 15 s keeps idle connections open. A client that does not keep up is disconnected and should reconnect with Last-Event-ID. Types: `device.progress`, `device.state`, `device.updated`, `device.deleted`, `device.approved`, `job.created`, `job.state`, `job.device.state`, `job.device.step`, `idevid.revoked`, `idevid.unrevoked`.
          *
          *     Needs the `viewer` role.
          */
@@ -796,6 +796,8 @@ export interface components {
             hasPassword: boolean;
             hasOwnershipVoucher: boolean;
             idevidIssuer: string | null;
+            /** @description SHA-256 of the IDevID the device presented (colon hex, lowercase; recorded by the bootstrap server on its first mTLS request): `GET /revoked-idevids/{fingerprint}` says whether it is revoked */
+            idevidFingerprint: string | null;
             lastProgress: {
                 type: string;
                 message: string | null;

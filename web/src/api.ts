@@ -48,9 +48,18 @@ export interface Device {
   hwModel: string | null;
   labels: Record<string, string>;
   bmc: string | null;
+  /** SHA-256 of the IDevID the device presented, when one was recorded. */
+  idevidFingerprint: string | null;
   lastProgress: { type: string; message: string | null; at: string } | null;
   createdAt: string;
   updatedAt: string;
+}
+/** A revoked device identity. */
+export interface RevokedIdevid {
+  fingerprint: string;
+  reason: string | null;
+  revokedAt: string;
+  revokedBy: string;
 }
 export interface StepView {
   step: string;
@@ -259,6 +268,29 @@ export class Api {
     (await this.#ok(
       this.client.POST('/api/v1/bmcs/{id}/check', { params: { path: { id } }, ...once() }),
     )) as unknown as BmcCheck;
+  /** The revocation of `fingerprint`, or undefined when it is not revoked (the API's 404). */
+  revocation = async (fingerprint: string): Promise<RevokedIdevid | undefined> => {
+    try {
+      return (await this.#ok(
+        this.client.GET('/api/v1/revoked-idevids/{fingerprint}', { params: { path: { fingerprint } } }),
+      )) as RevokedIdevid;
+    } catch (err) {
+      if (err instanceof ApiFailure && err.status === 404) return undefined;
+      throw err;
+    }
+  };
+  revokeIdevid = async (fingerprint: string, reason: string) =>
+    (await this.#ok(
+      this.client.PUT('/api/v1/revoked-idevids/{fingerprint}', {
+        params: { path: { fingerprint } },
+        body: reason ? { reason } : {},
+      }),
+    )) as RevokedIdevid;
+  unrevokeIdevid = async (fingerprint: string) => {
+    await this.#ok(
+      this.client.DELETE('/api/v1/revoked-idevids/{fingerprint}', { params: { path: { fingerprint } } }),
+    );
+  };
   images = async () => (await this.#ok(this.client.GET('/api/v1/images'))) as unknown as Page<Image>;
   profiles = async () => (await this.#ok(this.client.GET('/api/v1/profiles'))) as unknown as Page<Profile>;
 }

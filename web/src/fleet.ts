@@ -88,6 +88,9 @@ export class Fleet {
           break;
         case 'device.updated':
         case 'device.approved':
+        // A revocation of the device's IDevID (or its lifting): its page re-reads it.
+        case 'idevid.revoked':
+        case 'idevid.unrevoked':
           if (serial) this.#refetch.add(serial);
           break;
         case 'device.deleted':

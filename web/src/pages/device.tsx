@@ -2,15 +2,18 @@
  * One device: its state and labels, its jobs with each step attempt on a
  * timeline (errors with the BMC's own messages, a trace link when a trace
  * viewer is configured), its progress reports, and its BMC's check report.
- * Refreshed by the device's live events.
+ * Refreshed by the device's live events. Its identity (IDevID): the fingerprint it
+ * presented and, when that is revoked, by whom, when and why; an admin revokes or
+ * lifts it here (other roles see it without the buttons).
  */
-import { useEffect } from 'preact/hooks';
-import type { BootstrapEvent, Job, RunView } from '../api';
+import { useEffect, useState } from 'preact/hooks';
+import type { BootstrapEvent, Job, RevokedIdevid, RunView } from '../api';
 import { type Column, Table } from '../table';
 import {
   BmcMessages,
   duration,
   ErrorBox,
+  failureText,
   Labels,
   StateBadge,
   useCtx,
@@ -99,6 +102,87 @@ const EVENT_COLUMNS: Column<BootstrapEvent>[] = [
   { head: 'From', cell: (e) => e.remoteAddress ?? '' },
 ];
 
+/**
+ * The device's IDevID: its fingerprint, whether it is revoked (the bootstrap server refuses the
+ * device and provisioning jobs stop with JOB_ERR_IDEVID_REVOKED), and for an admin the change.
+ */
+function IdevidPanel({
+  fingerprint,
+  revoked,
+  onChanged,
+}: {
+  fingerprint: string | null;
+  revoked: RevokedIdevid | undefined;
+  onChanged(): void;
+}) {
+  const { api, session, fail } = useCtx();
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  if (!fingerprint)
+    return (
+      <p class="muted" data-testid="idevid">
+        No IDevID recorded yet: the device has made no request with its certificate.
+      </p>
+    );
+  const act = async (what: 'revoke' | 'lift') => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      if (what === 'revoke') await api.revokeIdevid(fingerprint, reason.trim());
+      else await api.unrevokeIdevid(fingerprint);
+      setReason('');
+      onChanged();
+    } catch (err) {
+      fail(err);
+      setError(`Could not ${what === 'revoke' ? 'revoke' : 'lift'} the IDevID. ${failureText(err)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div data-testid="idevid">
+      <p>
+        SHA-256 <code class="fingerprint">{fingerprint}</code>
+      </p>
+      {revoked ? (
+        <div class="alert error" role="alert" data-testid="idevid-revoked">
+          <strong>Revoked</strong> {when(revoked.revokedAt)} by {revoked.revokedBy}
+          {revoked.reason ? `: ${revoked.reason}` : ''}. The bootstrap server refuses this device, and
+          provisioning jobs stop with JOB_ERR_IDEVID_REVOKED.
+        </div>
+      ) : (
+        <p data-testid="idevid-ok">Not revoked.</p>
+      )}
+      <ErrorBox text={error} />
+      {session.role === 'admin' && (
+        <div class="toolbar">
+          {revoked ? (
+            <button type="button" disabled={busy} onClick={() => act('lift')}>
+              Lift revocation
+            </button>
+          ) : (
+            <>
+              <label>
+                Reason{' '}
+                <input
+                  value={reason}
+                  maxLength={500}
+                  onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+                  placeholder="RMA 4711"
+                />
+              </label>
+              <button type="button" disabled={busy} onClick={() => act('revoke')}>
+                Revoke IDevID
+              </button>
+            </>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function DevicePage({ serial }: { serial: string }) {
   const { api, session, fleet } = useCtx();
   const version = useFleetVersion();
@@ -111,6 +195,11 @@ export function DevicePage({ serial }: { serial: string }) {
   const events = useLoad(() => api.deviceEvents(serial), [serial]);
   const bmcId = device.data?.bmc;
   const bmc = useLoad(async () => (bmcId ? api.bmc(bmcId) : undefined), [bmcId]);
+  const fingerprint = device.data?.idevidFingerprint ?? null;
+  const revocation = useLoad(
+    async () => (fingerprint ? api.revocation(fingerprint) : undefined),
+    [fingerprint],
+  );
 
   // The fleet's live events tell when this device changed: re-read its pages then.
   const d = fleet.devices.get(serial);
@@ -120,6 +209,7 @@ export function DevicePage({ serial }: { serial: string }) {
     device.reload();
     jobs.reload();
     events.reload();
+    revocation.reload();
   }, [d, run?.state, run?.step]);
 
   return (
@@ -154,6 +244,15 @@ export function DevicePage({ serial }: { serial: string }) {
             <Labels labels={device.data.labels} />
           </dd>
         </dl>
+      )}
+      <h2>Device identity (IDevID)</h2>
+      <ErrorBox text={revocation.error} />
+      {device.data && (
+        <IdevidPanel
+          fingerprint={fingerprint}
+          revoked={revocation.data}
+          onChanged={() => revocation.reload()}
+        />
       )}
       <h2>Jobs</h2>
       <ErrorBox text={jobs.error} />
