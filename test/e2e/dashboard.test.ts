@@ -512,7 +512,7 @@ describe.skipIf(!hasChromium || repeatsPgliteRun)(
         expect(await viewer.getByRole('banner').textContent()).toContain('lab-visitor (viewer)');
         await expect
           .poll(() => viewer.locator('.vbody tbody tr[data-serial]').count(), { timeout: timeout(20_000) })
-          .toBe(9);
+          .toBe(10); // the nine registered and the held REV
         expect(await viewer.getByRole('checkbox').count()).toBe(0);
         expect(await viewer.getByRole('button', { name: /Provision/ }).count()).toBe(0);
         await checkPage('16-viewer-fleet', viewer);
