@@ -79,7 +79,16 @@ export class BmcStore {
    * Creates or replaces a BMC; returns whether it was created. Without a password the stored
    * one is kept (an error when there is none). Pass a transaction as `db` to join it.
    */
-  async put(id: string, input: BmcInput, db: Kysely<Database> = this.#db): Promise<{ created: boolean }> {
+  /**
+   * Creates or replaces BMC `id`. `createOnly`: never replaces; `existed` when the row was there
+   * (another request created it after the caller looked), and nothing is written.
+   */
+  async put(
+    id: string,
+    input: BmcInput,
+    db: Kysely<Database> = this.#db,
+    createOnly = false,
+  ): Promise<{ created: boolean; existed?: true }> {
     const now = this.#now();
     const values = {
       address: input.address,
@@ -107,10 +116,15 @@ export class BmcStore {
       .insertInto('bmcs')
       .values({ id, ...values, password_sealed, created_at: now })
       .onConflict((oc) =>
-        oc.column('id').doUpdateSet({ ...values, password_sealed, last_check: null, last_check_at: null }),
+        createOnly
+          ? oc.column('id').doNothing()
+          : oc
+              .column('id')
+              .doUpdateSet({ ...values, password_sealed, last_check: null, last_check_at: null }),
       )
       .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
-      .executeTakeFirstOrThrow();
+      .executeTakeFirst();
+    if (!row) return { created: false, existed: true };
     return { created: row.inserted };
   }
 

@@ -21,8 +21,9 @@ export function etagOf(view: unknown): string {
  * Evaluates the request's `If-Match` and `If-None-Match` against the current representation
  * (undefined: the resource does not exist): throws 412 when a condition is false, returns
  * when they hold or are absent. Call it where the row is locked (`FOR UPDATE`), so that no
- * change slips in between the check and the write. (A row that does not exist yet cannot be
- * locked: two create-only PUTs racing for one new id are not told apart.)
+ * change slips in between the check and the write. A row that does not exist yet cannot be
+ * locked: a create-only PUT ({@link isCreateOnly}) inserts with ON CONFLICT DO NOTHING and
+ * answers {@link alreadyExists} when another request created the row meanwhile.
  */
 export function checkIfMatch(req: FastifyRequest, current: unknown | undefined): void {
   const none = req.headers['if-none-match'];
@@ -32,12 +33,12 @@ export function checkIfMatch(req: FastifyRequest, current: unknown | undefined):
     // tag matches it (weak comparison: a `W/` prefix is ignored).
     const tag = etagOf(current);
     if (tags.includes('*') || tags.some((t) => t.replace(/^W\//, '') === tag))
-      throw new ApiError(
-        'API_ERR_PRECONDITION_FAILED',
-        tags.includes('*')
-          ? 'If-None-Match: *: the resource already exists; nothing was changed'
-          : 'If-None-Match: the resource is still at that version; nothing was changed',
-      );
+      throw tags.includes('*')
+        ? alreadyExists()
+        : new ApiError(
+            'API_ERR_PRECONDITION_FAILED',
+            'If-None-Match: the resource is still at that version; nothing was changed',
+          );
   }
   const raw = req.headers['if-match'];
   if (raw === undefined) return;
@@ -52,4 +53,19 @@ export function checkIfMatch(req: FastifyRequest, current: unknown | undefined):
         ? 'If-Match: the resource does not exist'
         : 'If-Match: the resource changed since that ETag was read; GET it again and reapply the change',
     );
+}
+
+/** Whether the request is a create-only PUT (`If-None-Match: *`, RFC 9110 §13.1.2). */
+export function isCreateOnly(req: FastifyRequest): boolean {
+  const none = req.headers['if-none-match'];
+  if (none === undefined) return false;
+  return (Array.isArray(none) ? none.join(',') : none).split(',').some((t) => t.trim() === '*');
+}
+
+/** The 412 of a create-only PUT whose row another request created first (the race `FOR UPDATE` cannot see). */
+export function alreadyExists(): ApiError {
+  return new ApiError(
+    'API_ERR_PRECONDITION_FAILED',
+    'If-None-Match: *: the resource already exists; nothing was changed',
+  );
 }

@@ -18,7 +18,7 @@ import { Attr, withSpan } from '../../otel/index.js';
 import { audit, setAudit } from '../audit.js';
 import type { BmcCheckResult, BmcStore, BmcTarget } from '../bmc-store.js';
 import { ApiError } from '../errors.js';
-import { checkIfMatch, etagOf } from '../etag.js';
+import { alreadyExists, checkIfMatch, etagOf, isCreateOnly } from '../etag.js';
 import { NoContent, Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance, ApiRoutes } from '../operator-api.js';
 import { decodeCursor, isForeignKeyViolation, LabelQuery, Labels, labelFilter } from './devices.js';
@@ -287,7 +287,8 @@ export function bmcRoutes(opts: BmcRoutesOptions): ApiRoutes {
           checkIfMatch(req, current);
           if (body.password === undefined && !current)
             throw new ApiError('API_ERR_BAD_REQUEST', `password: required to create BMC ${id}`);
-          const r = await store.put(id, body, trx);
+          const r = await store.put(id, body, trx, isCreateOnly(req));
+          if (r.existed) throw alreadyExists();
           setAudit(req, { skip: true }); // recorded here, in the change's own transaction
           await audit(trx, req.actor!.name, r.created ? 'bmc.create' : 'bmc.update', id, {
             fields: Object.keys(req.body).filter((k) => k !== 'password'),

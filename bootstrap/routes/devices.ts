@@ -8,7 +8,7 @@ import { type Device, type DeviceState, isStorableText } from '../../db/index.js
 import { hashPassword } from '../../pki/index.js';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
-import { checkIfMatch, etagOf } from '../etag.js';
+import { alreadyExists, checkIfMatch, etagOf, isCreateOnly } from '../etag.js';
 import { NoContent, Page } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 import { voucherUploadProblem } from '../voucher-upload.js';
@@ -258,7 +258,7 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
     async (req, reply) => {
       const values = await prepare(ctx, req.params.serial, req.body);
       const { serial } = req.params;
-      const { row, existed } = await db
+      const { row, created } = await db
         .transaction()
         .execute(async (tx) => {
           const existed = await tx
@@ -268,27 +268,37 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
             .forUpdate()
             .executeTakeFirst();
           checkIfMatch(req, existed && deviceView(existed));
-          const row = existed
-            ? await tx
-                .updateTable('devices')
-                .set({ ...values, updated_at: new Date() })
-                .where('serial', '=', serial)
-                .returningAll()
-                .executeTakeFirstOrThrow()
-            : await tx
-                .insertInto('devices')
-                .values({ ...values, serial, updated_at: new Date() })
-                .returningAll()
-                .executeTakeFirstOrThrow();
+          const update = () =>
+            tx
+              .updateTable('devices')
+              .set({ ...values, updated_at: new Date() })
+              .where('serial', '=', serial)
+              .returningAll()
+              .executeTakeFirstOrThrow();
+          let row = existed && (await update());
+          let created = false;
+          if (!row) {
+            // No row to lock: another request may create it meanwhile (its insert wins, this one waits).
+            row = await tx
+              .insertInto('devices')
+              .values({ ...values, serial, updated_at: new Date() })
+              .onConflict((oc) => oc.column('serial').doNothing())
+              .returningAll()
+              .executeTakeFirst();
+            created = row !== undefined;
+            if (!row && isCreateOnly(req)) throw alreadyExists();
+            // Created by a concurrent PUT since the look above: this one is a change of it.
+            row ??= await update();
+          }
           await ctx.events.append(
             {
               type: 'device.updated',
               serial,
-              data: { created: !existed, fields: Object.keys(req.body).sort() },
+              data: { created, fields: Object.keys(req.body).sort() },
             },
             tx,
           );
-          return { row, existed };
+          return { row, created };
         })
         .catch((err: unknown) => {
           // The BMC was deleted between the check above and this write (foreign key).
@@ -296,9 +306,9 @@ export function registerDeviceRoutes(api: ApiInstance, ctx: ApiContext): void {
             throw new ApiError('API_ERR_UNKNOWN_BMC', `bmc: no BMC ${String(req.body.bmc)}`);
           throw err;
         });
-      setAudit(req, { action: existed ? 'device.update' : 'device.create' });
+      setAudit(req, { action: created ? 'device.create' : 'device.update' });
       const view = deviceView(row);
-      reply.code(existed ? 200 : 201).header('etag', etagOf(view));
+      reply.code(created ? 201 : 200).header('etag', etagOf(view));
       return view;
     },
   );

@@ -5,7 +5,7 @@
  * set the rules checked here beyond the schema.
  */
 import { Type } from 'typebox';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type Database, ProfileSpec, ResourceName } from '../../db/index.js';
 import {
   createOwnerCertificateArtifact,
@@ -16,7 +16,7 @@ import {
 } from '../../pki/index.js';
 import { setAudit } from '../audit.js';
 import { ApiError } from '../errors.js';
-import { checkIfMatch, etagOf } from '../etag.js';
+import { alreadyExists, checkIfMatch, etagOf, isCreateOnly } from '../etag.js';
 import { NoContent } from '../openapi-contract.js';
 import type { ApiContext, ApiInstance } from '../operator-api.js';
 
@@ -184,19 +184,25 @@ export function registerProfileRoutes(api: ApiInstance, { db }: ApiContext): voi
           .forUpdate()
           .executeTakeFirst();
         checkIfMatch(req, existing && view(existing));
-        if (existing) {
-          return tx
+        const update = () =>
+          tx
             .updateTable('profiles')
-            .set({ spec, version: existing.version + 1, updated_at: new Date() })
+            .set({ spec, version: sql<number>`version + 1`, updated_at: new Date() })
             .where('name', '=', req.params.name)
             .returningAll()
             .executeTakeFirstOrThrow();
-        }
-        return tx
+        if (existing) return update();
+        // No row to lock: another request may create it meanwhile (its insert wins, this one waits).
+        const created = await tx
           .insertInto('profiles')
           .values({ name: req.params.name, spec, updated_at: new Date() })
+          .onConflict((oc) => oc.column('name').doNothing())
           .returningAll()
-          .executeTakeFirstOrThrow();
+          .executeTakeFirst();
+        if (created) return created;
+        if (isCreateOnly(req)) throw alreadyExists();
+        // Created by a concurrent PUT since the look above: this one is its next version.
+        return update();
       });
       setAudit(req, { detail: { version: row.version } });
       const v = view(row);

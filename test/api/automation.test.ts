@@ -125,6 +125,41 @@ describe(`ETag / If-Match (${backend})`, () => {
       expect(stale.statusCode, stale.body).toBe(200);
       expect(c.field(stale.json())).toBe(c.field(c.mine));
     });
+
+    it(`${c.what}: create-only PUTs racing for one new id: exactly one creates, the others are 412`, async () => {
+      // Every body able to create (a BMC needs a password to be created).
+      const bodies = [c.first, c.mine, c.theirs, c.first, c.mine, c.theirs].map((b) =>
+        c.what === 'BMC' ? { password: 'pw-race', ...b } : b,
+      );
+      for (let round = 0; round < 3; round++) {
+        const url = `${c.url}-race-${round}`;
+        // At once: on PostgreSQL each in its own transaction, none of them seeing a row to lock.
+        const answers = await Promise.all(
+          bodies.map((payload) =>
+            api.req({ method: 'PUT', url, payload, headers: { ...json, 'if-none-match': '*' } }),
+          ),
+        );
+        const statuses = answers.map((a) => a.statusCode).sort();
+        expect(statuses, answers.map((a) => a.body).join('\n')).toEqual([201, 412, 412, 412, 412, 412]);
+        const winner = answers.find((a) => a.statusCode === 201);
+        const now = await api.req({ method: 'GET', url, as: 'viewer' });
+        expect(c.field(now.json())).toBe(c.field(winner?.json()));
+      }
+    });
+
+    it(`${c.what}: plain PUTs racing for one new id: one creates, the others apply as changes (never a 500)`, async () => {
+      const bodies = [c.first, c.mine, c.theirs, c.first, c.mine, c.theirs].map((b) =>
+        c.what === 'BMC' ? { password: 'pw-race', ...b } : b,
+      );
+      for (let round = 0; round < 3; round++) {
+        const url = `${c.url}-plain-race-${round}`;
+        const answers = await Promise.all(
+          bodies.map((payload) => api.req({ method: 'PUT', url, payload, headers: json })),
+        );
+        const statuses = answers.map((a) => a.statusCode).sort();
+        expect(statuses, answers.map((a) => a.body).join('\n')).toEqual([200, 200, 200, 200, 200, 201]);
+      }
+    });
   }
 });
 
