@@ -26,24 +26,20 @@ export function etagOf(view: unknown): string {
  * answers {@link alreadyExists} when another request created the row meanwhile.
  */
 export function checkIfMatch(req: FastifyRequest, current: unknown | undefined): void {
-  const none = req.headers['if-none-match'];
-  if (none !== undefined && current !== undefined) {
-    const tags = (Array.isArray(none) ? none.join(',') : none).split(',').map((t) => t.trim());
+  const none = headerTags(req, 'if-none-match');
+  if (none && current !== undefined) {
     // RFC 9110 §13.1.2: false when `*` and a current representation exists, or when a listed
     // tag matches it (weak comparison: a `W/` prefix is ignored).
     const tag = etagOf(current);
-    if (tags.includes('*') || tags.some((t) => t.replace(/^W\//, '') === tag))
-      throw tags.includes('*')
-        ? alreadyExists()
-        : new ApiError(
-            'API_ERR_PRECONDITION_FAILED',
-            'If-None-Match: the resource is still at that version; nothing was changed',
-          );
+    if (none.includes('*')) throw alreadyExists();
+    if (none.some((t) => t.replace(/^W\//, '') === tag))
+      throw new ApiError(
+        'API_ERR_PRECONDITION_FAILED',
+        'If-None-Match: the resource is still at that version; nothing was changed',
+      );
   }
-  const raw = req.headers['if-match'];
-  if (raw === undefined) return;
-  const header = Array.isArray(raw) ? raw.join(',') : raw;
-  const tags = header.split(',').map((t) => t.trim());
+  const tags = headerTags(req, 'if-match');
+  if (!tags) return;
   // RFC 9110 §13.1.1: `*` matches any current representation; a weak tag never matches strongly.
   const ok = current !== undefined && (tags.includes('*') || tags.includes(etagOf(current)));
   if (!ok)
@@ -57,9 +53,14 @@ export function checkIfMatch(req: FastifyRequest, current: unknown | undefined):
 
 /** Whether the request is a create-only PUT (`If-None-Match: *`, RFC 9110 §13.1.2). */
 export function isCreateOnly(req: FastifyRequest): boolean {
-  const none = req.headers['if-none-match'];
-  if (none === undefined) return false;
-  return (Array.isArray(none) ? none.join(',') : none).split(',').some((t) => t.trim() === '*');
+  return headerTags(req, 'if-none-match')?.includes('*') ?? false;
+}
+
+/** The entity tags (or `*`) of a conditional header, trimmed; undefined when it is absent. */
+function headerTags(req: FastifyRequest, name: 'if-match' | 'if-none-match'): string[] | undefined {
+  const raw = req.headers[name];
+  if (raw === undefined) return undefined;
+  return (Array.isArray(raw) ? raw.join(',') : raw).split(',').map((t) => t.trim());
 }
 
 /** The 412 of a create-only PUT whose row another request created first (the race `FOR UPDATE` cannot see). */
